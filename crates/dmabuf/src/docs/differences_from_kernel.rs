@@ -1,0 +1,19 @@
+//! # Differences from the kernel
+//!
+//! The model follows the kernel's dma-buf subsystem as of 2026 (see the project's
+//! `kernel-semantics.md` §0 for the generation chosen where the kernel changed). Where this
+//! crate differs, it is on purpose:
+//!
+//! | Kernel | Here | Why |
+//! |---|---|---|
+//! | Any holder of a fence pointer can call `dma_fence_signal()`; double signal is ignored (old: `-EINVAL`). | Only the [`Signaller`](crate::Signaller) can signal, and `signal` consumes it. | A second signal cannot be written. |
+//! | A fence never signalled is a bug found by review. | A dropped [`Signaller`](crate::Signaller) signals `ECANCELED` and reports the leak. | Every fence signals eventually. |
+//! | `dma_fence_set_error()` WARNs on a bad errno. | [`Errno`](crate::Errno) cannot hold a bad value. | Typed. |
+//! | `dma_fence_is_later()` on two contexts WARNs and says `false`. | [`Error::ContextMismatch`](crate::Error). | A silent `false` hides bugs. |
+//! | Callbacks run under the fence spinlock with interrupts off. | Callbacks run in the signalling thread after the lock is released; `remove` waits for running callbacks. | Containers need no irq_work; a callback may use its own fence. |
+//! | `enable_signaling` runs under the fence lock. | Ops hooks run without the fence lock. | König's proposal; hooks may call fence methods. |
+//! | Ops are detached on signal; names then read "detached-driver". | Ops are dropped on signal; names live in the context and survive. | Names stay useful in listings. |
+//! | `dma_fence_array` `signal_on_any` (removed 2026). | Not offered; use [`wait_any`](crate::fence::wait_any). | Follows mainline. |
+//! | Merge of only-signalled fences allocates a private stub. | Returns the signalled leaf with the latest timestamp (a private stub only if that leaf failed). | No allocation; same status and timestamp. |
+//! | Waits may be interruptible (`-ERESTARTSYS`). | No interruptible fence waits. | User space has no signals. |
+//! | sw_sync unlinks a pending point when its last reference goes. | A pending point lives until its timeline passes it or closes. | Simpler; bounded by the timeline. |

@@ -1,0 +1,185 @@
+//! Errors and the kernel errno values they map to.
+//!
+//! A fence's failure is data ([`FenceStatus::Failed`](crate::fence::FenceStatus::Failed) carries
+//! an [`Errno`]); a failed call is a small typed error per operation, each with an
+//! [`errno()`](Error::errno) naming the value the kernel returns in the same situation.
+
+use std::fmt;
+
+/// A Linux error number, always in the kernel's valid range `1..=4095` (kernel: `-MAX_ERRNO..-1`).
+///
+/// Stored positive; the kernel passes it negated. Constructing one outside the range is
+/// impossible, so a fence error is always valid (the kernel WARNs at run time instead).
+///
+/// ```
+/// use dmabuf::Errno;
+/// assert_eq!(Errno::from_raw(-5), Some(Errno::EIO));
+/// assert_eq!(Errno::EIO.raw(), 5);
+/// assert_eq!(Errno::from_raw(0), None);
+/// assert_eq!(Errno::ECANCELED.to_string(), "ECANCELED");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Errno(u16);
+
+impl Errno {
+    /// Operation not permitted.
+    pub const EPERM: Self = Self(1);
+    /// No such entry (a closed timeline's pending points; a callback on a signalled fence).
+    pub const ENOENT: Self = Self(2);
+    /// Interrupted.
+    pub const EINTR: Self = Self(4);
+    /// I/O error.
+    pub const EIO: Self = Self(5);
+    /// Try again.
+    pub const EAGAIN: Self = Self(11);
+    /// Out of memory.
+    pub const ENOMEM: Self = Self(12);
+    /// Device or resource busy.
+    pub const EBUSY: Self = Self(16);
+    /// Invalid argument.
+    pub const EINVAL: Self = Self(22);
+    /// Resource deadlock would occur (also: a fence released with pending callbacks).
+    pub const EDEADLK: Self = Self(35);
+    /// No data available.
+    pub const ENODATA: Self = Self(61);
+    /// Timer expired (a wait that timed out; a job that hung).
+    pub const ETIME: Self = Self(62);
+    /// Value too large.
+    pub const EOVERFLOW: Self = Self(75);
+    /// Operation already in progress (a ww_mutex already held by the context).
+    pub const EALREADY: Self = Self(114);
+    /// Operation canceled (an issuer dropped without signalling).
+    pub const ECANCELED: Self = Self(125);
+    /// The kernel's internal "restart the system call".
+    pub const ERESTARTSYS: Self = Self(512);
+
+    /// The largest errno the kernel accepts (`MAX_ERRNO`).
+    pub const MAX: u16 = 4095;
+
+    /// An errno from its raw value, positive or negated; `None` outside `1..=4095`.
+    pub const fn from_raw(raw: i32) -> Option<Self> {
+        let v = if raw < 0 { raw.wrapping_neg() } else { raw };
+        if v >= 1 && v <= Self::MAX as i32 {
+            Some(Self(v as u16))
+        } else {
+            None
+        }
+    }
+
+    /// The positive errno value.
+    pub const fn raw(self) -> i32 {
+        self.0 as i32
+    }
+
+    /// The symbolic name for the errnos this crate uses, else `None`.
+    pub const fn name(self) -> Option<&'static str> {
+        Some(match self.0 {
+            1 => "EPERM",
+            2 => "ENOENT",
+            4 => "EINTR",
+            5 => "EIO",
+            11 => "EAGAIN",
+            12 => "ENOMEM",
+            16 => "EBUSY",
+            22 => "EINVAL",
+            35 => "EDEADLK",
+            61 => "ENODATA",
+            62 => "ETIME",
+            75 => "EOVERFLOW",
+            114 => "EALREADY",
+            125 => "ECANCELED",
+            512 => "ERESTARTSYS",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(n) => f.write_str(n),
+            None => write!(f, "errno {}", self.0),
+        }
+    }
+}
+
+impl fmt::Debug for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Errno({self})")
+    }
+}
+
+/// The errors of this crate's fallible calls.
+///
+/// Each variant names the errno the kernel returns in the same place ([`Error::errno`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Two fences of different contexts were compared (kernel: WARN and `false`).
+    #[error("fences of different contexts ({0} and {1}) have no order")]
+    ContextMismatch(u64, u64),
+    /// A wait ran out of time (kernel: `0` from `dma_fence_wait_timeout`, `-ETIME` from sync_file).
+    #[error("timed out waiting for a fence")]
+    TimedOut,
+    /// A wait over no fences at all (kernel: `-EINVAL`).
+    #[error("wait_any needs at least one fence")]
+    NoFences,
+    /// A container was given where only leaf fences are allowed (kernel: WARN).
+    #[error("a fence container cannot hold another container; flatten it with unwrap first")]
+    ContainerMember,
+    /// A chain node was asked for a seqno it does not cover, or the fence is not a chain.
+    #[error("seqno {seqno} is not covered by this fence chain")]
+    SeqnoNotInChain {
+        /// The seqno asked for.
+        seqno: u64,
+    },
+    /// Zero contexts were asked for.
+    #[error("at least one fence context must be allocated")]
+    ZeroContexts,
+    /// The software timeline was closed; no new points can be created on it.
+    #[error("the timeline is closed")]
+    TimelineClosed,
+}
+
+impl Error {
+    /// The errno the kernel returns in the same situation.
+    pub fn errno(&self) -> Errno {
+        match self {
+            Error::TimedOut => Errno::ETIME,
+            Error::TimelineClosed => Errno::ENOENT,
+            Error::ContextMismatch(..)
+            | Error::NoFences
+            | Error::ContainerMember
+            | Error::SeqnoNotInChain { .. }
+            | Error::ZeroContexts => Errno::EINVAL,
+        }
+    }
+}
+
+/// `add_callback` on a fence that has already signalled (kernel: `-ENOENT`).
+///
+/// The callback was not run; it is handed back so nothing is dropped unrun.
+#[derive(thiserror::Error)]
+#[error("the fence has already signalled; the callback was not queued")]
+pub struct AlreadySignaled<F>(pub F);
+
+impl<F> AlreadySignaled<F> {
+    /// The errno the kernel returns (`ENOENT`).
+    pub fn errno(&self) -> Errno {
+        Errno::ENOENT
+    }
+
+    /// The callback, unrun.
+    pub fn into_inner(self) -> F {
+        self.0
+    }
+}
+
+impl<F> fmt::Debug for AlreadySignaled<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AlreadySignaled(..)")
+    }
+}
+
+/// A `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,49 @@
+//! # dmabuf — the Linux DMA-BUF object model in user space
+//!
+//! The kernel's dma-buf subsystem lets independent drivers share buffers and order their work
+//! with fences. This crate rebuilds that model for user-space drivers and runtimes, to the
+//! kernel's semantics:
+//!
+//! * [`fence`] — `dma_fence`: one-shot completion signals with callbacks, waits (blocking,
+//!   timed, any-of, async), errors, timestamps and deadlines; arrays, chains (timeline points),
+//!   unwrap and merge.
+//! * [`timeline`] — a software timeline, what `sw_sync` is to the kernel: fences at points on a
+//!   counter that only moves forward.
+//!
+//! Reservation objects, buffers and sync files build on these in later layers.
+//!
+//! ```
+//! use dmabuf::fence::FenceContext;
+//! use std::thread;
+//!
+//! let gpu = FenceContext::new("gpu", "ring0");
+//! let (job_done, fence) = gpu.next_fence();
+//!
+//! // A consumer waits; the issuer signals from another thread.
+//! let waiter = { let f = fence.clone(); thread::spawn(move || f.wait()) };
+//! thread::spawn(move || job_done.signal()).join().unwrap();
+//! waiter.join().unwrap();
+//! assert!(fence.is_signaled());
+//! ```
+//!
+//! # What this crate does not do
+//! * It does not talk to the kernel: real dma-buf and sync_file fds come with a separate layer.
+//! * It has no interruptible waits: user space has no signals; cancellation comes with the
+//!   reservation layer's ww_mutex.
+//!
+//! See [`docs`] for the rules and how this crate differs from the kernel.
+
+pub mod docs;
+pub mod error;
+pub mod fence;
+mod sync;
+pub mod time;
+pub mod timeline;
+
+#[cfg(all(test, loom))]
+mod tests;
+
+pub use error::{AlreadySignaled, Errno, Error, Result};
+pub use fence::{Fence, FenceContext, FenceStatus, Signaller};
+pub use time::MonotonicTime;
+pub use timeline::Timeline;

@@ -1,0 +1,108 @@
+//! Synchronisation primitives used by the fence core, swappable for loom's models.
+//!
+//! Every file that loom checks takes its atomics, `Arc`, `Mutex` and futex operations from here,
+//! never from `std` directly. Under `--cfg loom` the atomics, `Arc` and `Mutex` are loom's
+//! instrumented versions and the futex turns into a yield (loom explores spin loops that yield),
+//! so the same code is model-checked that ships.
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::Arc;
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::Arc;
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+/// A mutex without poisoning: `parking_lot` normally, loom's model under `--cfg loom`.
+#[derive(Debug, Default)]
+pub(crate) struct Mutex<T> {
+    #[cfg(not(loom))]
+    inner: parking_lot::Mutex<T>,
+    #[cfg(loom)]
+    inner: loom::sync::Mutex<T>,
+}
+
+/// The guard of [`Mutex`].
+#[cfg(not(loom))]
+pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+/// The guard of [`Mutex`].
+#[cfg(loom)]
+pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+impl<T> Mutex<T> {
+    /// A new unlocked mutex.
+    pub(crate) fn new(value: T) -> Self {
+        Self {
+            #[cfg(not(loom))]
+            inner: parking_lot::Mutex::new(value),
+            #[cfg(loom)]
+            inner: loom::sync::Mutex::new(value),
+        }
+    }
+
+    /// Locks, blocking until the lock is free.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        #[cfg(not(loom))]
+        {
+            self.inner.lock()
+        }
+        #[cfg(loom)]
+        {
+            // A panic while holding the lock already failed the model; poisoning adds nothing.
+            self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+}
+
+/// Futex wait and wake on a 32-bit atomic word.
+pub(crate) mod futex {
+    use super::AtomicU32;
+    use crate::time::MonotonicTime;
+
+    /// Sleeps while `word` still holds `expected`, until woken or `deadline` passes.
+    ///
+    /// Spurious returns are allowed: callers re-check their condition in a loop.
+    #[cfg(not(loom))]
+    pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<MonotonicTime>) {
+        use rustix::thread::futex;
+        let timeout = match deadline {
+            None => None,
+            Some(d) => match d.checked_duration_since(MonotonicTime::now()) {
+                None => return,
+                Some(left) => Some(rustix::time::Timespec {
+                    tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+                    tv_nsec: i64::from(left.subsec_nanos()),
+                }),
+            },
+        };
+        // EAGAIN (value changed), EINTR and ETIMEDOUT all mean "look again".
+        let _ = futex::wait(word, futex::Flags::PRIVATE, expected, timeout.as_ref());
+    }
+
+    /// Wakes every thread sleeping in [`wait`] on `word`.
+    #[cfg(not(loom))]
+    pub(crate) fn wake_all(word: &AtomicU32) {
+        use rustix::thread::futex;
+        let _ = futex::wake(word, futex::Flags::PRIVATE, i32::MAX as u32);
+    }
+
+    /// Under loom a wait is a yield: the model re-runs the caller's check loop.
+    #[cfg(loom)]
+    pub(crate) fn wait(_word: &AtomicU32, _expected: u32, _deadline: Option<MonotonicTime>) {
+        loom::thread::yield_now();
+    }
+
+    /// Under loom waiters never sleep, so there is nobody to wake.
+    #[cfg(loom)]
+    pub(crate) fn wake_all(_word: &AtomicU32) {}
+}
+
+/// Spins for a short while, then yields: the busy part of spin-then-park.
+pub(crate) fn spin_hint() {
+    #[cfg(not(loom))]
+    std::hint::spin_loop();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
