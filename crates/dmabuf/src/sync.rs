@@ -2,8 +2,9 @@
 //!
 //! Every file that loom checks takes its atomics, `Arc`, `Mutex` and futex operations from here,
 //! never from `std` directly. Under `--cfg loom` the atomics, `Arc` and `Mutex` are loom's
-//! instrumented versions and the futex turns into a yield (loom explores spin loops that yield),
-//! so the same code is model-checked that ships.
+//! instrumented versions and the futex is modelled by a mutex and condition variable with the
+//! same check-and-sleep contract, so the same code is model-checked that ships, lost wake-ups
+//! included.
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::Arc;
@@ -81,22 +82,51 @@ pub(crate) mod futex {
         let _ = futex::wait(word, futex::Flags::PRIVATE, expected, timeout.as_ref());
     }
 
+    #[cfg(all(test, not(loom)))]
+    std::thread_local! {
+        /// Wake system calls made by this thread (unit tests check the no-waiter fast path).
+        pub(crate) static WAKES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
     /// Wakes every thread sleeping in [`wait`] on `word`.
     #[cfg(not(loom))]
     pub(crate) fn wake_all(word: &AtomicU32) {
         use rustix::thread::futex;
+        #[cfg(test)]
+        WAKES.with(|w| w.set(w.get() + 1));
         let _ = futex::wake(word, futex::Flags::PRIVATE, i32::MAX as u32);
     }
 
-    /// Under loom a wait is a yield: the model re-runs the caller's check loop.
     #[cfg(loom)]
-    pub(crate) fn wait(_word: &AtomicU32, _expected: u32, _deadline: Option<MonotonicTime>) {
-        loom::thread::yield_now();
+    loom::lazy_static! {
+        /// One global futex queue: check-and-sleep and wake are atomic under its mutex, exactly
+        /// the kernel futex contract, so a lost wake-up shows as a loom deadlock.
+        static ref QUEUE: (loom::sync::Mutex<()>, loom::sync::Condvar) =
+            (loom::sync::Mutex::new(()), loom::sync::Condvar::new());
     }
 
-    /// Under loom waiters never sleep, so there is nobody to wake.
+    /// Loom model of `FUTEX_WAIT`: sleeps iff `word == expected`, atomically with respect to
+    /// [`wake_all`]. Timed waits yield instead (loom has no clock).
     #[cfg(loom)]
-    pub(crate) fn wake_all(_word: &AtomicU32) {}
+    pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<MonotonicTime>) {
+        use super::Ordering;
+        if deadline.is_some() {
+            loom::thread::yield_now();
+            return;
+        }
+        let guard = QUEUE.0.lock().unwrap_or_else(|e| e.into_inner());
+        if word.load(Ordering::SeqCst) != expected {
+            return;
+        }
+        drop(QUEUE.1.wait(guard));
+    }
+
+    /// Loom model of `FUTEX_WAKE` (all waiters).
+    #[cfg(loom)]
+    pub(crate) fn wake_all(_word: &AtomicU32) {
+        let _guard = QUEUE.0.lock().unwrap_or_else(|e| e.into_inner());
+        QUEUE.1.notify_all();
+    }
 }
 
 /// Spins for a short while, then yields: the busy part of spin-then-park.

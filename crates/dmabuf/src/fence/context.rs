@@ -83,7 +83,10 @@ pub struct FenceContext {
 
 impl FenceContext {
     /// A fresh context with 64-bit seqno ordering.
-    pub fn new(driver: impl Into<Cow<'static, str>>, timeline: impl Into<Cow<'static, str>>) -> Self {
+    pub fn new(
+        driver: impl Into<Cow<'static, str>>,
+        timeline: impl Into<Cow<'static, str>>,
+    ) -> Self {
         let id = alloc_contexts(NonZeroU64::MIN);
         Self::with_id(id, driver, timeline)
     }

@@ -18,8 +18,8 @@
 //!   avoid the lock inversion of "Fix lock inversion within dma-fence-array").
 
 use super::array::ArrayState;
-use super::chain::ChainState;
 use super::cb::{self, Callback};
+use super::chain::ChainState;
 use super::{FenceOps, FenceStatus};
 use crate::error::Errno;
 use crate::sync::{Arc, AtomicI32, AtomicU32, AtomicU64, Mutex, Ordering, futex};
@@ -375,7 +375,10 @@ impl Fence {
         if self.context() == other.context() {
             Ok(())
         } else {
-            Err(crate::Error::ContextMismatch(self.context(), other.context()))
+            Err(crate::Error::ContextMismatch(
+                self.context(),
+                other.context(),
+            ))
         }
     }
 }
@@ -460,5 +463,53 @@ impl fmt::Debug for Fence {
             .field("seqno", &self.seqno())
             .field("status", &self.status())
             .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::fence::FenceContext;
+    use crate::sync::futex::WAKES;
+
+    fn wakes() -> usize {
+        WAKES.with(|w| w.get())
+    }
+
+    #[test]
+    fn signal_without_parked_waiter_makes_no_syscall() {
+        let ctx = FenceContext::new("test", "nosys");
+        let before = wakes();
+        for _ in 0..100 {
+            let (s, f) = ctx.next_fence();
+            f.add_callback(|_| {}).unwrap();
+            s.signal();
+            f.wait();
+        }
+        assert_eq!(wakes(), before, "no futex wake without a parked waiter");
+    }
+
+    #[test]
+    fn signal_with_parked_waiter_wakes_it() {
+        let ctx = FenceContext::new("test", "parked");
+        let (s, f) = ctx.next_fence();
+        let w = {
+            let f = f.clone();
+            std::thread::spawn(move || f.wait())
+        };
+        while f.flags() & bits::PARKED == 0 {
+            std::thread::yield_now();
+        }
+        let before = wakes();
+        s.signal();
+        assert_eq!(wakes(), before + 1);
+        w.join().unwrap();
+    }
+
+    #[test]
+    fn sizes_fit_budget() {
+        // Arc header (two counts) plus the shared block.
+        let fence = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<Inner>();
+        assert!(fence <= 128, "pending fence takes {fence} bytes");
     }
 }

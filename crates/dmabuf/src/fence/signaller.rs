@@ -76,19 +76,23 @@ impl Signaller {
     /// ops' poll (kernel: `dma_fence_check_and_signal()`'s "was already signalled").
     #[doc(alias = "dma_fence_signal")]
     pub fn signal(self) -> bool {
+        self.emit(SetError::Keep, None)
+    }
+
+    fn emit(&self, error: SetError, timestamp: Option<MonotonicTime>) -> bool {
         tracing::trace!(target: "dmabuf::fence", context = self.fence.context(), seqno = self.fence.seqno(), "emit");
-        core::signal(&self.fence, SetError::Keep, None)
+        core::signal(&self.fence, error, timestamp)
     }
 
     /// Signals with an error (kernel: `dma_fence_set_error()` + `dma_fence_signal()`).
     pub fn signal_with_error(self, error: Errno) -> bool {
-        core::signal(&self.fence, SetError::Set(error), None)
+        self.emit(SetError::Set(error), None)
     }
 
     /// Signals with a given timestamp (kernel: `dma_fence_signal_timestamp()`).
     #[doc(alias = "dma_fence_signal_timestamp")]
     pub fn signal_timestamp(self, timestamp: MonotonicTime) -> bool {
-        core::signal(&self.fence, SetError::Keep, Some(timestamp))
+        self.emit(SetError::Keep, Some(timestamp))
     }
 }
 

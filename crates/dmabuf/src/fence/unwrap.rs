@@ -107,7 +107,10 @@ pub fn merge(fences: &[Fence]) -> Fence {
     for f in fences {
         for leaf in leaves(f) {
             if leaf.is_signaled() {
-                if latest.as_ref().is_none_or(|l| leaf.timestamp() > l.timestamp()) {
+                if latest
+                    .as_ref()
+                    .is_none_or(|l| leaf.timestamp() > l.timestamp())
+                {
                     latest = Some(leaf);
                 }
             } else {

@@ -1,0 +1,3 @@
+//! Model checks of the lock-free parts, run under `RUSTFLAGS="--cfg loom"`.
+
+mod loom_fence;
