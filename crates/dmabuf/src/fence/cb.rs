@@ -49,20 +49,25 @@ fn addr(fence: &Fence) -> usize {
     std::ptr::from_ref(&*fence.0) as usize
 }
 
-/// Runs `callbacks` for `fence`, recording that this thread is doing so.
+/// Runs `callbacks` for `fence`, recording that this thread is doing so; then clears
+/// `CB_RUNNING` and wakes any `remove` waiting for it — also if a callback panics, so a
+/// panicking callback cannot hang removers.
 pub(crate) fn run_all(fence: &Fence, callbacks: Vec<Callback>) {
-    let me = addr(fence);
-    RUNNING.with(|r| r.borrow_mut().push(me));
-    /// Pops the marker even if a callback panics.
-    struct Pop;
-    impl Drop for Pop {
+    /// Undoes the bookkeeping even if a callback panics.
+    struct Finish<'a>(&'a Fence);
+    impl Drop for Finish<'_> {
         fn drop(&mut self) {
             RUNNING.with(|r| {
                 r.borrow_mut().pop();
             });
+            let flags = &self.0.0.flags;
+            if flags.fetch_and(!CB_RUNNING, Ordering::AcqRel) & CB_WAITER != 0 {
+                futex::wake_all(flags);
+            }
         }
     }
-    let _pop = Pop;
+    RUNNING.with(|r| r.borrow_mut().push(addr(fence)));
+    let _finish = Finish(fence);
     for cb in callbacks {
         (cb.func)(fence);
     }

@@ -412,10 +412,6 @@ pub(crate) fn signal(fence: &Fence, error: SetError, ts: Option<MonotonicTime>) 
     drop(ops);
     if !callbacks.is_empty() {
         cb::run_all(fence, callbacks);
-        let f = inner.flags.fetch_and(!CB_RUNNING, Ordering::AcqRel);
-        if f & CB_WAITER != 0 {
-            futex::wake_all(&inner.flags);
-        }
     }
     true
 }

@@ -5,7 +5,7 @@
 //! * [`Signaller`] — the issuer half, the only one that can signal (consumed by it).
 //! * [`Fence`] — the consumer handle: status, waits, callbacks, ordering, deadlines.
 //! * [`FenceOps`] — optional issuer hooks (lazy enable, hardware-like poll, deadlines).
-//! * Containers: [`Fence::new_array`] ([`array`]), [`Fence::new_chain`] ([`chain`]), and
+//! * Containers: [`Fence::new_array`] ([`array`](mod@array)), [`Fence::new_chain`] ([`chain`]), and
 //!   [`unwrap::merge`] / [`unwrap::leaves`].
 //!
 //! Kernel: `drivers/dma-buf/dma-fence.c`, `include/linux/dma-fence.h`; suite:
@@ -26,7 +26,7 @@ pub use cb::CallbackHandle;
 pub use context::{FenceContext, alloc_contexts, seqno_is_later, try_alloc_contexts};
 pub use core::Fence;
 pub use ops::FenceOps;
-pub use signaller::{Signaller, set_leak_hook};
+pub use signaller::{LeakHook, Signaller, set_leak_hook};
 pub use wait::{FenceFuture, SPIN_LIMIT, wait_any, wait_any_deadline};
 
 use crate::error::Errno;

@@ -32,7 +32,8 @@ pub struct Signaller {
     fence: Fence,
 }
 
-type LeakHook = Box<dyn Fn(&Fence) + Send + Sync>;
+/// A function told about every issuer dropped unsignalled (see [`set_leak_hook`]).
+pub type LeakHook = Box<dyn Fn(&Fence) + Send + Sync>;
 static LEAK_HOOK: RwLock<Option<LeakHook>> = RwLock::new(None);
 
 /// Installs a function called with the fence whenever an issuer is dropped unsignalled, and
@@ -40,7 +41,7 @@ static LEAK_HOOK: RwLock<Option<LeakHook>> = RwLock::new(None);
 ///
 /// The hook runs after the fence was signalled with `ECANCELED`, in the dropping thread.
 /// Tests filter by the fence's context, since hooks are process-wide.
-pub fn set_leak_hook(hook: Option<Box<dyn Fn(&Fence) + Send + Sync>>) -> Option<LeakHook> {
+pub fn set_leak_hook(hook: Option<LeakHook>) -> Option<LeakHook> {
     let mut slot = LEAK_HOOK.write().unwrap_or_else(|e| e.into_inner());
     std::mem::replace(&mut *slot, hook)
 }

@@ -258,6 +258,24 @@ fn first_signaled(fences: &[Fence]) -> Result<Option<usize>> {
     Ok(fences.iter().position(Fence::is_signaled))
 }
 
+/// Sleeps until `word` is `ANY_DONE` or `deadline` passes.
+fn park_any(word: &AtomicU32, deadline: Option<MonotonicTime>) {
+    loop {
+        let v = word.load(Ordering::Acquire);
+        if v == ANY_DONE || deadline.is_some_and(|d| MonotonicTime::now() >= d) {
+            return;
+        }
+        if v == ANY_IDLE
+            && word
+                .compare_exchange(ANY_IDLE, ANY_PARKED, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            continue;
+        }
+        futex::wait(word, ANY_PARKED, deadline);
+    }
+}
+
 fn wait_any_until(fences: &[Fence], deadline: Option<MonotonicTime>) -> Result<usize> {
     if let Some(i) = first_signaled(fences)? {
         return Ok(i);
@@ -267,7 +285,7 @@ fn wait_any_until(fences: &[Fence], deadline: Option<MonotonicTime>) -> Result<u
         word: AtomicU32::new(ANY_IDLE),
     });
     let mut handles = Vec::with_capacity(fences.len());
-    let mut done = false;
+    let mut already = false;
     for f in fences {
         let w = waiter.clone();
         match f.add_callback(move |_| {
@@ -277,28 +295,13 @@ fn wait_any_until(fences: &[Fence], deadline: Option<MonotonicTime>) -> Result<u
         }) {
             Ok(h) => handles.push(h),
             Err(_) => {
-                done = true;
+                already = true;
                 break;
             }
         }
     }
-    while !done {
-        let v = waiter.word.load(Ordering::Acquire);
-        if v == ANY_DONE {
-            break;
-        }
-        if deadline.is_some_and(|d| MonotonicTime::now() >= d) {
-            break;
-        }
-        if v == ANY_IDLE
-            && waiter
-                .word
-                .compare_exchange(ANY_IDLE, ANY_PARKED, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-        {
-            continue;
-        }
-        futex::wait(&waiter.word, ANY_PARKED, deadline);
+    if !already {
+        park_any(&waiter.word, deadline);
     }
     for h in handles {
         h.remove();
