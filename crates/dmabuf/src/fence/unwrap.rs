@@ -129,7 +129,14 @@ pub fn merge(fences: &[Fence]) -> Fence {
     // Pass 2: collect, sort by context (latest seqno first within one), keep one per context.
     let mut all: Vec<Fence> = Vec::with_capacity(pending);
     for f in fences {
-        all.extend(leaves(f).filter(|l| !l.is_signaled()));
+        for leaf in leaves(f) {
+            if !leaf.is_signaled() {
+                all.push(leaf);
+            } else if latest.as_ref().is_none_or(|l| leaf.timestamp() > l.timestamp()) {
+                // Signalled since pass 1: its timestamp still counts.
+                latest = Some(leaf);
+            }
+        }
     }
     all.sort_unstable_by(order);
     all.dedup_by(|later_in_vec, kept| later_in_vec.context() == kept.context());

@@ -1,0 +1,286 @@
+//! The per-thread stack of held locks and the acquire/release entry points (kernel:
+//! `lock_acquire()` / `lock_release()`, `task_struct::held_locks`).
+//!
+//! On each acquisition the validator looks at what this thread already holds: the same class
+//! again is recursive locking; otherwise a dependency is recorded from the topmost held lock
+//! (and any trylocked ones above it) to the new one, and checked for a cycle. A hash of the
+//! held chain plus the new acquisition is remembered once validated, so an acquisition pattern
+//! already seen costs a thread-local hash lookup.
+//!
+//! # Rules
+//! * Trylocks cannot deadlock: a trylock acquisition is not validated and adds no dependency
+//!   towards itself (locks taken while it is held still depend on it).
+//! * A recursive read of a class already held for reading is allowed; anything else on a held
+//!   class is recursive locking, unless it names a held *nest lock* (as ww_mutexes do with
+//!   their acquire context), in which case it is merged into the held entry.
+//! * Releasing a lock that is not held is reported.
+
+use crate::class::{ClassId, LockClass, Mode};
+use crate::graph::{self, Origin};
+use crate::report::{self, Kind, Report};
+use parking_lot::RwLock;
+use std::backtrace::Backtrace;
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Turns validation on or off at run time (on by default). Change it only while no tracked
+/// lock is held: acquisitions made while off are not on the held stack.
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Release);
+}
+
+/// Whether validation is on.
+#[inline]
+pub fn is_enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// A held lock.
+#[derive(Debug, Clone)]
+pub(crate) struct Held {
+    pub(crate) class: ClassId,
+    pub(crate) mode: Mode,
+    pub(crate) trylock: bool,
+    /// Instance key (e.g. the lock's address) to match releases; 0 = any.
+    instance: usize,
+    /// Nest lock class this acquisition was merged under, if any.
+    nest: Option<ClassId>,
+    /// How many acquisitions were merged into this entry.
+    count: u32,
+    /// Hash of the held chain up to and including this entry.
+    chain: u64,
+}
+
+/// Pass-through hasher for chain keys, which are already well mixed.
+#[derive(Default)]
+struct KeyHasher(u64);
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+type KeySet = HashSet<u64, BuildHasherDefault<KeyHasher>>;
+
+/// Chains validated by any thread.
+static GLOBAL_CHAINS: RwLock<Option<KeySet>> = RwLock::new(None);
+
+struct ThreadState {
+    held: Vec<Held>,
+    /// Chains this thread knows to be validated.
+    chains: KeySet,
+}
+
+std::thread_local! {
+    static STATE: RefCell<ThreadState> = RefCell::new(ThreadState {
+        held: Vec::new(),
+        chains: KeySet::default(),
+    });
+}
+
+fn mix(prev: u64, class: ClassId, mode: Mode, trylock: bool) -> u64 {
+    // splitmix64 finaliser over the previous hash and this acquisition.
+    let mut z = prev
+        ^ (u64::from(class.0) << 8 | mode.bits() << 1 | u64::from(trylock))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Options of one acquisition.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Acquire {
+    /// A trylock: validated as one that cannot block.
+    pub trylock: bool,
+    /// The lock instance (e.g. its address), to match the release; 0 matches any.
+    pub instance: usize,
+    /// A held lock under which same-class acquisitions nest (kernel: `nest_lock`).
+    pub nest: Option<&'static LockClass>,
+}
+
+/// Records that this thread acquires `class` in `mode` and validates it (kernel:
+/// `lock_acquire()`). Call it *before* blocking on the real lock, so a deadlock is reported
+/// instead of hung in.
+pub fn acquire(class: &'static LockClass, mode: Mode, opts: Acquire) {
+    if !is_enabled() {
+        return;
+    }
+    crate::prime::ensure_primed();
+    let id = class.id();
+    let nest = opts.nest.map(LockClass::id);
+    let found = STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        let s = &mut *s;
+        if let Some(n) = nest {
+            if !s.held.iter().any(|h| h.class == n) {
+                return vec![Report {
+                    kind: Kind::NestLockNotHeld,
+                    class: Some(id),
+                    cycle: Vec::new(),
+                    held: held_list(&s.held),
+                }];
+            }
+            if let Some(h) = s
+                .held
+                .iter_mut()
+                .rev()
+                .find(|h| h.class == id && h.nest == Some(n))
+            {
+                h.count += 1;
+                return Vec::new();
+            }
+        }
+        let prev = s.held.last().map_or(0, |h| h.chain);
+        let key = mix(prev, id, mode, opts.trylock);
+        let mut found = Vec::new();
+        if !opts.trylock && !s.chains.contains(&key) {
+            let known = GLOBAL_CHAINS
+                .read()
+                .as_ref()
+                .is_some_and(|g| g.contains(&key));
+            if !known {
+                found = validate(&s.held, id, mode);
+                GLOBAL_CHAINS
+                    .write()
+                    .get_or_insert_with(KeySet::default)
+                    .insert(key);
+            }
+            s.chains.insert(key);
+        }
+        s.held.push(Held {
+            class: id,
+            mode,
+            trylock: opts.trylock,
+            instance: opts.instance,
+            nest,
+            count: 1,
+            chain: key,
+        });
+        found
+    });
+    for r in found {
+        report::deliver(r);
+    }
+}
+
+/// Records that this thread released `class` (instance `instance`, 0 = any) (kernel:
+/// `lock_release()`). Releases in any order are fine.
+pub fn release(class: &'static LockClass, instance: usize) {
+    if !is_enabled() {
+        return;
+    }
+    let id = class.id();
+    let bad = STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        let held = &mut s.held;
+        let Some(pos) = held
+            .iter()
+            .rposition(|h| h.class == id && (instance == 0 || h.instance == instance || h.instance == 0))
+        else {
+            return Some(Report {
+                kind: Kind::BadUnlock,
+                class: Some(id),
+                cycle: Vec::new(),
+                held: held_list(held),
+            });
+        };
+        if held[pos].count > 1 {
+            held[pos].count -= 1;
+            return None;
+        }
+        held.remove(pos);
+        // Entries above the removed one now sit on a shorter chain.
+        for i in pos..held.len() {
+            let prev = if i == 0 { 0 } else { held[i - 1].chain };
+            let h = &held[i];
+            held[i].chain = mix(prev, h.class, h.mode, h.trylock);
+        }
+        None
+    });
+    if let Some(r) = bad {
+        report::deliver(r);
+    }
+}
+
+/// Whether this thread holds `class` (kernel: `lock_is_held()`).
+pub fn is_held(class: &'static LockClass) -> bool {
+    let id = class.id();
+    STATE.with(|s| s.borrow().held.iter().any(|h| h.class == id))
+}
+
+/// The classes this thread holds, outermost first.
+pub fn held_classes() -> Vec<(ClassId, Mode)> {
+    STATE.with(|s| held_list(&s.borrow().held))
+}
+
+/// Removes `class` from the held stack if held, returning its mode (for the fence wait's
+/// temporary drop of the signalling section).
+pub(crate) fn take_held(class: &'static LockClass) -> Option<Mode> {
+    let mode = STATE.with(|s| {
+        s.borrow()
+            .held
+            .iter()
+            .rev()
+            .find(|h| h.class == class.id())
+            .map(|h| h.mode)
+    })?;
+    release(class, 0);
+    Some(mode)
+}
+
+fn held_list(held: &[Held]) -> Vec<(ClassId, Mode)> {
+    held.iter().map(|h| (h.class, h.mode)).collect()
+}
+
+/// Checks a new acquisition against the held stack and records its dependencies.
+fn validate(held: &[Held], id: ClassId, mode: Mode) -> Vec<Report> {
+    // Same class held: only a recursive read after a read is fine.
+    if let Some(h) = held.iter().find(|h| h.class == id)
+        && !(mode == Mode::RecursiveShared && h.mode.is_read())
+    {
+        return vec![Report {
+            kind: Kind::RecursiveLocking,
+            class: Some(id),
+            cycle: Vec::new(),
+            held: held_list(held),
+        }];
+    }
+    let mut found = Vec::new();
+    let mut trace: Option<Arc<Backtrace>> = None;
+    for h in held.iter().rev() {
+        if h.class != id {
+            let cycle = graph::add_edge(h.class, h.mode, id, mode, || {
+                Origin::Acquired(
+                    trace
+                        .get_or_insert_with(|| Arc::new(Backtrace::force_capture()))
+                        .clone(),
+                )
+            });
+            if let Some(cycle) = cycle {
+                found.push(Report {
+                    kind: crate::prime::classify(&cycle),
+                    class: Some(id),
+                    cycle,
+                    held: held_list(held),
+                });
+            }
+        }
+        if !h.trylock {
+            break;
+        }
+    }
+    found
+}

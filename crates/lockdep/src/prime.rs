@@ -1,0 +1,70 @@
+//! Priming: recording the canonical order up front (kernel: `dma_resv_lockdep()`).
+//!
+//! The cross-driver rules only show as cycles once both halves have run. The kernel records
+//! one half at boot — reservation lock, then reclaim, then a fence wait — so a single driver
+//! that takes the reservation lock inside a signalling section is reported at once. The same
+//! happens here on the validator's first use; [`declare_order`] adds a user's own classes
+//! (e.g. "my driver's lock is taken inside the reservation lock").
+
+use crate::class::{ClassId, LockClass, Mode};
+use crate::graph::{self, Hop, Origin};
+use crate::reclaim::RECLAIM;
+use crate::report::Kind;
+use crate::signalling::FENCE_SIGNALLING;
+use std::sync::Once;
+
+/// The reservation lock's class (kernel: `reservation_ww_class`), shared by every buffer's
+/// reservation object.
+pub static RESERVATION: LockClass = LockClass::new("reservation_ww_class_mutex");
+
+static PRIMED: Once = Once::new();
+
+/// Records the canonical order once (done automatically on first use).
+pub fn ensure_primed() {
+    PRIMED.call_once(|| {
+        record(&RESERVATION, &RECLAIM);
+        record(&RECLAIM, &FENCE_SIGNALLING);
+        record(&RESERVATION, &FENCE_SIGNALLING);
+    });
+}
+
+/// Declares that each class is taken while the previous ones are held, as if a thread had
+/// acquired them in this order (exclusively). A declaration that contradicts a recorded
+/// order is reported like any cycle.
+///
+/// ```
+/// use dmabuf_lockdep::{LockClass, prime};
+/// static DRIVER_LOCK: LockClass = LockClass::new("doc.prime.driver_lock");
+/// prime::declare_order(&[&prime::RESERVATION, &DRIVER_LOCK]);
+/// assert!(dmabuf_lockdep::has_dependency(prime::RESERVATION.id(), DRIVER_LOCK.id()));
+/// ```
+pub fn declare_order(classes: &[&'static LockClass]) {
+    ensure_primed();
+    for pair in classes.windows(2) {
+        record(pair[0], pair[1]);
+    }
+}
+
+fn record(held: &'static LockClass, next: &'static LockClass) {
+    if let Some(cycle) = graph::add_edge(held.id(), Mode::Exclusive, next.id(), Mode::Exclusive, || {
+        Origin::Primed
+    }) {
+        crate::report::deliver(crate::report::Report {
+            kind: classify(&cycle),
+            class: Some(next.id()),
+            cycle,
+            held: Vec::new(),
+        });
+    }
+}
+
+/// Names a cycle by the pseudo-locks it runs through.
+pub(crate) fn classify(cycle: &[Hop]) -> Kind {
+    let has = |c: ClassId| cycle.iter().any(|h| h.held == c || h.next == c);
+    match (has(FENCE_SIGNALLING.id()), has(RECLAIM.id())) {
+        (true, true) => Kind::ReclaimInSignalling,
+        (true, false) => Kind::SignallingDeadlock,
+        (false, true) => Kind::ReclaimDeadlock,
+        (false, false) => Kind::CircularDependency,
+    }
+}

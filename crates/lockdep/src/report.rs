@@ -1,0 +1,252 @@
+//! Reports: what the validator found, and where it goes (kernel: a lockdep splat).
+//!
+//! A [`Report`] names the rule broken ([`Kind`]), the classes involved and, for a cycle, every
+//! dependency in it with where it was first recorded. Reports go to the calling thread's
+//! [`capture`] if one is active, else according to the global [`ReportMode`]: panic (the
+//! default in debug builds, so tests fail at the bad acquisition), log once per distinct problem
+//! (the default in release builds), or collect for [`take_reports`].
+
+use crate::class::{ClassId, Mode};
+use crate::graph::{Hop, Origin};
+use parking_lot::Mutex;
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// The rule a report is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Kind {
+    /// A lock order cycle among ordinary locks ("possible circular locking dependency").
+    CircularDependency,
+    /// A cycle through the fence signalling pseudo-lock: a lock taken inside a signalling
+    /// section is also held around a fence wait (or is ordered before one, e.g. the
+    /// reservation lock).
+    SignallingDeadlock,
+    /// A cycle through both reclaim and the fence signalling pseudo-lock: an allocation that may
+    /// reclaim (and so wait on fences) inside a signalling section.
+    ReclaimInSignalling,
+    /// A cycle through reclaim alone (kernel: fs_reclaim inversions).
+    ReclaimDeadlock,
+    /// A lock class acquired while already held by this thread ("possible recursive locking").
+    RecursiveLocking,
+    /// A blocking fence wait inside a fence signalling section.
+    WaitInSignalling,
+    /// A release of a lock this thread does not hold ("bad unlock balance").
+    BadUnlock,
+    /// A nested acquisition whose nest lock is not held.
+    NestLockNotHeld,
+    /// A ww_mutex acquire-context rule broken.
+    WwMisuse(WwRule),
+}
+
+/// The ww_mutex rules the validator checks (kernel: `CONFIG_DEBUG_WW_MUTEX_SLOWPATH` and
+/// lockdep's ww checks; lib/locking-selftest ww cases).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WwRule {
+    /// A second acquire context on a thread that already has one.
+    TwoContexts,
+    /// A lock of another ww class taken with this context.
+    DifferentClass,
+    /// A lock taken after `done`.
+    LockAfterDone,
+    /// `done` called twice.
+    DoneTwice,
+    /// `fini` with locks still held.
+    FiniWithLocksHeld,
+    /// A context used after `fini`, or on a thread it does not belong to.
+    StaleContext,
+    /// After a Deadlock answer, another lock taken before all held ones were released.
+    LockAfterDeadlock,
+    /// `lock_slow` on a lock other than the contended one.
+    SlowOnWrongLock,
+    /// `lock_slow` while still holding locks of the context.
+    SlowWithLocksHeld,
+    /// `lock_slow` without a preceding Deadlock answer.
+    UnneededSlow,
+}
+
+/// What the validator found.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The rule broken.
+    pub kind: Kind,
+    /// The class being acquired (or released, or waited on) when it was found.
+    pub class: Option<ClassId>,
+    /// For cycles: every dependency of the cycle, the new one first.
+    pub cycle: Vec<Hop>,
+    /// The classes this thread held at the time, outermost first.
+    pub held: Vec<(ClassId, Mode)>,
+}
+
+impl Report {
+    /// The class names of the cycle, in order (empty if not a cycle).
+    pub fn cycle_classes(&self) -> Vec<&'static str> {
+        self.cycle.iter().map(|h| h.held.name()).collect()
+    }
+
+    /// A key identifying "the same problem" for log-once.
+    fn key(&self) -> (Kind, Option<ClassId>, Vec<ClassId>) {
+        let mut c: Vec<ClassId> = self.cycle.iter().map(|h| h.held).collect();
+        c.sort();
+        (self.kind, self.class, c)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let title = match self.kind {
+            Kind::CircularDependency => "possible circular locking dependency detected",
+            Kind::SignallingDeadlock => {
+                "possible deadlock: lock taken inside a fence signalling section is held around a fence wait"
+            }
+            Kind::ReclaimInSignalling => {
+                "possible deadlock: memory reclaim (which waits on fences) inside a fence signalling section"
+            }
+            Kind::ReclaimDeadlock => "possible deadlock through memory reclaim",
+            Kind::RecursiveLocking => "possible recursive locking detected",
+            Kind::WaitInSignalling => "fence wait inside a fence signalling section",
+            Kind::BadUnlock => "bad unlock balance detected",
+            Kind::NestLockNotHeld => "nested lock acquired without its nest lock held",
+            Kind::WwMisuse(_) => "ww_mutex acquire context misuse",
+        };
+        writeln!(f, "======================================================")?;
+        write!(f, "WARNING: {title}")?;
+        if let Kind::WwMisuse(rule) = self.kind {
+            write!(f, " ({rule:?})")?;
+        }
+        writeln!(f)?;
+        writeln!(f, "------------------------------------------------------")?;
+        if let Some(c) = self.class {
+            writeln!(f, "while acquiring: {}", c.name())?;
+        }
+        if !self.held.is_empty() {
+            writeln!(f, "locks held by this thread:")?;
+            for (i, (c, m)) in self.held.iter().enumerate() {
+                writeln!(f, "  #{i}: {} ({m})", c.name())?;
+            }
+        }
+        if !self.cycle.is_empty() {
+            writeln!(f, "the dependency chain:")?;
+            for (i, hop) in self.cycle.iter().enumerate() {
+                writeln!(
+                    f,
+                    "-> #{i} {} ({}) held while acquiring {} ({})",
+                    hop.held.name(),
+                    hop.held_mode,
+                    hop.next.name(),
+                    hop.next_mode
+                )?;
+                match &hop.origin {
+                    Origin::Primed => writeln!(f, "     recorded by priming")?,
+                    Origin::Acquired(bt) => {
+                        writeln!(f, "     first recorded at:")?;
+                        for line in bt.to_string().lines().take(40) {
+                            writeln!(f, "       {line}")?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What happens to a report nobody [`capture`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportMode {
+    /// Panic at the offending call (default with debug assertions).
+    Panic,
+    /// Log each distinct problem once through `tracing::error!` (default without).
+    LogOnce,
+    /// Keep them for [`take_reports`].
+    Collect,
+}
+
+static MODE: AtomicU8 = AtomicU8::new(if cfg!(debug_assertions) { 0 } else { 1 });
+static COLLECTED: Mutex<Vec<Report>> = Mutex::new(Vec::new());
+static LOGGED: Mutex<Option<HashSet<(Kind, Option<ClassId>, Vec<ClassId>)>>> = Mutex::new(None);
+
+std::thread_local! {
+    static CAPTURE: RefCell<Option<Vec<Report>>> = const { RefCell::new(None) };
+}
+
+/// Sets the global report mode; returns the previous one.
+pub fn set_report_mode(mode: ReportMode) -> ReportMode {
+    let v = match mode {
+        ReportMode::Panic => 0,
+        ReportMode::LogOnce => 1,
+        ReportMode::Collect => 2,
+    };
+    match MODE.swap(v, Ordering::AcqRel) {
+        0 => ReportMode::Panic,
+        1 => ReportMode::LogOnce,
+        _ => ReportMode::Collect,
+    }
+}
+
+/// Takes the reports collected in [`ReportMode::Collect`].
+pub fn take_reports() -> Vec<Report> {
+    std::mem::take(&mut *COLLECTED.lock())
+}
+
+/// Runs `f` and returns what it returned with every report found on this thread meanwhile,
+/// whatever the global mode. Reports found on other threads are not captured.
+///
+/// ```
+/// use dmabuf_lockdep::{LockClass, Mutex, Kind, capture};
+/// static A: LockClass = LockClass::new("doc.capture.A");
+/// static B: LockClass = LockClass::new("doc.capture.B");
+/// let a = Mutex::new(&A, ());
+/// let b = Mutex::new(&B, ());
+/// let ((), reports) = capture(|| {
+///     { let _a = a.lock(); let _b = b.lock(); }
+///     { let _b = b.lock(); let _a = a.lock(); } // ABBA
+/// });
+/// assert_eq!(reports.len(), 1);
+/// assert_eq!(reports[0].kind, Kind::CircularDependency);
+/// ```
+pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
+    let outer = CAPTURE.with(|c| c.borrow_mut().replace(Vec::new()));
+    /// Restores the outer capture even if `f` panics.
+    struct Restore(Option<Option<Vec<Report>>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(outer) = self.0.take() {
+                CAPTURE.with(|c| *c.borrow_mut() = outer);
+            }
+        }
+    }
+    let mut restore = Restore(Some(outer));
+    let r = f();
+    let outer = restore.0.take().unwrap_or(None);
+    let found = CAPTURE.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer));
+    (r, found.unwrap_or_default())
+}
+
+/// Delivers a report. Must be called with no validator lock held (it may panic).
+pub(crate) fn deliver(report: Report) {
+    let captured = CAPTURE.with(|c| match c.borrow_mut().as_mut() {
+        Some(v) => {
+            v.push(report.clone());
+            true
+        }
+        None => false,
+    });
+    if captured {
+        return;
+    }
+    match MODE.load(Ordering::Acquire) {
+        0 => panic!("{report}"),
+        1 => {
+            let mut logged = LOGGED.lock();
+            if logged.get_or_insert_with(HashSet::new).insert(report.key()) {
+                drop(logged);
+                tracing::error!(target: "dmabuf::lockdep", "{report}");
+            }
+        }
+        _ => COLLECTED.lock().push(report),
+    }
+}

@@ -1,0 +1,93 @@
+//! The fence signalling pseudo-lock (kernel: `dma_fence_begin_signalling()`,
+//! `dma_fence_end_signalling()`, `__dma_fence_might_wait()`, `dma_fence_lockdep_map`).
+//!
+//! Everything between "a fence is visible to others" and "it is signalled" is a *signalling
+//! section*: a read acquisition of one global pseudo-lock. Every blocking fence wait is a write
+//! acquisition and release of the same pseudo-lock. So a lock `L` taken inside a section
+//! records `section -> L`, and `L` held around a wait records `L -> section`: together a cycle,
+//! reported though no thread ever deadlocked. Sections nest: an inner `begin` finds the
+//! pseudo-lock held and acquires nothing.
+//!
+//! # Rules
+//! * No lock inside a signalling section that is held anywhere around a fence wait (the
+//!   reservation lock is primed to be one).
+//! * No blocking fence wait inside a signalling section ([`Kind::WaitInSignalling`]).
+//! * No allocation that may reclaim inside a section (see [`crate::reclaim`]).
+//!
+//! # Differences from the kernel
+//! * A wait inside a section is reported directly, not only through a cycle.
+
+use crate::class::{LockClass, Mode};
+use crate::held::{self, Acquire};
+use crate::report::{self, Kind, Report};
+use std::marker::PhantomData;
+
+/// The signalling pseudo-lock's class (kernel: `dma_fence_lockdep_map`, "dma_fence_map").
+pub static FENCE_SIGNALLING: LockClass = LockClass::new("dma_fence_map");
+
+/// A signalling section; ends when dropped (kernel: the cookie of
+/// `dma_fence_begin_signalling()`). Not `Send`: a section belongs to its thread.
+#[must_use = "the section ends when the guard is dropped"]
+#[derive(Debug)]
+pub struct SignallingSection {
+    /// `true` if this guard acquired the pseudo-lock (the outermost section).
+    owner: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+/// Starts a signalling section (kernel: `dma_fence_begin_signalling()`).
+///
+/// ```
+/// use dmabuf_lockdep::signalling::{begin_signalling, in_signalling_section};
+/// {
+///     let _s = begin_signalling();
+///     let _nested = begin_signalling(); // nesting is free
+///     assert!(in_signalling_section());
+/// }
+/// assert!(!in_signalling_section());
+/// ```
+pub fn begin_signalling() -> SignallingSection {
+    let owner = held::is_enabled() && !held::is_held(&FENCE_SIGNALLING);
+    if owner {
+        held::acquire(&FENCE_SIGNALLING, Mode::Shared, Acquire::default());
+    }
+    SignallingSection {
+        owner,
+        _not_send: PhantomData,
+    }
+}
+
+impl Drop for SignallingSection {
+    fn drop(&mut self) {
+        if self.owner {
+            held::release(&FENCE_SIGNALLING, 0);
+        }
+    }
+}
+
+/// Whether this thread is inside a signalling section.
+pub fn in_signalling_section() -> bool {
+    held::is_held(&FENCE_SIGNALLING)
+}
+
+/// Annotates a blocking fence wait (kernel: `__dma_fence_might_wait()`): records "every lock
+/// held here is held around a fence wait", and reports a wait inside a signalling section.
+pub fn might_wait() {
+    if !held::is_enabled() {
+        return;
+    }
+    let in_section = held::take_held(&FENCE_SIGNALLING);
+    if in_section.is_some() {
+        report::deliver(Report {
+            kind: Kind::WaitInSignalling,
+            class: Some(FENCE_SIGNALLING.id()),
+            cycle: Vec::new(),
+            held: held::held_classes(),
+        });
+    }
+    held::acquire(&FENCE_SIGNALLING, Mode::Exclusive, Acquire::default());
+    held::release(&FENCE_SIGNALLING, 0);
+    if let Some(mode) = in_section {
+        held::acquire(&FENCE_SIGNALLING, mode, Acquire::default());
+    }
+}

@@ -1,0 +1,152 @@
+//! Hooks for ww_mutex acquire-context rules (kernel: `ww_acquire_init/done/fini` debug checks,
+//! `CONFIG_DEBUG_WW_MUTEX_SLOWPATH`).
+//!
+//! A ww_mutex implementation calls these at each step; the validator keeps the context's
+//! state per thread and reports [`Kind::WwMisuse`] when a rule is broken. The lock-order side
+//! (a ww class's locks nest under the context, the context orders against other locks) goes
+//! through the ordinary [`acquire`](crate::acquire) with a nest lock.
+//!
+//! # Rules
+//! * One acquire context per thread at a time; one ww class per context.
+//! * Nothing is locked after `done`; `done` once; `fini` only with every lock released.
+//! * After a Deadlock answer, every held lock of the context is released before the next
+//!   acquisition, which must be `lock_slow` on the contended lock; `lock_slow` is only for that.
+
+use crate::class::{ClassId, LockClass};
+use crate::report::{self, Kind, Report, WwRule};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// An acquire context's identity, as the validator knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WwCtxId(u64);
+
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
+#[derive(Debug)]
+struct CtxState {
+    id: WwCtxId,
+    class: ClassId,
+    done: bool,
+    /// Lock instances held through this context.
+    held: Vec<usize>,
+    /// The lock a Deadlock answer was about, until `lock_slow` takes it.
+    contended: Option<usize>,
+}
+
+std::thread_local! {
+    static CTX: RefCell<Option<CtxState>> = const { RefCell::new(None) };
+}
+
+fn misuse(rule: WwRule, class: Option<ClassId>) {
+    if !crate::is_enabled() {
+        return;
+    }
+    report::deliver(Report {
+        kind: Kind::WwMisuse(rule),
+        class,
+        cycle: Vec::new(),
+        held: crate::held_classes(),
+    });
+}
+
+/// Runs `f` on this thread's context if it is `ctx`; reports a stale context otherwise.
+fn with_ctx<R>(ctx: WwCtxId, f: impl FnOnce(&mut CtxState) -> R) -> Option<R> {
+    let r = CTX.with(|c| match c.borrow_mut().as_mut() {
+        Some(s) if s.id == ctx => Some(f(s)),
+        _ => None,
+    });
+    if r.is_none() {
+        misuse(WwRule::StaleContext, None);
+    }
+    r
+}
+
+/// A new acquire context of `class` on this thread (kernel: `ww_acquire_init()`).
+pub fn acquire_init(class: &'static LockClass) -> WwCtxId {
+    let id = WwCtxId(NEXT.fetch_add(1, Ordering::Relaxed));
+    let state = CtxState {
+        id,
+        class: class.id(),
+        done: false,
+        held: Vec::new(),
+        contended: None,
+    };
+    let had = CTX.with(|c| c.borrow_mut().replace(state));
+    if had.is_some() {
+        misuse(WwRule::TwoContexts, Some(class.id()));
+    }
+    id
+}
+
+/// No more acquisitions with `ctx` (kernel: `ww_acquire_done()`).
+pub fn acquire_done(ctx: WwCtxId) {
+    let twice = with_ctx(ctx, |s| std::mem::replace(&mut s.done, true));
+    if twice == Some(true) {
+        misuse(WwRule::DoneTwice, None);
+    }
+}
+
+/// The end of `ctx` (kernel: `ww_acquire_fini()`).
+pub fn acquire_fini(ctx: WwCtxId) {
+    let held = with_ctx(ctx, |s| !s.held.is_empty());
+    if held == Some(true) {
+        misuse(WwRule::FiniWithLocksHeld, None);
+    }
+    if held.is_some() {
+        CTX.with(|c| c.borrow_mut().take());
+    }
+}
+
+/// About to lock `instance` of `class` with `ctx`; `slow` for `lock_slow`.
+pub fn before_lock(ctx: WwCtxId, class: &'static LockClass, instance: usize, slow: bool) {
+    let class_id = class.id();
+    let rules = with_ctx(ctx, |s| {
+        let mut broken = Vec::new();
+        if s.class != class_id {
+            broken.push(WwRule::DifferentClass);
+        }
+        if s.done {
+            broken.push(WwRule::LockAfterDone);
+        }
+        match (s.contended, slow) {
+            (Some(c), true) => {
+                if c != instance {
+                    broken.push(WwRule::SlowOnWrongLock);
+                }
+                if !s.held.is_empty() {
+                    broken.push(WwRule::SlowWithLocksHeld);
+                }
+            }
+            (Some(_), false) => broken.push(WwRule::LockAfterDeadlock),
+            (None, true) => broken.push(WwRule::UnneededSlow),
+            (None, false) => {}
+        }
+        broken
+    });
+    for rule in rules.unwrap_or_default() {
+        misuse(rule, Some(class_id));
+    }
+}
+
+/// `ctx` got `instance`.
+pub fn locked(ctx: WwCtxId, instance: usize) {
+    with_ctx(ctx, |s| {
+        s.contended = None;
+        s.held.push(instance);
+    });
+}
+
+/// `ctx` was answered Deadlock on `instance`: it must back off.
+pub fn deadlock(ctx: WwCtxId, instance: usize) {
+    with_ctx(ctx, |s| s.contended = Some(instance));
+}
+
+/// `ctx` released `instance`.
+pub fn unlocked(ctx: WwCtxId, instance: usize) {
+    with_ctx(ctx, |s| {
+        if let Some(p) = s.held.iter().rposition(|&i| i == instance) {
+            s.held.remove(p);
+        }
+    });
+}
