@@ -37,12 +37,15 @@ pub mod docs;
 pub mod error;
 pub mod fence;
 mod sync;
+mod validate;
 pub mod time;
 pub mod timeline;
 
 #[cfg(all(test, loom))]
 mod tests;
 
+#[cfg(feature = "lockdep")]
+pub use dmabuf_lockdep as lockdep;
 pub use error::{AlreadySignaled, Errno, Error, Result};
 pub use fence::{Fence, FenceContext, FenceStatus, Signaller};
 pub use time::MonotonicTime;

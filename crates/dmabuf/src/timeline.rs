@@ -26,7 +26,7 @@
 use crate::error::{Errno, Error, Result};
 use crate::fence::{Fence, FenceContext, FenceOps, FenceStatus, Signaller, seqno_is_later};
 use crate::time::MonotonicTime;
-use parking_lot::Mutex;
+use crate::validate::{TIMELINE_LOCK, TIMELINE_SIGNAL_LOCK, TrackedMutex};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -62,9 +62,9 @@ struct Shared {
     /// The lower 32 bits of the value, for lock-free polls.
     value32: AtomicU32,
     /// Serialises advances so points signal in order.
-    signal_lock: Mutex<()>,
+    signal_lock: TrackedMutex<()>,
     /// Value, pending points, closed flag.
-    state: Mutex<State>,
+    state: TrackedMutex<State>,
 }
 
 #[derive(Debug, Default)]
@@ -99,8 +99,8 @@ impl Timeline {
         let shared = Arc::new(Shared {
             ctx: FenceContext::new("sw_sync", name).with_wrapping_seqno(),
             value32: AtomicU32::new(0),
-            signal_lock: Mutex::new(()),
-            state: Mutex::new(State::default()),
+            signal_lock: TrackedMutex::new(&TIMELINE_SIGNAL_LOCK, ()),
+            state: TrackedMutex::new(&TIMELINE_LOCK, State::default()),
         });
         Self {
             handle: Arc::new(Handle { shared }),

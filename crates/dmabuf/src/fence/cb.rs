@@ -68,6 +68,8 @@ pub(crate) fn run_all(fence: &Fence, callbacks: Vec<Callback>) {
     }
     RUNNING.with(|r| r.borrow_mut().push(addr(fence)));
     let _finish = Finish(fence);
+    // Callbacks are the signalling path: no fence waits, no locks a waiter may hold.
+    let _section = crate::validate::begin_signalling();
     for cb in callbacks {
         (cb.func)(fence);
     }
@@ -100,7 +102,7 @@ impl CallbackHandle {
     #[doc(alias = "dma_fence_remove_callback")]
     pub fn remove(self) -> bool {
         let inner = &*self.fence.0;
-        let mut st = inner.state.lock();
+        let mut st = inner.lock();
         if let Some(pos) = st.callbacks.iter().position(|c| c.id == self.id) {
             let cb = st.callbacks.remove(pos);
             drop(st);
@@ -163,7 +165,7 @@ impl Fence {
         self.enable_sw_signaling();
         let boxed = Box::new(func);
         let id = NEXT_ID.fetch_add(1, StdOrdering::Relaxed);
-        let mut st = self.0.state.lock();
+        let mut st = self.0.lock();
         if self.0.flags.load(Ordering::Relaxed) & SIGNALED != 0 {
             drop(st);
             return Err(AlreadySignaled(*boxed));

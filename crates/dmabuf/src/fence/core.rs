@@ -22,7 +22,8 @@ use super::cb::{self, Callback};
 use super::chain::ChainState;
 use super::{FenceOps, FenceStatus};
 use crate::error::Errno;
-use crate::sync::{Arc, AtomicI32, AtomicU32, AtomicU64, Mutex, Ordering, futex};
+use crate::sync::{Arc, AtomicI32, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering, futex};
+use crate::validate;
 use crate::time::MonotonicTime;
 use std::borrow::Cow;
 use std::fmt;
@@ -213,7 +214,7 @@ impl Fence {
     fn poll_signaled(&self) -> bool {
         let done = match &self.0.kind {
             Kind::Plain => {
-                let ops = self.0.state.lock().ops.clone();
+                let ops = self.0.lock().ops.clone();
                 match ops.map(|ops| ops.signaled(self)) {
                     Some(FenceStatus::Signaled) => Some(SetError::Keep),
                     Some(FenceStatus::Failed(e)) => Some(SetError::Set(e)),
@@ -305,7 +306,7 @@ impl Fence {
                 if old & HAS_OPS == 0 {
                     return;
                 }
-                let ops = self.0.state.lock().ops.clone();
+                let ops = self.0.lock().ops.clone();
                 ops.is_none_or(|ops| ops.enable_signaling(self))
             }
             Kind::Array(_) => super::array::enable(self),
@@ -325,7 +326,7 @@ impl Fence {
         }
         match &self.0.kind {
             Kind::Plain => {
-                let ops = self.0.state.lock().ops.clone();
+                let ops = self.0.lock().ops.clone();
                 if let Some(ops) = ops {
                     ops.set_deadline(self, deadline);
                 }
@@ -389,7 +390,7 @@ impl Fence {
 /// the ops, then runs the callbacks in this thread.
 pub(crate) fn signal(fence: &Fence, error: SetError, ts: Option<MonotonicTime>) -> bool {
     let inner = &*fence.0;
-    let mut st = inner.state.lock();
+    let mut st = inner.lock();
     if inner.flags.load(Ordering::Relaxed) & SIGNALED != 0 {
         return false;
     }
@@ -429,6 +430,36 @@ pub(crate) fn static_names(
         })
     })
     .clone()
+}
+
+/// The fence lock held: proof for the validator too (kernel: `dma_fence_lock_irqsave()`).
+pub(crate) struct StateGuard<'a> {
+    guard: MutexGuard<'a, Locked>,
+    _held: validate::Held,
+}
+
+impl std::ops::Deref for StateGuard<'_> {
+    type Target = Locked;
+    fn deref(&self) -> &Locked {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Locked {
+        &mut self.guard
+    }
+}
+
+impl Inner {
+    /// Takes the fence lock.
+    pub(crate) fn lock(&self) -> StateGuard<'_> {
+        let held = validate::acquire(&validate::FENCE_LOCK, std::ptr::from_ref(self) as usize);
+        StateGuard {
+            guard: self.state.lock(),
+            _held: held,
+        }
+    }
 }
 
 impl Drop for Inner {

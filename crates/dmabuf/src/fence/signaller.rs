@@ -62,7 +62,7 @@ impl Signaller {
     #[doc(alias = "dma_fence_set_error")]
     pub fn set_error(&mut self, error: Errno) {
         let inner = &*self.fence.0;
-        let _st = inner.state.lock();
+        let _st = inner.lock();
         if self.fence.is_signaled_flag() {
             tracing::warn!(target: "dmabuf::fence", fence = %self.fence, %error, "set_error on a signalled fence ignored");
             return;

@@ -86,6 +86,7 @@ impl Fence {
         if self.is_signaled() {
             return Ok(());
         }
+        crate::validate::might_wait();
         tracing::trace!(target: "dmabuf::fence", context = self.context(), seqno = self.seqno(), "wait_start");
         self.enable_sw_signaling();
         let result = self.park(deadline);
@@ -277,6 +278,7 @@ fn park_any(word: &AtomicU32, deadline: Option<MonotonicTime>) {
 }
 
 fn wait_any_until(fences: &[Fence], deadline: Option<MonotonicTime>) -> Result<usize> {
+    crate::validate::might_wait();
     if let Some(i) = first_signaled(fences)? {
         return Ok(i);
     }

@@ -1,0 +1,121 @@
+//! The library's hooks into the validator (`dmabuf-lockdep`), compiled to nothing without the
+//! `lockdep` feature.
+//!
+//! Every lock the library owns has a class here; fence waits are annotated as waits, and
+//! callbacks run inside a fence signalling section. With the feature off each hook is an empty
+//! inline function and each guard a zero-sized type.
+
+#[cfg(feature = "lockdep")]
+mod imp {
+    pub(crate) use dmabuf_lockdep::LockClass;
+    use dmabuf_lockdep::{Acquire, Mode};
+
+    /// An annotation of "this lock is held"; released when dropped.
+    pub(crate) struct Held {
+        class: &'static LockClass,
+        instance: usize,
+        recorded: bool,
+    }
+
+    /// Validates and records an exclusive acquisition of `class` (call before locking).
+    #[inline]
+    pub(crate) fn acquire(class: &'static LockClass, instance: usize) -> Held {
+        let recorded = dmabuf_lockdep::is_enabled();
+        dmabuf_lockdep::acquire(
+            class,
+            Mode::Exclusive,
+            Acquire {
+                trylock: false,
+                instance,
+                nest: None,
+            },
+        );
+        Held {
+            class,
+            instance,
+            recorded,
+        }
+    }
+
+    impl Drop for Held {
+        #[inline]
+        fn drop(&mut self) {
+            if self.recorded {
+                dmabuf_lockdep::release(self.class, self.instance);
+            }
+        }
+    }
+
+    /// A fence signalling section (see `dmabuf_lockdep::signalling`).
+    pub(crate) type Section = dmabuf_lockdep::signalling::SignallingSection;
+
+    /// Starts a signalling section.
+    #[inline]
+    pub(crate) fn begin_signalling() -> Section {
+        dmabuf_lockdep::signalling::begin_signalling()
+    }
+
+    /// Annotates a blocking fence wait.
+    #[inline]
+    pub(crate) fn might_wait() {
+        dmabuf_lockdep::signalling::might_wait();
+    }
+
+    /// A mutex the validator tracks.
+    pub(crate) type TrackedMutex<T> = dmabuf_lockdep::Mutex<T>;
+}
+
+#[cfg(not(feature = "lockdep"))]
+mod imp {
+    /// A lock class; only a name without the validator.
+    pub(crate) struct LockClass;
+
+    impl LockClass {
+        pub(crate) const fn new(_name: &'static str) -> Self {
+            LockClass
+        }
+    }
+
+    /// Nothing to release without the validator.
+    pub(crate) struct Held;
+
+    #[inline(always)]
+    pub(crate) fn acquire(_class: &'static LockClass, _instance: usize) -> Held {
+        Held
+    }
+
+    /// No section without the validator.
+    pub(crate) struct Section;
+
+    #[inline(always)]
+    pub(crate) fn begin_signalling() -> Section {
+        Section
+    }
+
+    #[inline(always)]
+    pub(crate) fn might_wait() {}
+
+    /// A plain `parking_lot` mutex that accepts (and ignores) a class.
+    #[derive(Debug)]
+    pub(crate) struct TrackedMutex<T>(parking_lot::Mutex<T>);
+
+    impl<T> TrackedMutex<T> {
+        pub(crate) const fn new(_class: &'static LockClass, value: T) -> Self {
+            Self(parking_lot::Mutex::new(value))
+        }
+
+        #[inline]
+        pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, T> {
+            self.0.lock()
+        }
+    }
+}
+
+pub(crate) use imp::*;
+
+/// The class of every fence's internal lock (kernel: the inline `dma_fence` lock).
+pub(crate) static FENCE_LOCK: LockClass = LockClass::new("dma_fence.lock");
+/// The class of software timelines' state locks (kernel: `sync_timeline.lock`).
+pub(crate) static TIMELINE_LOCK: LockClass = LockClass::new("sw_sync.timeline.lock");
+/// The class of software timelines' signalling-order locks.
+pub(crate) static TIMELINE_SIGNAL_LOCK: LockClass = LockClass::new("sw_sync.timeline.signal_lock");
