@@ -150,3 +150,145 @@ pub fn unlocked(ctx: WwCtxId, instance: usize) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Kind, capture};
+
+    static WW_A: LockClass = LockClass::new("ww.test.A");
+    static WW_B: LockClass = LockClass::new("ww.test.B");
+
+    fn rules(f: impl FnOnce()) -> Vec<WwRule> {
+        let ((), reports) = capture(f);
+        reports
+            .into_iter()
+            .map(|r| match r.kind {
+                Kind::WwMisuse(rule) => rule,
+                other => panic!("unexpected report {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn normal_and_backoff_sequences_are_silent() {
+        assert!(
+            rules(|| {
+                let ctx = acquire_init(&WW_A);
+                before_lock(ctx, &WW_A, 1, false);
+                locked(ctx, 1);
+                before_lock(ctx, &WW_A, 2, false);
+                deadlock(ctx, 2);
+                unlocked(ctx, 1);
+                before_lock(ctx, &WW_A, 2, true);
+                locked(ctx, 2);
+                before_lock(ctx, &WW_A, 1, false);
+                locked(ctx, 1);
+                acquire_done(ctx);
+                unlocked(ctx, 1);
+                unlocked(ctx, 2);
+                acquire_fini(ctx);
+            })
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn two_contexts() {
+        assert_eq!(
+            rules(|| {
+                let a = acquire_init(&WW_A);
+                let _b = acquire_init(&WW_A);
+                let _ = a;
+                CTX.with(|c| c.borrow_mut().take());
+            }),
+            [WwRule::TwoContexts]
+        );
+    }
+
+    #[test]
+    fn different_class() {
+        assert_eq!(
+            rules(|| {
+                let ctx = acquire_init(&WW_A);
+                before_lock(ctx, &WW_B, 1, false);
+                acquire_fini(ctx);
+            }),
+            [WwRule::DifferentClass]
+        );
+    }
+
+    #[test]
+    fn lock_after_done_and_done_twice() {
+        assert_eq!(
+            rules(|| {
+                let ctx = acquire_init(&WW_A);
+                acquire_done(ctx);
+                acquire_done(ctx);
+                before_lock(ctx, &WW_A, 1, false);
+                acquire_fini(ctx);
+            }),
+            [WwRule::DoneTwice, WwRule::LockAfterDone]
+        );
+    }
+
+    #[test]
+    fn fini_early_then_stale_context() {
+        assert_eq!(
+            rules(|| {
+                let ctx = acquire_init(&WW_A);
+                before_lock(ctx, &WW_A, 1, false);
+                locked(ctx, 1);
+                acquire_fini(ctx);
+                // The context is gone: using it again is stale.
+                before_lock(ctx, &WW_A, 2, false);
+            }),
+            [WwRule::FiniWithLocksHeld, WwRule::StaleContext]
+        );
+    }
+
+    #[test]
+    fn lock_on_after_deadlock_without_backing_off() {
+        assert_eq!(
+            rules(|| {
+                let ctx = acquire_init(&WW_A);
+                before_lock(ctx, &WW_A, 1, false);
+                locked(ctx, 1);
+                before_lock(ctx, &WW_A, 2, false);
+                deadlock(ctx, 2);
+                before_lock(ctx, &WW_A, 3, false);
+                unlocked(ctx, 1);
+                CTX.with(|c| c.borrow_mut().take());
+            }),
+            [WwRule::LockAfterDeadlock]
+        );
+    }
+
+    #[test]
+    fn slow_on_wrong_lock_or_with_locks_held() {
+        assert_eq!(
+            rules(|| {
+                let ctx = acquire_init(&WW_A);
+                before_lock(ctx, &WW_A, 1, false);
+                locked(ctx, 1);
+                before_lock(ctx, &WW_A, 2, false);
+                deadlock(ctx, 2);
+                before_lock(ctx, &WW_A, 3, true);
+                CTX.with(|c| c.borrow_mut().take());
+            }),
+            [WwRule::SlowOnWrongLock, WwRule::SlowWithLocksHeld]
+        );
+    }
+
+    #[test]
+    fn unneeded_slow() {
+        assert_eq!(
+            rules(|| {
+                let ctx = acquire_init(&WW_A);
+                before_lock(ctx, &WW_A, 1, true);
+                acquire_fini(ctx);
+            }),
+            [WwRule::UnneededSlow]
+        );
+    }
+}
