@@ -37,9 +37,9 @@ pub mod docs;
 pub mod error;
 pub mod fence;
 mod sync;
-mod validate;
 pub mod time;
 pub mod timeline;
+mod validate;
 
 #[cfg(all(test, loom))]
 mod tests;

@@ -186,10 +186,9 @@ pub fn release(class: &'static LockClass, instance: usize) {
     let bad = STATE.with(|s| {
         let mut s = s.borrow_mut();
         let held = &mut s.held;
-        let Some(pos) = held
-            .iter()
-            .rposition(|h| h.class == id && (instance == 0 || h.instance == instance || h.instance == 0))
-        else {
+        let Some(pos) = held.iter().rposition(|h| {
+            h.class == id && (instance == 0 || h.instance == instance || h.instance == 0)
+        }) else {
             return Some(Report {
                 kind: Kind::BadUnlock,
                 class: Some(id),

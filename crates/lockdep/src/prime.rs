@@ -46,9 +46,13 @@ pub fn declare_order(classes: &[&'static LockClass]) {
 }
 
 fn record(held: &'static LockClass, next: &'static LockClass) {
-    if let Some(cycle) = graph::add_edge(held.id(), Mode::Exclusive, next.id(), Mode::Exclusive, || {
-        Origin::Primed
-    }) {
+    if let Some(cycle) = graph::add_edge(
+        held.id(),
+        Mode::Exclusive,
+        next.id(),
+        Mode::Exclusive,
+        || Origin::Primed,
+    ) {
         crate::report::deliver(crate::report::Report {
             kind: classify(&cycle),
             class: Some(next.id()),

@@ -68,8 +68,6 @@ pub(crate) fn run_all(fence: &Fence, callbacks: Vec<Callback>) {
     }
     RUNNING.with(|r| r.borrow_mut().push(addr(fence)));
     let _finish = Finish(fence);
-    // Callbacks are the signalling path: no fence waits, no locks a waiter may hold.
-    let _section = crate::validate::begin_signalling();
     for cb in callbacks {
         (cb.func)(fence);
     }

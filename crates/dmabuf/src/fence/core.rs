@@ -23,8 +23,8 @@ use super::chain::ChainState;
 use super::{FenceOps, FenceStatus};
 use crate::error::Errno;
 use crate::sync::{Arc, AtomicI32, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering, futex};
-use crate::validate;
 use crate::time::MonotonicTime;
+use crate::validate;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc as StdArc;
@@ -389,6 +389,9 @@ impl Fence {
 /// The only place `SIGNALED` is set. Publishes error and timestamp, wakes parked waiters, drops
 /// the ops, then runs the callbacks in this thread.
 pub(crate) fn signal(fence: &Fence, error: SetError, ts: Option<MonotonicTime>) -> bool {
+    // Signalling is a signalling section (as mainline's `dma_fence_signal()`), and so is every
+    // callback it runs: no fence waits, no locks a waiter may hold.
+    let _section = validate::begin_signalling();
     let inner = &*fence.0;
     let mut st = inner.lock();
     if inner.flags.load(Ordering::Relaxed) & SIGNALED != 0 {

@@ -132,7 +132,10 @@ pub fn merge(fences: &[Fence]) -> Fence {
         for leaf in leaves(f) {
             if !leaf.is_signaled() {
                 all.push(leaf);
-            } else if latest.as_ref().is_none_or(|l| leaf.timestamp() > l.timestamp()) {
+            } else if latest
+                .as_ref()
+                .is_none_or(|l| leaf.timestamp() > l.timestamp())
+            {
                 // Signalled since pass 1: its timestamp still counts.
                 latest = Some(leaf);
             }

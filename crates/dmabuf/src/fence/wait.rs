@@ -83,10 +83,12 @@ impl Fence {
     }
 
     fn wait_until(&self, deadline: Option<MonotonicTime>) -> Result<()> {
+        // Annotated whether or not this wait ends up blocking: it could have (kernel:
+        // `__dma_fence_might_wait()` at the top of every wait).
+        crate::validate::might_wait();
         if self.is_signaled() {
             return Ok(());
         }
-        crate::validate::might_wait();
         tracing::trace!(target: "dmabuf::fence", context = self.context(), seqno = self.seqno(), "wait_start");
         self.enable_sw_signaling();
         let result = self.park(deadline);
@@ -278,6 +280,9 @@ fn park_any(word: &AtomicU32, deadline: Option<MonotonicTime>) {
 }
 
 fn wait_any_until(fences: &[Fence], deadline: Option<MonotonicTime>) -> Result<usize> {
+    if fences.is_empty() {
+        return Err(Error::NoFences);
+    }
     crate::validate::might_wait();
     if let Some(i) = first_signaled(fences)? {
         return Ok(i);
