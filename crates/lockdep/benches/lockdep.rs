@@ -64,7 +64,9 @@ fn section(c: &mut Criterion) {
     g.bench_function("begin_end_validator_on", |b| {
         b.iter(|| drop(black_box(signalling::begin_signalling())))
     });
-    g.bench_function("might_wait_validator_on", |b| b.iter(signalling::might_wait));
+    g.bench_function("might_wait_validator_on", |b| {
+        b.iter(signalling::might_wait)
+    });
     g.finish();
 }
 
