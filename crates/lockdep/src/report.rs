@@ -88,7 +88,7 @@ impl Report {
     }
 
     /// A key identifying "the same problem" for log-once.
-    fn key(&self) -> (Kind, Option<ClassId>, Vec<ClassId>) {
+    fn key(&self) -> ProblemKey {
         let mut c: Vec<ClassId> = self.cycle.iter().map(|h| h.held).collect();
         c.sort();
         (self.kind, self.class, c)
@@ -167,7 +167,9 @@ pub enum ReportMode {
 
 static MODE: AtomicU8 = AtomicU8::new(if cfg!(debug_assertions) { 0 } else { 1 });
 static COLLECTED: Mutex<Vec<Report>> = Mutex::new(Vec::new());
-static LOGGED: Mutex<Option<HashSet<(Kind, Option<ClassId>, Vec<ClassId>)>>> = Mutex::new(None);
+/// Identifies "the same problem": kind, class and the cycle's classes (sorted).
+type ProblemKey = (Kind, Option<ClassId>, Vec<ClassId>);
+static LOGGED: Mutex<Option<HashSet<ProblemKey>>> = Mutex::new(None);
 
 std::thread_local! {
     static CAPTURE: RefCell<Option<Vec<Report>>> = const { RefCell::new(None) };
