@@ -20,7 +20,7 @@ const FRAMES: u64 = 8;
 const FAILING_FRAME: u64 = 5;
 
 fn main() {
-    set_leak_hook(Some(Box::new(|f: &Fence| {
+    set_leak_hook(Some(std::sync::Arc::new(|f: &Fence| {
         println!("  [leak hook] issuer of {f} was dropped unsignalled");
     })));
 

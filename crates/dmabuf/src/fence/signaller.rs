@@ -33,7 +33,9 @@ pub struct Signaller {
 }
 
 /// A function told about every issuer dropped unsignalled (see [`set_leak_hook`]).
-pub type LeakHook = Box<dyn Fn(&Fence) + Send + Sync>;
+///
+/// Shared so a running hook may itself drop issuers or replace the hook without deadlocking.
+pub type LeakHook = std::sync::Arc<dyn Fn(&Fence) + Send + Sync>;
 static LEAK_HOOK: RwLock<Option<LeakHook>> = RwLock::new(None);
 
 /// Installs a function called with the fence whenever an issuer is dropped unsignalled, and
@@ -99,13 +101,15 @@ impl Signaller {
 
 impl Drop for Signaller {
     fn drop(&mut self) {
-        if self.fence.is_signaled_flag() {
+        // `is_signaled` polls the ops: work the hardware already finished is not cancelled
+        // just because nobody asked before the issuer went away.
+        if self.fence.is_signaled() {
             return;
         }
         if core::signal(&self.fence, SetError::Set(Errno::ECANCELED), None) {
             tracing::warn!(target: "dmabuf::fence", fence = %self.fence, "fence issuer dropped without signalling; signalled with ECANCELED");
-            let hook = LEAK_HOOK.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(hook) = hook.as_ref() {
+            let hook = LEAK_HOOK.read().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some(hook) = hook {
                 hook(&self.fence);
             }
         }
