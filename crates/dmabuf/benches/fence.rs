@@ -2,7 +2,8 @@
 //! `BENCHMARKS.md`).
 //!
 //! * `create_signal` — a fence created, signalled and dropped vs an `Arc<AtomicBool>` created,
-//!   stored and dropped (target: within 2x).
+//!   stored and dropped (target: within 2x), and vs the same flag plus the clock read every
+//!   fence signal must make for its timestamp.
 //! * `add_callback_signal` — a callback queued and run by the signal vs a closure pushed into
 //!   and taken out of an `Arc<Mutex<Vec<Box<dyn FnOnce>>>>`.
 //! * `ping_pong/*` — two threads hand control back and forth: fences (one pair per round)
@@ -18,10 +19,11 @@
 //! Run: `cargo bench -p dmabuf --bench fence`.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use dmabuf::MonotonicTime;
 use dmabuf::fence::{Fence, FenceContext, unwrap::merge};
 use rustix::thread::futex;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,6 +43,17 @@ fn create_signal(c: &mut Criterion) {
             let consumer = black_box(flag.clone());
             flag.store(true, Ordering::Release);
             black_box(consumer.load(Ordering::Acquire))
+        })
+    });
+    // The same flag plus the monotonic timestamp every fence signal must record.
+    g.bench_function("arc_atomic_bool_with_timestamp", |b| {
+        b.iter(|| {
+            let flag = Arc::new((AtomicBool::new(false), AtomicU64::new(0)));
+            let consumer = black_box(flag.clone());
+            flag.1
+                .store(MonotonicTime::now().as_nanos(), Ordering::Relaxed);
+            flag.0.store(true, Ordering::Release);
+            black_box(consumer.0.load(Ordering::Acquire))
         })
     });
     g.finish();

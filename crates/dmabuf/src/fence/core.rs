@@ -393,6 +393,36 @@ pub(crate) fn signal(fence: &Fence, error: SetError, ts: Option<MonotonicTime>) 
     // callback it runs: no fence waits, no locks a waiter may hold.
     let _section = validate::begin_signalling();
     let inner = &*fence.0;
+    let f = inner.flags.load(Ordering::Acquire);
+    if f & SIGNALED != 0 {
+        return false;
+    }
+    // Read the clock before taking the lock: it is the most expensive step of a signal.
+    let ts = ts.unwrap_or_else(MonotonicTime::now).as_nanos();
+    if f & (ENABLE_SIGNAL | HAS_OPS) == 0 && matches!(inner.kind, Kind::Plain) {
+        // Fast path: nobody ever showed interest (every callback, waiter and future sets
+        // `ENABLE_SIGNAL` before registering, and re-checks `SIGNALED` after), so there is
+        // nothing to take from under the lock. Only the issuer signals a plain fence without
+        // ops, so the error and timestamp words have no other writer; one CAS publishes both.
+        if let SetError::Set(e) = error {
+            inner.error.store(e.raw(), Ordering::Relaxed);
+        }
+        inner.timestamp.store(ts, Ordering::Relaxed);
+        if inner
+            .flags
+            .compare_exchange(
+                f,
+                f | SIGNALED | TIMESTAMP,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            tracing::trace!(target: "dmabuf::fence", context = fence.context(), seqno = fence.seqno(), "signaled");
+            return true;
+        }
+        // Somebody registered interest meanwhile: take the locked path.
+    }
     let mut st = inner.lock();
     if inner.flags.load(Ordering::Relaxed) & SIGNALED != 0 {
         return false;
@@ -400,8 +430,7 @@ pub(crate) fn signal(fence: &Fence, error: SetError, ts: Option<MonotonicTime>) 
     if let SetError::Set(e) = error {
         inner.error.store(e.raw(), Ordering::Relaxed);
     }
-    let ts = ts.unwrap_or_else(MonotonicTime::now);
-    inner.timestamp.store(ts.as_nanos(), Ordering::Relaxed);
+    inner.timestamp.store(ts, Ordering::Relaxed);
     let callbacks = std::mem::take(&mut st.callbacks);
     let ops = st.ops.take();
     let running = if callbacks.is_empty() { 0 } else { CB_RUNNING };

@@ -100,26 +100,21 @@ impl Iterator for Leaves {
 #[doc(alias = "dma_fence_unwrap_merge")]
 pub fn merge(fences: &[Fence]) -> Fence {
     // Pass 1, allocation-free: count pending leaves, remember the first, and the latest
-    // signalled leaf.
+    // signalled leaf. Leaves are visited by reference: a handle is taken only when kept.
     let mut pending = 0usize;
     let mut single: Option<Fence> = None;
     let mut latest: Option<Fence> = None;
     for f in fences {
-        for leaf in leaves(f) {
+        for_each_leaf(f, &mut |leaf| {
             if leaf.is_signaled() {
-                if latest
-                    .as_ref()
-                    .is_none_or(|l| leaf.timestamp() > l.timestamp())
-                {
-                    latest = Some(leaf);
-                }
+                keep_latest(&mut latest, leaf);
             } else {
                 pending += 1;
                 if single.is_none() {
-                    single = Some(leaf);
+                    single = Some(leaf.clone());
                 }
             }
-        }
+        });
     }
     match (pending, single) {
         (0, _) => return settled(latest),
@@ -129,17 +124,14 @@ pub fn merge(fences: &[Fence]) -> Fence {
     // Pass 2: collect, sort by context (latest seqno first within one), keep one per context.
     let mut all: Vec<Fence> = Vec::with_capacity(pending);
     for f in fences {
-        for leaf in leaves(f) {
+        for_each_leaf(f, &mut |leaf| {
             if !leaf.is_signaled() {
-                all.push(leaf);
-            } else if latest
-                .as_ref()
-                .is_none_or(|l| leaf.timestamp() > l.timestamp())
-            {
+                all.push(leaf.clone());
+            } else {
                 // Signalled since pass 1: its timestamp still counts.
-                latest = Some(leaf);
+                keep_latest(&mut latest, leaf);
             }
-        }
+        });
     }
     all.sort_unstable_by(order);
     all.dedup_by(|later_in_vec, kept| later_in_vec.context() == kept.context());
@@ -151,6 +143,35 @@ pub fn merge(fences: &[Fence]) -> Fence {
             // Members are leaves by construction, so this cannot fail.
             Fence::new_array(all, ctx, 1).unwrap_or_else(|_| Fence::stub())
         }
+    }
+}
+
+/// Calls `visit` with every leaf of `fence`, as [`leaves`] yields them, but by reference: plain
+/// fences and array members cost no reference count; only chain nodes are walked by handle.
+fn for_each_leaf(fence: &Fence, visit: &mut impl FnMut(&Fence)) {
+    if fence.is_chain() {
+        for node in chain::iter(fence) {
+            visit_contained(node.contained(), visit);
+        }
+    } else {
+        visit_contained(fence, visit);
+    }
+}
+
+fn visit_contained(fence: &Fence, visit: &mut impl FnMut(&Fence)) {
+    match fence.array_members() {
+        Some(members) => members.iter().for_each(visit),
+        None => visit(fence),
+    }
+}
+
+/// Keeps the signalled leaf with the latest timestamp.
+fn keep_latest(latest: &mut Option<Fence>, leaf: &Fence) {
+    if latest
+        .as_ref()
+        .is_none_or(|l| leaf.timestamp() > l.timestamp())
+    {
+        *latest = Some(leaf.clone());
     }
 }
 
