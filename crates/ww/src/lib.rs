@@ -1,0 +1,54 @@
+//! # dmabuf-ww — wound/wait mutexes
+//!
+//! A driver that submits a job must lock every buffer the job touches, and another driver may
+//! lock an overlapping set in another order at the same moment. The kernel's *ww_mutex* makes
+//! that deadlock-free without a global order: each transaction takes an [`AcquireCtx`] with an
+//! age stamp, and when two transactions collide the younger one backs off — it drops every
+//! lock it holds, sleeps on the contended lock ([`WwMutex::lock_slow`]) and starts again.
+//!
+//! * [`WwClass`] — a family of mutexes locked together, with its algorithm
+//!   ([`Algorithm::WaitDie`] or [`Algorithm::WoundWait`]) and its stamp counter.
+//! * [`AcquireCtx`] — one transaction (kernel: `ww_acquire_ctx`); dropping it is `fini`.
+//! * [`WwMutex`] and [`WwGuard`] — the lock and the proof it is held.
+//! * [`AcquireCtx::lock_all`] — the back-off loop every driver writes by hand.
+//! * [`CancelToken`] — interrupts a waiting lock from another thread (user space has no signals).
+//! * [`inject`] — a debug knob answering Deadlock at random to exercise back-off paths.
+//!
+//! ```
+//! use dmabuf_ww::{AcquireCtx, WwClass, WwMutex};
+//!
+//! static BUFFERS: WwClass = WwClass::wait_die("doc.buffers");
+//! let a = WwMutex::new(&BUFFERS, 1);
+//! let b = WwMutex::new(&BUFFERS, 2);
+//!
+//! let ctx = AcquireCtx::new(&BUFFERS);
+//! let mut guards = ctx.lock_all(&[&b, &a, &b])?; // any order; duplicates are fine
+//! ctx.done();
+//! *guards[0] += 10;
+//! assert_eq!((*guards[0], *guards[1]), (12, 1));
+//! # Ok::<(), dmabuf_ww::WwError>(())
+//! ```
+//!
+//! # Differences from the kernel
+//! * A context cannot be finished with locks held: guards borrow it, so the borrow checker
+//!   rejects `drop(ctx)` before the guards are gone.
+//! * A context belongs to the thread that made it (`!Send`), as a kernel context belongs to a
+//!   task.
+//! * Interruptible locking takes a [`CancelToken`] instead of reacting to signals.
+//! * Waiters are woken all at once on every change of owner and re-decide (the kernel wakes
+//!   selectively); simple and correct, fine for the short wait lists of buffer locking.
+//! * The validator's checks (the kernel's `CONFIG_DEBUG_WW_MUTEX_SLOWPATH` and lockdep) are
+//!   the `lockdep` feature.
+
+mod class;
+mod ctx;
+mod error;
+pub mod inject;
+mod mutex;
+mod set;
+mod validate;
+
+pub use class::{Algorithm, WwClass};
+pub use ctx::{AcquireCtx, CancelToken};
+pub use error::WwError;
+pub use mutex::{WwGuard, WwMutex};
