@@ -139,6 +139,12 @@ pub enum Error {
     /// The software timeline was closed; no new points can be created on it.
     #[error("the timeline is closed")]
     TimelineClosed,
+    /// `reserve_fences(0)` (kernel: WARN and `-EINVAL`).
+    #[error("reserve_fences needs at least one slot")]
+    NothingToReserve,
+    /// A reservation lock did not lock: back off, already held, interrupted or wrong class.
+    #[error(transparent)]
+    Ww(dmabuf_ww::WwError),
 }
 
 impl Error {
@@ -147,6 +153,8 @@ impl Error {
         match self {
             Error::TimedOut => Errno::ETIME,
             Error::TimelineClosed => Errno::ENOENT,
+            Error::NothingToReserve => Errno::EINVAL,
+            Error::Ww(e) => Errno::from_raw(e.errno()).unwrap_or(Errno::EINVAL),
             Error::ContextMismatch(..)
             | Error::NoFences
             | Error::ContainerMember

@@ -10,7 +10,10 @@
 //! * [`timeline`] — a software timeline, what `sw_sync` is to the kernel: fences at points on a
 //!   counter that only moves forward.
 //!
-//! Reservation objects, buffers and sync files build on these in later layers.
+//! * [`resv`] — `dma_resv`: a buffer's implicit-sync state, a wait-die ww_mutex
+//!   ([`dmabuf_ww`]) and fences classified by usage.
+//!
+//! Buffers and sync files build on these in later layers.
 //!
 //! ```
 //! use dmabuf::fence::FenceContext;
@@ -36,6 +39,8 @@
 pub mod docs;
 pub mod error;
 pub mod fence;
+#[cfg(not(loom))]
+pub mod resv;
 mod sync;
 pub mod time;
 pub mod timeline;

@@ -15,7 +15,7 @@ pub mod array;
 mod cb;
 pub mod chain;
 mod context;
-mod core;
+pub(crate) mod core;
 mod ops;
 mod signaller;
 mod stub;

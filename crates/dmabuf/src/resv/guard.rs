@@ -1,0 +1,259 @@
+//! The locked side of a reservation object: reserving, adding and replacing fences, locked
+//! iteration, copying and describing (kernel: the `dma_resv_*` calls that assert the lock).
+
+use super::table::Table;
+use super::{Locked, Resv, Usage};
+use crate::error::{Error, Result};
+use crate::fence::Fence;
+use crate::fence::unwrap::leaves;
+use crate::validate;
+use dmabuf_ww::WwGuard;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Proof that a reservation object is locked, and the door to its writer operations.
+/// Unlocks when dropped (kernel: `dma_resv_unlock`).
+#[must_use = "dropping the guard unlocks at once"]
+pub struct ResvGuard<'a> {
+    resv: &'a Resv,
+    guard: WwGuard<'a, Locked>,
+    /// The signalling obligation started by publishing a pending fence (validator only).
+    obligation: Option<validate::Section>,
+}
+
+impl<'a> ResvGuard<'a> {
+    pub(crate) fn new(resv: &'a Resv, guard: WwGuard<'a, Locked>) -> Self {
+        ResvGuard {
+            resv,
+            guard,
+            obligation: None,
+        }
+    }
+
+    /// The locked object.
+    pub fn resv(&self) -> &'a Resv {
+        self.resv
+    }
+
+    /// Unlocks now (same as dropping).
+    pub fn unlock(self) {}
+
+    fn table(&self) -> Arc<Table> {
+        self.resv.current_table()
+    }
+
+    /// Number of entries (signalled ones included).
+    pub fn num_fences(&self) -> usize {
+        self.table().len()
+    }
+
+    /// Appends still promised by [`reserve_fences`](Self::reserve_fences).
+    pub fn reserved(&self) -> usize {
+        self.guard.reserved
+    }
+
+    /// Makes room for `n` more fences (kernel: `dma_resv_reserve_fences`): the only step that
+    /// allocates. A no-op when there is room; otherwise the table grows to
+    /// `max(len + n, 2 × capacity)` (the first: `max(4, n.next_power_of_two())`), leaving
+    /// signalled fences behind.
+    ///
+    /// # Errors
+    /// [`Error::NothingToReserve`] (`EINVAL`) for `n == 0`.
+    pub fn reserve_fences(&mut self, n: usize) -> Result<()> {
+        if n == 0 {
+            return Err(Error::NothingToReserve);
+        }
+        let old = self.table();
+        let len = old.len();
+        if len + n > old.capacity() {
+            let capacity = if old.capacity() == 0 {
+                n.next_power_of_two().max(4)
+            } else {
+                (len + n).max(2 * old.capacity())
+            };
+            let new = Table::with_capacity(capacity);
+            for (f, u) in old.entries() {
+                if !f.is_signaled() {
+                    new.push(&f, u);
+                }
+            }
+            self.publish(new);
+        }
+        self.guard.reserved = self.guard.reserved.max(n);
+        Ok(())
+    }
+
+    /// Replaces the table (readers restart on seeing a new one).
+    fn publish(&self, table: Table) {
+        self.resv.table.store(Arc::new(table));
+    }
+
+    /// Adds `fence` with `usage` (kernel: `dma_resv_add_fence`). Cannot fail.
+    ///
+    /// The entry replaces, in place, one that has signalled, or one of the same context
+    /// whose usage is the same or higher and which `fence` is later than or equal to;
+    /// otherwise it is appended, using a reserved slot. An array's or chain's leaves are
+    /// added one by one.
+    ///
+    /// # Panics
+    /// In debug builds, if an append finds no reserved slot (kernel: `BUG_ON`) — also after
+    /// an unlock, since reservations do not survive one. Release builds grow the table
+    /// instead and log a warning.
+    pub fn add_fence(&mut self, fence: &Fence, usage: Usage) {
+        if fence.is_container() {
+            for leaf in leaves(fence) {
+                self.add_leaf(&leaf, usage);
+            }
+        } else {
+            self.add_leaf(fence, usage);
+        }
+    }
+
+    fn add_leaf(&mut self, fence: &Fence, usage: Usage) {
+        if self.obligation.is_none() && !fence.is_signaled_flag() {
+            // The fence is visible to others now: until this guard drops, this thread must
+            // not wait on fences, reclaim, or take locks held around fence waits.
+            self.obligation = Some(validate::begin_signalling());
+        }
+        let table = self.table();
+        for (i, (old, old_usage)) in table.entries().enumerate() {
+            let same_or_later = old.context() == fence.context()
+                && old_usage >= usage
+                && fence.is_later_or_same(&old).unwrap_or(false);
+            if same_or_later || old.is_signaled() {
+                self.replace_at(&table, i, fence, usage);
+                return;
+            }
+        }
+        if self.guard.reserved == 0 || table.len() == table.capacity() {
+            if cfg!(debug_assertions) {
+                panic!(
+                    "dma_resv add_fence without a reserved slot: call reserve_fences under the \
+                     same lock (reservations do not survive an unlock)"
+                );
+            }
+            tracing::warn!(target: "dmabuf::resv", "add_fence without a reserved slot; growing");
+            self.guard.reserved = 0;
+            self.reserve_fences(1)
+                .expect("reserving one slot cannot fail");
+            return self.add_leaf(fence, usage);
+        }
+        self.guard.reserved -= 1;
+        table.push(fence, usage);
+    }
+
+    /// Writer-side in-place replacement under the sequence count.
+    fn replace_at(&self, table: &Table, i: usize, fence: &Fence, usage: Usage) {
+        self.resv.seq.fetch_add(1, Ordering::SeqCst);
+        table.set(i, fence, usage);
+        self.resv.seq.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Replaces every fence of `context` with `replacement` at `usage` (kernel:
+    /// `dma_resv_replace_fences`), e.g. a preemption fence by a page-table-update fence.
+    pub fn replace_fences(&mut self, context: u64, replacement: &Fence, usage: Usage) {
+        let table = self.table();
+        for i in 0..table.len() {
+            if let Some((old, _)) = table.get(i)
+                && old.context() == context
+            {
+                self.replace_at(&table, i, replacement, usage);
+            }
+        }
+    }
+
+    /// Every entry with usage ≤ `usage`, signalled ones included, with its usage (kernel:
+    /// `dma_resv_for_each_fence`). The lock keeps the set still while the iterator lives.
+    pub fn iter(&self, usage: Usage) -> LockedIter<'_> {
+        LockedIter {
+            table: self.table(),
+            idx: 0,
+            usage,
+            _guard: std::marker::PhantomData,
+        }
+    }
+
+    /// Replaces this object's fences with `src`'s unsignalled ones, usages kept (kernel:
+    /// `dma_resv_copy_fences`). `src` is read without its lock.
+    pub fn copy_fences(&mut self, src: &Resv) {
+        let mut fences: Vec<(Fence, Usage)> = Vec::new();
+        let mut it = src.iter_unlocked(Usage::Bookkeep);
+        while let Some(f) = it.next() {
+            if it.is_restarted() {
+                fences.clear();
+            }
+            fences.push((f, it.usage()));
+        }
+        let table = Table::with_capacity(fences.len());
+        for (f, u) in &fences {
+            table.push(f, *u);
+        }
+        self.publish(table);
+        self.guard.reserved = 0;
+    }
+
+    /// Writes the fences up to `Read` (bookkeeping ones stay hidden), one per line as
+    /// `\t<usage> fence:<fence>` (kernel: `dma_resv_describe`).
+    ///
+    /// ```
+    /// use dmabuf::fence::FenceContext;
+    /// use dmabuf::resv::{Resv, Usage};
+    /// let r = Resv::new();
+    /// let (_s, f) = FenceContext::new("drv", "tl").next_fence();
+    /// let mut g = r.lock_single();
+    /// g.reserve_fences(1).unwrap();
+    /// g.add_fence(&f, Usage::Write);
+    /// assert!(g.describe().starts_with("\twrite fence:"));
+    /// ```
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for (f, u) in self.iter(Usage::Read) {
+            out.push_str(&format!("\t{u} fence:{f}\n"));
+        }
+        out
+    }
+}
+
+impl Drop for ResvGuard<'_> {
+    fn drop(&mut self) {
+        // Kernel: debug builds reset the reservation on unlock (`dma_resv_reset_max_fences`).
+        if cfg!(debug_assertions) {
+            self.guard.reserved = 0;
+        }
+    }
+}
+
+impl std::fmt::Debug for ResvGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResvGuard")
+            .field("fences", &self.num_fences())
+            .field("reserved", &self.reserved())
+            .finish()
+    }
+}
+
+/// Iterator returned by [`ResvGuard::iter`]: `(fence, usage)` pairs.
+#[derive(Debug)]
+pub struct LockedIter<'g> {
+    table: Arc<Table>,
+    idx: usize,
+    usage: Usage,
+    _guard: std::marker::PhantomData<&'g ()>,
+}
+
+impl Iterator for LockedIter<'_> {
+    type Item = (Fence, Usage);
+
+    fn next(&mut self) -> Option<(Fence, Usage)> {
+        while self.idx < self.table.len() {
+            let i = self.idx;
+            self.idx += 1;
+            if let Some((f, u)) = self.table.get(i)
+                && u <= self.usage
+            {
+                return Some((f, u));
+            }
+        }
+        None
+    }
+}

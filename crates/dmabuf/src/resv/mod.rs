@@ -1,0 +1,369 @@
+//! Reservation objects (kernel: `struct dma_resv`): a buffer's implicit-sync state — a
+//! wait-die ww_mutex and a set of fences, each classified by [`Usage`].
+//!
+//! A submitting driver locks every buffer of a job ([`Resv::lock`] through an
+//! [`AcquireCtx`], or [`AcquireCtx::lock_all`] via [`Resv::lock_all`]), reserves slots
+//! ([`ResvGuard::reserve_fences`], the only step that allocates), collects the fences it must
+//! wait for, adds its own ([`ResvGuard::add_fence`]) and unlocks. Readers that never take the
+//! lock ([`Resv::iter_unlocked`], [`Resv::get_fences`], [`Resv::wait`], …) run concurrently
+//! with a writer.
+//!
+//! ```
+//! use dmabuf::fence::FenceContext;
+//! use dmabuf::resv::{Resv, Usage};
+//! use dmabuf_ww::AcquireCtx;
+//!
+//! let buffer = Resv::new();
+//! let gpu = FenceContext::new("gpu", "ring0");
+//! let (job, fence) = gpu.next_fence();
+//!
+//! let ctx = Resv::acquire_ctx();
+//! let mut locked = buffer.lock(&ctx)?;
+//! locked.reserve_fences(1)?;
+//! locked.add_fence(&fence, Usage::Write);
+//! drop(locked);
+//!
+//! assert!(!buffer.test_signaled(Usage::Read)); // readers would wait for the writer
+//! job.signal();
+//! assert!(buffer.test_signaled(Usage::Bookkeep));
+//! # Ok::<(), dmabuf::Error>(())
+//! ```
+//!
+//! # Rules
+//! * Usage order KERNEL < WRITE < READ < BOOKKEEP; a query for `u` sees every fence with
+//!   usage ≤ `u`. Re-adding a fence of a context with a lower usage promotes the entry; an
+//!   entry is never degraded.
+//! * Reservations do not survive an unlock (checked in debug builds, as the kernel's
+//!   `CONFIG_DEBUG_MUTEXES` does): reserve, add and unlock under one lock.
+//! * Containers are not stored: [`ResvGuard::add_fence`] adds an array's or chain's leaves
+//!   one by one, each needing its own reserved slot.
+//! * With the validator on, adding a pending fence starts the adding thread's signalling
+//!   obligation (kernel: `dma_fence_begin_signalling()` in the submit path once the fence is
+//!   visible): until that guard is dropped the thread must not wait on fences, reclaim, or
+//!   take a lock that is held around fence waits elsewhere. Lock every object first, then
+//!   publish. (Further reservation locks through the same context are nested under it and,
+//!   as in the kernel's lockdep, not re-checked.)
+//!
+//! # Differences from the kernel
+//! * Unlocked readers restart when an entry is replaced in place (the kernel packs fence and
+//!   usage into one word and does not need to).
+//! * Waits take a timeout but no interruption: fence waits are not cancellable here.
+
+mod guard;
+mod iter;
+mod table;
+
+pub use guard::{LockedIter, ResvGuard};
+pub use iter::UnlockedIter;
+
+use crate::error::{Error, Result};
+use crate::fence::{Fence, alloc_contexts};
+use crate::time::MonotonicTime;
+use arc_swap::ArcSwap;
+use dmabuf_ww::{AcquireCtx, Algorithm, CancelToken, WwClass, WwError, WwMutex};
+use std::num::NonZeroU64;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+use table::Table;
+
+/// How a fence in a reservation object is to be waited for (kernel: `enum dma_resv_usage`).
+///
+/// Ordered: a query for a usage returns every fence of that usage and lower.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Usage {
+    /// Kernel memory management (moves, clears): everybody waits, always.
+    Kernel = 0,
+    /// Implicit-sync writers: new readers and writers wait.
+    Write = 1,
+    /// Implicit-sync readers: new writers wait.
+    Read = 2,
+    /// No implicit sync (preemption fences, page-table updates, explicitly synced work):
+    /// only memory management waits.
+    Bookkeep = 3,
+}
+
+impl Usage {
+    /// Every usage, in order.
+    pub const ALL: [Usage; 4] = [Usage::Kernel, Usage::Write, Usage::Read, Usage::Bookkeep];
+
+    /// What an implicitly synced access must wait for (kernel: `dma_resv_usage_rw()`): a
+    /// writer waits for readers and writers (`Read`), a reader for writers (`Write`).
+    ///
+    /// ```
+    /// use dmabuf::resv::Usage;
+    /// assert_eq!(Usage::rw(true), Usage::Read);
+    /// assert_eq!(Usage::rw(false), Usage::Write);
+    /// ```
+    pub fn rw(write: bool) -> Usage {
+        if write { Usage::Read } else { Usage::Write }
+    }
+
+    pub(crate) fn from_raw(raw: u8) -> Usage {
+        match raw {
+            0 => Usage::Kernel,
+            1 => Usage::Write,
+            2 => Usage::Read,
+            _ => Usage::Bookkeep,
+        }
+    }
+
+    /// The kernel's name for the usage, as `dma_resv_describe` prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Usage::Kernel => "kernel",
+            Usage::Write => "write",
+            Usage::Read => "read",
+            Usage::Bookkeep => "bookkeep",
+        }
+    }
+}
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The ww class of every reservation lock (kernel: `reservation_ww_class`, a wait-die
+/// class), validated as the validator's primed reservation class.
+pub static RESERVATION_CLASS: WwClass = WwClass::with_lockdep_class(
+    "reservation_ww_class",
+    Algorithm::WaitDie,
+    &dmabuf_lockdep::prime::RESERVATION,
+);
+
+/// What the reservation lock protects besides the table.
+#[derive(Debug, Default)]
+pub(crate) struct Locked {
+    /// Appends promised by `reserve_fences` and not used yet.
+    pub(crate) reserved: usize,
+}
+
+/// A reservation object (kernel: `struct dma_resv`).
+pub struct Resv {
+    pub(crate) lock: WwMutex<Locked>,
+    pub(crate) table: ArcSwap<Table>,
+    /// Odd while an entry is being replaced in place.
+    pub(crate) seq: AtomicU64,
+}
+
+impl Default for Resv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Resv {
+    /// An empty, unlocked reservation object (kernel: `dma_resv_init`). Allocates nothing
+    /// but itself until the first reservation.
+    pub fn new() -> Self {
+        Resv {
+            lock: WwMutex::new(&RESERVATION_CLASS, Locked::default()),
+            table: ArcSwap::from_pointee(Table::with_capacity(0)),
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    /// A new acquire context for reservation locks (kernel: `ww_acquire_init(ctx,
+    /// &reservation_ww_class)`).
+    pub fn acquire_ctx() -> AcquireCtx {
+        AcquireCtx::new(&RESERVATION_CLASS)
+    }
+
+    /// Locks through `ctx` (kernel: `dma_resv_lock`).
+    ///
+    /// # Errors
+    /// [`Error::Ww`] with [`WwError::Deadlock`] (back off: drop every lock of `ctx`, then
+    /// [`lock_slow`](Self::lock_slow) this one), [`WwError::AlreadyHeld`] or
+    /// [`WwError::ClassMismatch`].
+    pub fn lock<'a>(&'a self, ctx: &'a AcquireCtx) -> Result<ResvGuard<'a>> {
+        Ok(ResvGuard::new(self, self.lock.lock(ctx)?))
+    }
+
+    /// Locks through `ctx` until `cancel` is cancelled (kernel: `dma_resv_lock_interruptible`).
+    ///
+    /// # Errors
+    /// As [`lock`](Self::lock), plus [`WwError::Interrupted`].
+    pub fn lock_interruptible<'a>(
+        &'a self,
+        ctx: &'a AcquireCtx,
+        cancel: &CancelToken,
+    ) -> Result<ResvGuard<'a>> {
+        Ok(ResvGuard::new(
+            self,
+            self.lock.lock_interruptible(ctx, cancel)?,
+        ))
+    }
+
+    /// Sleeps for the lock after a Deadlock answer, holding nothing else (kernel:
+    /// `dma_resv_lock_slow`).
+    ///
+    /// # Errors
+    /// Only on misuse (see [`WwMutex::lock_slow`]).
+    pub fn lock_slow<'a>(&'a self, ctx: &'a AcquireCtx) -> Result<ResvGuard<'a>> {
+        Ok(ResvGuard::new(self, self.lock.lock_slow(ctx)?))
+    }
+
+    /// Locks if free, accounted to `ctx` (kernel: `dma_resv_trylock`).
+    pub fn try_lock<'a>(&'a self, ctx: &'a AcquireCtx) -> Option<ResvGuard<'a>> {
+        self.lock.try_lock(ctx).map(|g| ResvGuard::new(self, g))
+    }
+
+    /// Locks without a context (kernel: `dma_resv_lock(obj, NULL)`): for code that locks
+    /// one object only.
+    pub fn lock_single(&self) -> ResvGuard<'_> {
+        ResvGuard::new(self, self.lock.lock_plain())
+    }
+
+    /// Locks without a context if free (kernel: `dma_resv_trylock`).
+    pub fn try_lock_single(&self) -> Option<ResvGuard<'_>> {
+        self.lock.try_lock_plain().map(|g| ResvGuard::new(self, g))
+    }
+
+    /// Locks every object, in any order, backing off as needed; one guard per distinct
+    /// object, in order of first appearance (see [`AcquireCtx::lock_all`]).
+    ///
+    /// ```
+    /// use dmabuf::resv::Resv;
+    /// let (a, b) = (Resv::new(), Resv::new());
+    /// let ctx = Resv::acquire_ctx();
+    /// let guards = Resv::lock_all(&ctx, &[&a, &b, &a])?;
+    /// assert_eq!(guards.len(), 2);
+    /// # Ok::<(), dmabuf::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Ww`] with [`WwError::ClassMismatch`] if `ctx` is not a reservation context.
+    pub fn lock_all<'a>(ctx: &'a AcquireCtx, objects: &[&'a Resv]) -> Result<Vec<ResvGuard<'a>>> {
+        let mutexes: Vec<&'a WwMutex<Locked>> = objects.iter().map(|r| &r.lock).collect();
+        let guards = ctx.lock_all(&mutexes)?;
+        Ok(guards
+            .into_iter()
+            .map(|g| {
+                let resv = objects
+                    .iter()
+                    .find(|r| std::ptr::eq(&r.lock, g.mutex()))
+                    .copied()
+                    .unwrap_or(objects[0]);
+                ResvGuard::new(resv, g)
+            })
+            .collect())
+    }
+
+    /// Whether anybody holds the lock (kernel: `dma_resv_is_locked`).
+    pub fn is_locked(&self) -> bool {
+        self.lock.is_locked()
+    }
+
+    /// Whether `ctx` holds the lock (kernel: `dma_resv_locking_ctx(obj) == ctx`).
+    pub fn is_locked_by(&self, ctx: &AcquireCtx) -> bool {
+        self.lock.is_locked_by(ctx)
+    }
+
+    /// Walks the unsignalled fences with usage ≤ `usage` without the lock (kernel:
+    /// `dma_resv_for_each_fence_unlocked`); see [`UnlockedIter`].
+    pub fn iter_unlocked(&self, usage: Usage) -> UnlockedIter<'_> {
+        UnlockedIter::new(self, usage)
+    }
+
+    /// A snapshot of the unsignalled fences with usage ≤ `usage` (kernel:
+    /// `dma_resv_get_fences`). Lock-free.
+    pub fn get_fences(&self, usage: Usage) -> Vec<Fence> {
+        let mut out = Vec::new();
+        let mut it = self.iter_unlocked(usage);
+        while let Some(f) = it.next() {
+            if it.is_restarted() {
+                out.clear();
+            }
+            out.push(f);
+        }
+        out
+    }
+
+    /// One fence standing for every unsignalled fence with usage ≤ `usage` (kernel:
+    /// `dma_resv_get_singleton`): `None` if there is none, the fence itself if there is one,
+    /// otherwise a new array (own context, seqno 1) that signals when all have.
+    ///
+    /// Never add the result back to a reservation object (it would nest containers).
+    pub fn get_singleton(&self, usage: Usage) -> Option<Fence> {
+        let mut fences = self.get_fences(usage);
+        match fences.len() {
+            0 => None,
+            1 => fences.pop(),
+            _ => {
+                let ctx = alloc_contexts(NonZeroU64::MIN);
+                // Entries are leaves, so the array accepts them.
+                Fence::new_array(fences, ctx, 1).ok()
+            }
+        }
+    }
+
+    /// Whether every fence with usage ≤ `usage` has signalled (kernel:
+    /// `dma_resv_test_signaled`). Lock-free.
+    pub fn test_signaled(&self, usage: Usage) -> bool {
+        self.iter_unlocked(usage).next().is_none()
+    }
+
+    /// Waits for every fence with usage ≤ `usage` (kernel: `dma_resv_wait_timeout` with
+    /// no timeout). Lock-free; a blocking fence wait for the validator.
+    pub fn wait(&self, usage: Usage) {
+        crate::validate::might_wait();
+        while let Some(f) = self.iter_unlocked(usage).next() {
+            f.wait();
+        }
+    }
+
+    /// Waits for every fence with usage ≤ `usage`, one after another, sharing `timeout`
+    /// (kernel: `dma_resv_wait_timeout`). A zero timeout polls.
+    ///
+    /// # Errors
+    /// [`Error::TimedOut`] if a fence is still pending when the time is up.
+    pub fn wait_timeout(&self, usage: Usage, timeout: Duration) -> Result<()> {
+        if timeout.is_zero() {
+            return if self.test_signaled(usage) {
+                Ok(())
+            } else {
+                Err(Error::TimedOut)
+            };
+        }
+        crate::validate::might_wait();
+        let deadline = MonotonicTime::now().saturating_add(timeout);
+        // Each round waits for the first pending fence; signalled ones are skipped by the
+        // iterator, so the loop ends when none is left.
+        while let Some(f) = self.iter_unlocked(usage).next() {
+            f.wait_deadline(deadline)?;
+        }
+        Ok(())
+    }
+
+    /// Forwards a deadline hint to every unsignalled fence with usage ≤ `usage` (kernel:
+    /// `dma_resv_set_deadline`).
+    pub fn set_deadline(&self, usage: Usage, deadline: MonotonicTime) {
+        for f in self.iter_unlocked(usage) {
+            f.set_deadline(deadline);
+        }
+    }
+
+    pub(crate) fn current_table(&self) -> Arc<Table> {
+        self.table.load_full()
+    }
+}
+
+impl std::fmt::Debug for Resv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = self.table.load();
+        f.debug_struct("Resv")
+            .field("locked", &self.is_locked())
+            .field("fences", &t.len())
+            .field("capacity", &t.capacity())
+            .finish()
+    }
+}
+
+impl From<WwError> for Error {
+    fn from(e: WwError) -> Self {
+        Error::Ww(e)
+    }
+}

@@ -1,0 +1,142 @@
+//! The validator wired into reservation objects (feature `lockdep`): the reservation lock is
+//! a ww class validated as the primed reservation class, publishing a fence starts the
+//! adder's signalling obligation, and a wait under the lock records the order.
+#![cfg(feature = "lockdep")]
+
+use dmabuf::fence::FenceContext;
+use dmabuf::lockdep::{
+    Kind, LockClass, Mutex, capture, has_dependency, prime, reclaim, signalling,
+};
+use dmabuf::resv::{Resv, Usage};
+
+#[test]
+fn lock_reserve_add_unlock_is_silent() {
+    let objs: Vec<Resv> = (0..3).map(|_| Resv::new()).collect();
+    let ctx_f = FenceContext::new("test", "silent-resv");
+    let (s, f) = ctx_f.next_fence();
+    let ((), reports) = capture(|| {
+        let ctx = Resv::acquire_ctx();
+        let mut guards = Resv::lock_all(&ctx, &[&objs[0], &objs[1], &objs[2]]).unwrap();
+        ctx.done();
+        // Collect what to wait for before publishing anything: fine under the locks.
+        for g in &mut guards {
+            g.reserve_fences(1).unwrap();
+        }
+        for g in &mut guards {
+            g.add_fence(&f, Usage::Write);
+        }
+        drop(guards);
+        drop(ctx);
+        s.signal();
+        objs[0].wait(Usage::Bookkeep);
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+}
+
+#[test]
+fn waiting_while_holding_the_reservation_lock_records_the_order() {
+    let resv = Resv::new();
+    let (s, f) = FenceContext::new("test", "wait-under-resv").next_fence();
+    s.signal();
+    let ((), reports) = capture(|| {
+        let _g = resv.lock_single();
+        f.wait();
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+    assert!(has_dependency(
+        prime::RESERVATION.id(),
+        signalling::FENCE_SIGNALLING.id()
+    ));
+}
+
+#[test]
+fn waiting_after_publishing_a_fence_under_the_lock_is_reported() {
+    let resv = Resv::new();
+    let ctx = FenceContext::new("test", "wait-after-publish");
+    let (_mine, mine) = ctx.next_fence();
+    let (other_s, other) = FenceContext::new("test", "other").next_fence();
+    other_s.signal();
+    let ((), reports) = capture(|| {
+        let mut g = resv.lock_single();
+        g.reserve_fences(1).unwrap();
+        g.add_fence(&mine, Usage::Write);
+        // Our fence is visible: waiting now can wait on work that waits for us.
+        other.wait();
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].kind, Kind::WaitInSignalling);
+}
+
+static DRIVER: LockClass = LockClass::new("test.validator_resv.driver_lock");
+
+#[test]
+fn a_lock_held_around_waits_taken_after_publishing_is_reported() {
+    // Seed 002: a driver lock taken both around fence waits and in the submit path after
+    // the job's fence became visible.
+    let resv = Resv::new();
+    let driver = Mutex::new(&DRIVER, ());
+    let (done, waited) = FenceContext::new("test", "driver-wait").next_fence();
+    done.signal();
+    let (_mine, mine) = FenceContext::new("test", "driver-publish").next_fence();
+    let ((), reports) = capture(|| {
+        {
+            let _d = driver.lock();
+            waited.wait();
+        }
+        let mut g = resv.lock_single();
+        g.reserve_fences(1).unwrap();
+        g.add_fence(&mine, Usage::Write);
+        let _d = driver.lock();
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].kind, Kind::SignallingDeadlock);
+    assert!(
+        reports[0]
+            .cycle_classes()
+            .contains(&"test.validator_resv.driver_lock")
+    );
+}
+
+#[test]
+fn reclaiming_after_publishing_is_reported() {
+    let resv = Resv::new();
+    let (_mine, mine) = FenceContext::new("test", "reclaim-after-publish").next_fence();
+    let ((), reports) = capture(|| {
+        let mut g = resv.lock_single();
+        g.reserve_fences(1).unwrap();
+        g.add_fence(&mine, Usage::Write);
+        reclaim::might_reclaim();
+    });
+    assert!(
+        reports.iter().any(|r| r.kind == Kind::ReclaimInSignalling),
+        "{reports:?}"
+    );
+}
+
+#[test]
+fn reservation_lock_in_a_fence_callback_is_reported() {
+    // Seed 000: unmapping (which takes the reservation lock) from a completion callback.
+    let resv = std::sync::Arc::new(Resv::new());
+    let (s, f) = FenceContext::new("test", "resv-in-callback").next_fence();
+    let r = resv.clone();
+    f.add_callback(move |_| {
+        let _g = r.lock_single();
+    })
+    .unwrap();
+    let ((), reports) = capture(|| {
+        s.signal();
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].kind, Kind::SignallingDeadlock);
+}
+
+#[test]
+fn two_plain_reservation_locks_at_once_are_recursive_locking() {
+    let (a, b) = (Resv::new(), Resv::new());
+    let ((), reports) = capture(|| {
+        let _ga = a.lock_single();
+        let _gb = b.lock_single();
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].kind, Kind::RecursiveLocking);
+}
