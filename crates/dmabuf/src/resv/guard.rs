@@ -86,6 +86,7 @@ impl<'a> ResvGuard<'a> {
     /// Replaces the table (readers restart on seeing a new one).
     fn publish(&self, table: Table) {
         self.resv.table.store(Arc::new(table));
+        self.resv.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Adds `fence` with `usage` (kernel: `dma_resv_add_fence`). Cannot fail.
@@ -142,11 +143,9 @@ impl<'a> ResvGuard<'a> {
         table.push(fence, usage);
     }
 
-    /// Writer-side in-place replacement under the sequence count.
+    /// Writer-side in-place replacement (readers see the old or the new entry).
     fn replace_at(&self, table: &Table, i: usize, fence: &Fence, usage: Usage) {
-        self.resv.seq.fetch_add(1, Ordering::SeqCst);
         table.set(i, fence, usage);
-        self.resv.seq.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Replaces every fence of `context` with `replacement` at `usage` (kernel:
@@ -154,7 +153,7 @@ impl<'a> ResvGuard<'a> {
     pub fn replace_fences(&mut self, context: u64, replacement: &Fence, usage: Usage) {
         let table = self.table();
         for i in 0..table.len() {
-            if let Some((old, _)) = table.get(i)
+            if let Some((old, _)) = table.get(i, Usage::Bookkeep)
                 && old.context() == context
             {
                 self.replace_at(&table, i, replacement, usage);
@@ -248,10 +247,8 @@ impl Iterator for LockedIter<'_> {
         while self.idx < self.table.len() {
             let i = self.idx;
             self.idx += 1;
-            if let Some((f, u)) = self.table.get(i)
-                && u <= self.usage
-            {
-                return Some((f, u));
+            if let Some(entry) = self.table.get(i, self.usage) {
+                return Some(entry);
             }
         }
         None

@@ -3,14 +3,14 @@
 //!
 //! # Rules (as the kernel)
 //! * Signalled fences are skipped; each yielded fence is a counted handle.
-//! * When the set changed under the walk (a new table, or an entry replaced in place), the
-//!   walk restarts from the beginning and [`UnlockedIter::is_restarted`] is true for the
+//! * When the set changed under the walk (a new table), the walk restarts from the beginning and [`UnlockedIter::is_restarted`] is true for the
 //!   fence it then yields: callers that accumulate must throw away what they collected.
 //! * The first fence of a walk counts as restarted.
 
 use super::table::Table;
 use super::{Resv, Usage};
 use crate::fence::Fence;
+use arc_swap::Guard;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -40,8 +40,9 @@ use std::sync::atomic::Ordering;
 pub struct UnlockedIter<'a> {
     resv: &'a Resv,
     query: Usage,
-    table: Option<Arc<Table>>,
-    seq: u64,
+    /// The table being walked, held without touching its reference count.
+    table: Option<Guard<Arc<Table>>>,
+    generation: u64,
     idx: usize,
     restarted: bool,
     current_usage: Usage,
@@ -54,7 +55,7 @@ impl<'a> UnlockedIter<'a> {
             resv,
             query: usage,
             table: None,
-            seq: 0,
+            generation: 0,
             idx: 0,
             restarted: false,
             current_usage: usage,
@@ -81,31 +82,24 @@ impl<'a> UnlockedIter<'a> {
     /// Forces the next call to start over, as if the set had changed (tests exercise
     /// callers' restart handling with it, as st-dma-resv corrupts its cursor).
     pub fn force_restart(&mut self) {
-        self.table = None;
+        self.generation = self.generation.wrapping_sub(1);
     }
 
-    /// Starts over: the current table, a stable sequence count, index 0.
-    fn restart(&mut self) {
-        if self.table.is_some() {
+    /// Starts over: the current table, index 0.
+    fn restart(&mut self, walked: bool) -> Guard<Arc<Table>> {
+        if walked {
             self.restarts += 1;
         }
-        loop {
-            let seq = self.resv.seq.load(Ordering::SeqCst);
-            if seq.is_multiple_of(2) {
-                self.seq = seq;
-                break;
-            }
-            std::hint::spin_loop();
-        }
-        self.table = Some(self.resv.current_table());
+        // Generation first: a swap after this load is seen by the next check.
+        self.generation = self.resv.generation.load(Ordering::SeqCst);
         self.idx = 0;
         self.restarted = true;
+        self.resv.table.load()
     }
 
-    /// Whether the set is still the one this walk started on.
-    fn unchanged(&self, table: &Arc<Table>) -> bool {
-        self.resv.seq.load(Ordering::SeqCst) == self.seq
-            && Arc::ptr_eq(table, &self.resv.table.load())
+    /// Whether the table is still the one this walk started on.
+    fn unchanged(&self) -> bool {
+        self.resv.generation.load(Ordering::SeqCst) == self.generation
     }
 }
 
@@ -113,35 +107,36 @@ impl Iterator for UnlockedIter<'_> {
     type Item = Fence;
 
     fn next(&mut self) -> Option<Fence> {
-        if self.table.is_some() {
-            self.restarted = false;
-        }
-        loop {
-            let Some(table) = self.table.clone() else {
-                self.restart();
-                continue;
-            };
+        let mut table = match self.table.take() {
+            Some(t) => {
+                self.restarted = false;
+                t
+            }
+            None => self.restart(false),
+        };
+        let found = loop {
             if self.idx >= table.len() {
-                if self.unchanged(&table) {
-                    return None;
+                if self.unchanged() {
+                    break None;
                 }
-                self.table = None;
+                table = self.restart(true);
                 continue;
             }
-            let entry = table.get(self.idx);
-            if !self.unchanged(&table) {
-                self.table = None;
+            let entry = table.get(self.idx, self.query);
+            if !self.unchanged() {
+                table = self.restart(true);
                 continue;
             }
             self.idx += 1;
-            match entry {
-                Some((f, u)) if u <= self.query && !f.is_signaled() => {
-                    self.current_usage = u;
-                    return Some(f);
-                }
-                _ => {}
+            if let Some((f, u)) = entry
+                && !f.is_signaled()
+            {
+                self.current_usage = u;
+                break Some(f);
             }
-        }
+        };
+        self.table = Some(table);
+        found
     }
 }
 

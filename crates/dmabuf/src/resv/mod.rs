@@ -45,8 +45,8 @@
 //!   as in the kernel's lockdep, not re-checked.)
 //!
 //! # Differences from the kernel
-//! * Unlocked readers restart when an entry is replaced in place (the kernel packs fence and
-//!   usage into one word and does not need to).
+//! * Fence and usage of an entry are two words with a per-entry sequence count (the kernel
+//!   packs them into one pointer); readers re-read an entry caught mid-replacement.
 //! * Waits take a timeout but no interruption: fence waits are not cancellable here.
 
 mod guard;
@@ -145,8 +145,8 @@ pub(crate) struct Locked {
 pub struct Resv {
     pub(crate) lock: WwMutex<Locked>,
     pub(crate) table: ArcSwap<Table>,
-    /// Odd while an entry is being replaced in place.
-    pub(crate) seq: AtomicU64,
+    /// Bumped after every table swap; unlocked readers restart when it moves.
+    pub(crate) generation: AtomicU64,
 }
 
 impl Default for Resv {
@@ -162,7 +162,7 @@ impl Resv {
         Resv {
             lock: WwMutex::new(&RESERVATION_CLASS, Locked::default()),
             table: ArcSwap::from_pointee(Table::with_capacity(0)),
-            seq: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
         }
     }
 

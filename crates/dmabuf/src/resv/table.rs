@@ -2,25 +2,26 @@
 //! the lock (kernel: `struct dma_resv_list` under RCU).
 //!
 //! The writer (holding the reservation lock) fills a slot before publishing the new length,
-//! replaces entries in place under a sequence count, and swaps in a larger table when a
-//! reservation needs room. Readers load the table through `arc-swap` (so a table lives as long
-//! as anybody walks it, as RCU grace periods do in the kernel) and restart when the table was
-//! swapped or the sequence count moved.
+//! replaces entries in place, and swaps in a larger table when a reservation needs room.
+//! Readers load the table through `arc-swap` (so a table lives as long as anybody walks it,
+//! as RCU grace periods do in the kernel) and restart only when the table was swapped.
 //!
 //! # Differences from the kernel
 //! * The kernel packs the usage into the fence pointer's low bits so an entry is read in one
-//!   load; here fence and usage are two words, so an in-place replacement bumps a sequence
-//!   count and concurrent readers restart.
+//!   load; here fence and usage are two words guarded by a per-slot sequence count, so a
+//!   reader that meets a slot mid-replacement re-reads that slot (never the whole walk).
 
 use super::Usage;
 use crate::fence::Fence;
 use crate::fence::core::Inner;
 use arc_swap::ArcSwapOption;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering};
 
-/// One entry: a fence and its usage.
+/// One entry: a fence and its usage, and a sequence count that is odd while the writer
+/// changes them.
 pub(crate) struct Slot {
+    seq: AtomicU32,
     fence: ArcSwapOption<Inner>,
     usage: AtomicU8,
 }
@@ -38,6 +39,7 @@ impl Table {
         Table {
             slots: (0..capacity)
                 .map(|_| Slot {
+                    seq: AtomicU32::new(0),
                     fence: ArcSwapOption::empty(),
                     usage: AtomicU8::new(Usage::Bookkeep as u8),
                 })
@@ -54,19 +56,35 @@ impl Table {
         self.len.load(Ordering::Acquire)
     }
 
-    /// The entry at `i` (`i < len`); `None` only if a racing reader sees a slot mid-update,
-    /// which its sequence check then catches.
-    pub(crate) fn get(&self, i: usize) -> Option<(Fence, Usage)> {
+    /// The entry at `i` (`i < len`) if its usage is at most `query`, read consistently.
+    /// Entries of a higher usage are passed over without taking a reference.
+    pub(crate) fn get(&self, i: usize, query: Usage) -> Option<(Fence, Usage)> {
         let slot = &self.slots[i];
-        let usage = Usage::from_raw(slot.usage.load(Ordering::SeqCst));
-        slot.fence.load_full().map(|inner| (Fence(inner), usage))
+        loop {
+            let s1 = slot.seq.load(Ordering::SeqCst);
+            if s1 & 1 != 0 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let usage = Usage::from_raw(slot.usage.load(Ordering::SeqCst));
+            let fence = if usage <= query {
+                slot.fence.load_full()
+            } else {
+                None
+            };
+            if slot.seq.load(Ordering::SeqCst) == s1 {
+                return fence.map(|inner| (Fence(inner), usage));
+            }
+        }
     }
 
     /// Writer only: sets entry `i`.
     pub(crate) fn set(&self, i: usize, fence: &Fence, usage: Usage) {
         let slot = &self.slots[i];
+        slot.seq.fetch_add(1, Ordering::SeqCst);
         slot.fence.store(Some(Arc::clone(&fence.0)));
         slot.usage.store(usage as u8, Ordering::SeqCst);
+        slot.seq.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Writer only: appends an entry; the caller checked there is room.
@@ -79,7 +97,7 @@ impl Table {
 
     /// Writer only: the entries, in order.
     pub(crate) fn entries(&self) -> impl Iterator<Item = (Fence, Usage)> + '_ {
-        (0..self.len()).filter_map(|i| self.get(i))
+        (0..self.len()).filter_map(|i| self.get(i, Usage::Bookkeep))
     }
 }
 
