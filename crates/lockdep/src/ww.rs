@@ -10,7 +10,8 @@
 //! * One acquire context per thread at a time; one ww class per context.
 //! * Nothing is locked after `done`; `done` once; `fini` only with every lock released.
 //! * After a Deadlock answer, every held lock of the context is released before the next
-//!   acquisition, which must be `lock_slow` on the contended lock; `lock_slow` is only for that.
+//!   acquisition, which must be of the contended lock: `lock_slow` (the usual way), or a plain
+//!   lock of it, which the kernel accepts as well; `lock_slow` is only for that.
 
 use crate::class::{ClassId, LockClass};
 use crate::report::{self, Kind, Report, WwRule};
@@ -118,7 +119,13 @@ pub fn before_lock(ctx: WwCtxId, class: &'static LockClass, instance: usize, slo
                     broken.push(WwRule::SlowWithLocksHeld);
                 }
             }
-            (Some(_), false) => broken.push(WwRule::LockAfterDeadlock),
+            // Kernel (`ww_mutex_lock_acquired`): after -EDEADLK the next acquisition must be
+            // the contended lock with nothing held, through either entry point.
+            (Some(c), false) => {
+                if c != instance || !s.held.is_empty() {
+                    broken.push(WwRule::LockAfterDeadlock);
+                }
+            }
             (None, true) => broken.push(WwRule::UnneededSlow),
             (None, false) => {}
         }
@@ -258,6 +265,42 @@ mod tests {
                 deadlock(ctx, 2);
                 before_lock(ctx, &WW_A, 3, false);
                 unlocked(ctx, 1);
+                CTX.with(|c| c.borrow_mut().take());
+            }),
+            [WwRule::LockAfterDeadlock]
+        );
+    }
+
+    #[test]
+    fn plain_lock_of_the_contended_lock_after_backing_off_is_silent() {
+        assert!(
+            rules(|| {
+                let ctx = acquire_init(&WW_A);
+                before_lock(ctx, &WW_A, 1, false);
+                locked(ctx, 1);
+                before_lock(ctx, &WW_A, 2, false);
+                deadlock(ctx, 2);
+                unlocked(ctx, 1);
+                before_lock(ctx, &WW_A, 2, false);
+                locked(ctx, 2);
+                unlocked(ctx, 2);
+                acquire_fini(ctx);
+            })
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn plain_lock_of_another_lock_after_backing_off() {
+        assert_eq!(
+            rules(|| {
+                let ctx = acquire_init(&WW_A);
+                before_lock(ctx, &WW_A, 1, false);
+                locked(ctx, 1);
+                before_lock(ctx, &WW_A, 2, false);
+                deadlock(ctx, 2);
+                unlocked(ctx, 1);
+                before_lock(ctx, &WW_A, 3, false);
                 CTX.with(|c| c.borrow_mut().take());
             }),
             [WwRule::LockAfterDeadlock]

@@ -107,8 +107,8 @@ impl AcquireCtx {
         self.backoffs.get()
     }
 
-    /// Whether an older context has wounded this one (wound-wait); its next lock attempt
-    /// with locks held answers Deadlock.
+    /// Whether an older context has wounded this one (wound-wait); while it holds locks, the
+    /// next lock it has to wait for answers Deadlock.
     pub fn is_wounded(&self) -> bool {
         self.shared.wounded.load(Ordering::Acquire)
     }

@@ -6,11 +6,17 @@
 //! holding nothing never backs off (it cannot be part of a cycle), which is why `lock_slow`
 //! after releasing everything always succeeds.
 //!
+//! A woken waiter races with whoever locks next; a waiter that finds the lock taken by a thread
+//! that did not wait for it asks for a hand-off, and the next unlock gives it the lock directly
+//! (kernel: `MUTEX_FLAG_HANDOFF`), so a thread that unlocks and relocks in a loop cannot starve
+//! it.
+//!
 //! # Rules (both algorithms, as the kernel)
 //! * Wait-die: a requester that holds locks dies if the owner, or a waiter queued for the
 //!   lock, is older.
 //! * Wound-wait: an older requester wounds a younger owner and waits; a wounded context that
-//!   holds locks answers Deadlock at its next lock attempt, or wakes up to it while waiting.
+//!   holds locks answers Deadlock when it next has to wait for a lock, or wakes up to it while
+//!   waiting (free locks it still takes).
 //! * A context's wound is cleared when it next locks while holding nothing.
 //! * `lock` with the owning context answers `AlreadyHeld`; `try_lock` with it fails.
 
@@ -29,8 +35,14 @@ use std::thread::{Thread, ThreadId};
 struct Waiter {
     id: ThreadId,
     thread: Thread,
-    /// The waiting context's stamp; `None` for a lock without a context.
-    stamp: Option<u64>,
+    /// The waiting context; `None` for a lock without a context.
+    ctx: Option<Arc<CtxShared>>,
+}
+
+impl Waiter {
+    fn stamp(&self) -> Option<u64> {
+        self.ctx.as_ref().map(|c| c.stamp)
+    }
 }
 
 #[derive(Default)]
@@ -39,12 +51,22 @@ struct State {
     /// The owning context; `None` while unlocked or when locked without a context.
     holder: Option<Arc<CtxShared>>,
     waiters: Vec<Waiter>,
+    /// Whether the owner took the lock ahead of waiters, without waiting itself.
+    barged: bool,
+    /// A waiter that found the lock taken by such an owner: the next unlock hands the lock to
+    /// it instead of freeing it.
+    handoff: Option<ThreadId>,
+    /// The waiter the lock was handed to, until it notices.
+    handed: Option<ThreadId>,
 }
 
 impl State {
     fn remove_waiter(&mut self, id: ThreadId) {
         if let Some(p) = self.waiters.iter().position(|w| w.id == id) {
             self.waiters.swap_remove(p);
+        }
+        if self.handoff == Some(id) {
+            self.handoff = None;
         }
     }
 
@@ -185,7 +207,8 @@ impl<T: ?Sized> WwMutex<T> {
         }
         st.locked = true;
         st.holder = Some(ctx.shared.clone());
-        if !st.waiters.is_empty() {
+        st.barged = !st.waiters.is_empty();
+        if st.barged {
             st.wake_waiters();
         }
         drop(st);
@@ -234,6 +257,7 @@ impl<T: ?Sized> WwMutex<T> {
             return None;
         }
         st.locked = true;
+        st.barged = !st.waiters.is_empty();
         drop(st);
         validate::plain_acquire(self.class, self.instance(), true);
         Some(WwGuard::new(self, None))
@@ -296,20 +320,22 @@ impl<T: ?Sized> WwMutex<T> {
         let mut _cancel_reg: Option<Registration<'_>> = None;
         loop {
             let mut st = self.state.lock();
+            if registered && st.handed == Some(me) {
+                // The last owner handed the lock to us (see `release`); it is ours whatever
+                // else happened meanwhile (a wounded context backs off when it next has to wait).
+                st.handed = None;
+                return Ok(());
+            }
             if let Some(ctx) = ctx {
                 if st.holder.as_ref().is_some_and(|h| ctx.is(h)) {
                     st.remove_waiter(me);
                     return Err(WwError::AlreadyHeld);
                 }
-                if ctx.acquired.get() > 0 && ctx.shared.wounded.load(Ordering::Acquire) {
-                    // Wounded by an older context while holding locks: back off.
-                    st.remove_waiter(me);
-                    return Err(WwError::Deadlock);
-                }
             }
             if !st.locked {
                 st.locked = true;
                 st.holder = ctx.map(|c| c.shared.clone());
+                st.barged = !registered && !st.waiters.is_empty();
                 if registered {
                     st.remove_waiter(me);
                 }
@@ -321,6 +347,12 @@ impl<T: ?Sized> WwMutex<T> {
                 return Ok(());
             }
             if let Some(ctx) = ctx {
+                if ctx.acquired.get() > 0 && ctx.shared.wounded.load(Ordering::Acquire) {
+                    // Wounded by an older context while holding locks, and about to wait: back
+                    // off (kernel: `__ww_mutex_check_kill`; a free lock is still taken).
+                    st.remove_waiter(me);
+                    return Err(WwError::Deadlock);
+                }
                 let stamp = ctx.stamp();
                 match self.class.algorithm() {
                     Algorithm::WaitDie => {
@@ -329,7 +361,7 @@ impl<T: ?Sized> WwMutex<T> {
                                 || st
                                     .waiters
                                     .iter()
-                                    .any(|w| w.stamp.is_some_and(|s| s < stamp)))
+                                    .any(|w| w.stamp().is_some_and(|s| s < stamp)))
                         {
                             st.remove_waiter(me);
                             return Err(WwError::Deadlock);
@@ -358,9 +390,13 @@ impl<T: ?Sized> WwMutex<T> {
                 st.waiters.push(Waiter {
                     id: me,
                     thread: std::thread::current(),
-                    stamp: ctx.map(AcquireCtx::stamp),
+                    ctx: ctx.map(|c| c.shared.clone()),
                 });
                 registered = true;
+            } else if st.barged && st.handoff.is_none() {
+                // Woken, but a thread that did not wait got the lock first: ask for it to be
+                // handed over.
+                st.handoff = Some(me);
             }
             drop(st);
             // Woken by an unlock, a change of owner, a wound or a cancel; spurious wake-ups
@@ -369,11 +405,22 @@ impl<T: ?Sized> WwMutex<T> {
         }
     }
 
-    /// Releases the lock and wakes every waiter to re-decide.
+    /// Releases the lock — or hands it to the waiter that asked (it stays locked) — and wakes
+    /// every waiter to re-decide.
     fn release(&self) {
         let mut st = self.state.lock();
-        st.locked = false;
         st.holder = None;
+        let handoff = st.handoff.take();
+        match handoff.and_then(|id| st.waiters.iter().position(|w| w.id == id)) {
+            Some(p) => {
+                let w = st.waiters.swap_remove(p);
+                st.holder = w.ctx;
+                st.barged = false;
+                st.handed = Some(w.id);
+                w.thread.unpark();
+            }
+            None => st.locked = false,
+        }
         st.wake_waiters();
     }
 }

@@ -65,9 +65,13 @@ mod imp {
             }
         }
 
-        /// A context trylock that succeeded.
+        /// A context trylock that succeeded. The context rules apply to it as to `lock`
+        /// (kernel: `ww_mutex_trylock` with a context goes through `ww_mutex_lock_acquired`,
+        /// which checks `done` and the contended lock); it cannot block, so it is checked
+        /// only once it succeeded.
         pub(crate) fn trylocked(&self, class: &'static WwClass, instance: usize) {
             if let Some(id) = self.id {
+                ww::before_lock(id, class.lockdep_mutex_class(), instance, false);
                 dmabuf_lockdep::acquire(
                     class.lockdep_mutex_class(),
                     Mode::Exclusive,

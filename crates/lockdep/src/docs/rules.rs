@@ -190,7 +190,8 @@
 //!
 //! One context per thread at a time, one ww class per context, nothing locked after `done`,
 //! `fini` only with everything released, and after a Deadlock answer: release everything, then
-//! `lock_slow` the contended lock — and `lock_slow` only then.
+//! lock the contended lock first — with `lock_slow` (a plain `lock` of it is accepted too, as
+//! by the kernel) — and `lock_slow` only then.
 //!
 //! ```
 //! use dmabuf_lockdep::{LockClass, Kind, WwRule, capture, ww};
