@@ -13,7 +13,9 @@
 //! * A recursive read of a class already held for reading is allowed; anything else on a held
 //!   class is recursive locking, unless it names a held *nest lock* (as ww_mutexes do with
 //!   their acquire context), in which case it is merged into the held entry.
-//! * Releasing a lock that is not held is reported.
+//! * Releasing a lock that is not held is reported. Releasing one that is not the innermost
+//!   validates the locks above it again, as if acquired on the shorter stack (kernel:
+//!   `reacquire_held_locks()`).
 
 use crate::class::{ClassId, LockClass, Mode};
 use crate::graph::{self, Origin};
@@ -143,23 +145,8 @@ pub fn acquire(class: &'static LockClass, mode: Mode, opts: Acquire) {
                 return Vec::new();
             }
         }
-        let prev = s.held.last().map_or(0, |h| h.chain);
-        let key = mix(prev, id, mode, opts.trylock);
         let mut found = Vec::new();
-        if !opts.trylock && !s.chains.contains(&key) {
-            let known = GLOBAL_CHAINS
-                .read()
-                .as_ref()
-                .is_some_and(|g| g.contains(&key));
-            if !known {
-                found = validate(&s.held, id, mode);
-                GLOBAL_CHAINS
-                    .write()
-                    .get_or_insert_with(KeySet::default)
-                    .insert(key);
-            }
-            s.chains.insert(key);
-        }
+        let key = check_chain(&mut s.chains, &s.held, id, mode, opts.trylock, &mut found);
         s.held.push(Held {
             class: id,
             mode,
@@ -177,39 +164,46 @@ pub fn acquire(class: &'static LockClass, mode: Mode, opts: Acquire) {
 }
 
 /// Records that this thread released `class` (instance `instance`, 0 = any) (kernel:
-/// `lock_release()`). Releases in any order are fine.
+/// `lock_release()`). Releases in any order are fine; the locks above the released one are
+/// validated again on the shorter stack.
 pub fn release(class: &'static LockClass, instance: usize) {
     if !is_enabled() {
         return;
     }
     let id = class.id();
-    let bad = STATE.with(|s| {
+    let found = STATE.with(|s| {
         let mut s = s.borrow_mut();
+        let s = &mut *s;
         let held = &mut s.held;
         let Some(pos) = held.iter().rposition(|h| {
             h.class == id && (instance == 0 || h.instance == instance || h.instance == 0)
         }) else {
-            return Some(Report {
+            return vec![Report {
                 kind: Kind::BadUnlock,
                 class: Some(id),
                 cycle: Vec::new(),
                 held: held_list(held),
-            });
+            }];
         };
         if held[pos].count > 1 {
             held[pos].count -= 1;
-            return None;
+            return Vec::new();
         }
         held.remove(pos);
-        // Entries above the removed one now sit on a shorter chain.
+        // Entries above the removed one now sit on a shorter chain, and are validated there
+        // like new acquisitions (kernel: `reacquire_held_locks()`): one may now sit directly
+        // on a lock it was ordered after only through a recursive read in between, which does
+        // not carry the order.
+        let mut found = Vec::new();
         for i in pos..held.len() {
-            let prev = if i == 0 { 0 } else { held[i - 1].chain };
             let h = &held[i];
-            held[i].chain = mix(prev, h.class, h.mode, h.trylock);
+            let (class, mode, trylock) = (h.class, h.mode, h.trylock);
+            held[i].chain =
+                check_chain(&mut s.chains, &held[..i], class, mode, trylock, &mut found);
         }
-        None
+        found
     });
-    if let Some(r) = bad {
+    for r in found {
         report::deliver(r);
     }
 }
@@ -244,11 +238,42 @@ fn held_list(held: &[Held]) -> Vec<(ClassId, Mode)> {
     held.iter().map(|h| (h.class, h.mode)).collect()
 }
 
+/// Validates an acquisition of `id` on top of `below` unless a thread already validated that
+/// chain (kernel: `validate_chain()` with `lookup_chain_cache_add()`); returns the chain's key.
+fn check_chain(
+    chains: &mut KeySet,
+    below: &[Held],
+    id: ClassId,
+    mode: Mode,
+    trylock: bool,
+    found: &mut Vec<Report>,
+) -> u64 {
+    let prev = below.last().map_or(0, |h| h.chain);
+    let key = mix(prev, id, mode, trylock);
+    if !trylock && !chains.contains(&key) {
+        let known = GLOBAL_CHAINS
+            .read()
+            .as_ref()
+            .is_some_and(|g| g.contains(&key));
+        if !known {
+            found.extend(validate(below, id, mode));
+            GLOBAL_CHAINS
+                .write()
+                .get_or_insert_with(KeySet::default)
+                .insert(key);
+        }
+        chains.insert(key);
+    }
+    key
+}
+
 /// Checks a new acquisition against the held stack and records its dependencies.
 fn validate(held: &[Held], id: ClassId, mode: Mode) -> Vec<Report> {
-    // Same class held: only a recursive read after a read is fine.
-    if let Some(h) = held.iter().find(|h| h.class == id)
-        && !(mode == Mode::RecursiveShared && h.mode.is_read())
+    // Same class held: only a recursive read after a read is fine — after every held entry of
+    // the class, trylocked ones included (kernel: `check_deadlock()`).
+    if held
+        .iter()
+        .any(|h| h.class == id && !(mode == Mode::RecursiveShared && h.mode.is_read()))
     {
         return vec![Report {
             kind: Kind::RecursiveLocking,

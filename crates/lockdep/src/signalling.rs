@@ -8,6 +8,12 @@
 //! reported though no thread ever deadlocked. Sections nest: an inner `begin` finds the
 //! pseudo-lock held and acquires nothing.
 //!
+//! Starting a section never blocks, so it is recorded as a successful read *trylock* (as in
+//! mainline since Hellström's "dma-fence: Use a trylock for the signalling annotation"): locks
+//! held when a section starts gain no order before it. That is what makes opportunistic
+//! signalling fine — a waiter that polls a fence and signals it on the spot while holding its
+//! own locks records nothing against fence waits.
+//!
 //! # Rules
 //! * No lock inside a signalling section that is held anywhere around a fence wait (the
 //!   reservation lock is primed to be one).
@@ -24,6 +30,13 @@ use std::marker::PhantomData;
 
 /// The signalling pseudo-lock's class (kernel: `dma_fence_lockdep_map`, "dma_fence_map").
 pub static FENCE_SIGNALLING: LockClass = LockClass::new("dma_fence_map");
+
+/// How a section acquires the pseudo-lock: a read trylock, which cannot block.
+const SECTION: Acquire = Acquire {
+    trylock: true,
+    instance: 0,
+    nest: None,
+};
 
 /// A signalling section; ends when dropped (kernel: the cookie of
 /// `dma_fence_begin_signalling()`). Not `Send`: a section belongs to its thread.
@@ -49,7 +62,7 @@ pub struct SignallingSection {
 pub fn begin_signalling() -> SignallingSection {
     let owner = held::is_enabled() && !held::is_held(&FENCE_SIGNALLING);
     if owner {
-        held::acquire(&FENCE_SIGNALLING, Mode::Shared, Acquire::default());
+        held::acquire(&FENCE_SIGNALLING, Mode::Shared, SECTION);
     }
     SignallingSection {
         owner,
@@ -88,6 +101,6 @@ pub fn might_wait() {
     held::acquire(&FENCE_SIGNALLING, Mode::Exclusive, Acquire::default());
     held::release(&FENCE_SIGNALLING, 0);
     if let Some(mode) = in_section {
-        held::acquire(&FENCE_SIGNALLING, mode, Acquire::default());
+        held::acquire(&FENCE_SIGNALLING, mode, SECTION);
     }
 }

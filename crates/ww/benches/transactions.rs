@@ -228,11 +228,16 @@ fn bench_std(
         })
         .collect();
     let tally = Tally::default();
-    c.bench_function(BenchmarkId::new("std_sorted", format!("{threads}thr")), |b| {
-        b.iter_custom(|iters| {
-            run_threads(threads, iters, |t, count| std_thread(&refs[t], count, &tally))
-        });
-    });
+    c.bench_function(
+        BenchmarkId::new("std_sorted", format!("{threads}thr")),
+        |b| {
+            b.iter_custom(|iters| {
+                run_threads(threads, iters, |t, count| {
+                    std_thread(&refs[t], count, &tally)
+                })
+            });
+        },
+    );
     drop(refs);
     let sum = objects
         .into_iter()

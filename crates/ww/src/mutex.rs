@@ -61,7 +61,9 @@ struct State {
 }
 
 impl State {
-    fn remove_waiter(&mut self, id: ThreadId) {
+    /// Removes `id` from the waiters (`None`: the caller never queued; nothing to do).
+    fn remove_waiter(&mut self, id: Option<ThreadId>) {
+        let Some(id) = id else { return };
         if let Some(p) = self.waiters.iter().position(|w| w.id == id) {
             self.waiters.swap_remove(p);
         }
@@ -315,30 +317,29 @@ impl<T: ?Sized> WwMutex<T> {
             // Nobody can wound a context that holds nothing: clear an old wound.
             ctx.shared.wounded.store(false, Ordering::Relaxed);
         }
-        let me = std::thread::current().id();
-        let mut registered = false;
+        // The current thread's id, once it has queued as a waiter (looked up only then: it
+        // costs two atomic operations, and most locks never wait).
+        let mut me: Option<ThreadId> = None;
         let mut _cancel_reg: Option<Registration<'_>> = None;
         loop {
             let mut st = self.state.lock();
-            if registered && st.handed == Some(me) {
+            if me.is_some() && st.handed == me {
                 // The last owner handed the lock to us (see `release`); it is ours whatever
                 // else happened meanwhile (a wounded context backs off when it next has to wait).
                 st.handed = None;
                 return Ok(());
             }
-            if let Some(ctx) = ctx {
-                if st.holder.as_ref().is_some_and(|h| ctx.is(h)) {
-                    st.remove_waiter(me);
-                    return Err(WwError::AlreadyHeld);
-                }
+            if let Some(ctx) = ctx
+                && st.holder.as_ref().is_some_and(|h| ctx.is(h))
+            {
+                st.remove_waiter(me);
+                return Err(WwError::AlreadyHeld);
             }
             if !st.locked {
                 st.locked = true;
                 st.holder = ctx.map(|c| c.shared.clone());
-                st.barged = !registered && !st.waiters.is_empty();
-                if registered {
-                    st.remove_waiter(me);
-                }
+                st.barged = me.is_none() && !st.waiters.is_empty();
+                st.remove_waiter(me);
                 if ctx.is_some() && !st.waiters.is_empty() {
                     // Waiters re-decide against the new owner (kernel:
                     // `__ww_mutex_check_waiters`).
@@ -386,17 +387,18 @@ impl<T: ?Sized> WwMutex<T> {
                     return Err(WwError::Interrupted);
                 }
             }
-            if !registered {
+            if me.is_none() {
+                let thread = std::thread::current();
+                me = Some(thread.id());
                 st.waiters.push(Waiter {
-                    id: me,
-                    thread: std::thread::current(),
+                    id: thread.id(),
+                    thread,
                     ctx: ctx.map(|c| c.shared.clone()),
                 });
-                registered = true;
             } else if st.barged && st.handoff.is_none() {
                 // Woken, but a thread that did not wait got the lock first: ask for it to be
                 // handed over.
-                st.handoff = Some(me);
+                st.handoff = me;
             }
             drop(st);
             // Woken by an unlock, a change of owner, a wound or a cancel; spurious wake-ups
