@@ -1,11 +1,14 @@
 //! Multi-object transactions: lock N of M random objects, bump each, unlock — through
-//! [`AcquireCtx::lock_all`] (wound-wait and wait-die), beside the ideal when the order is known
-//! in advance: the same sets, sorted and deduplicated, locked as plain `std::sync::Mutex<u64>`
-//! in index order (`std_sorted`), in the same bench group.
+//! [`AcquireCtx::lock_all`] (wound-wait and wait-die), beside the ideal when a global lock
+//! order exists: the same sets sorted by address and deduplicated inside each transaction,
+//! then locked as plain `std::sync::Mutex<u64>` in that order (`std_sorted`, the issue's
+//! baseline), and the same with the sets sorted before the clock starts (`std_presorted`,
+//! for reference: it does strictly less work than any transaction given its objects in
+//! arbitrary order), in the same bench group.
 //!
 //! * Groups `transactions/n{N}_of_m{M}` — `n8_of_m1024` (light contention) and `n32_of_m256`
 //!   (contended: two concurrent transactions share objects most of the time).
-//! * Ids `{wound_wait,wait_die,std_sorted}/{2,4}thr` — 2 and 4 threads (the machine this was
+//! * Ids `{wound_wait,wait_die,std_sorted,std_presorted}/{2,4}thr` — 2 and 4 threads (the machine this was
 //!   tuned on has 2 vCPUs, so 4 threads also measure behaviour when lock holders are
 //!   preempted).
 //!
@@ -160,12 +163,26 @@ fn ww_thread(class: &'static WwClass, sets: &[Vec<&WwMutex<u64>>], count: u64, t
     tally.add(count, increments, backoffs);
 }
 
-/// One thread's baseline transactions: sorted, deduplicated sets of plain mutexes.
-fn std_thread(sets: &[Vec<&Mutex<u64>>], count: u64, tally: &Tally) {
+/// One thread's baseline transactions on plain mutexes: each set sorted by address and
+/// deduplicated inside the transaction (`sort`, into a reused buffer: what a driver with a
+/// global lock order does), or given already sorted and deduplicated.
+fn std_thread(sets: &[Vec<&Mutex<u64>>], sort: bool, count: u64, tally: &Tally) {
     let mut increments = 0u64;
-    let mut guards = Vec::with_capacity(sets.iter().map(Vec::len).max().unwrap_or(0));
+    let longest = sets.iter().map(Vec::len).max().unwrap_or(0);
+    let mut guards = Vec::with_capacity(longest);
+    let mut order: Vec<&Mutex<u64>> = Vec::with_capacity(longest);
     for k in 0..count as usize {
-        for m in &sets[k % sets.len()] {
+        let set = &sets[k % sets.len()];
+        let set = if sort {
+            order.clear();
+            order.extend_from_slice(set);
+            order.sort_unstable_by_key(|m| std::ptr::from_ref::<Mutex<u64>>(m) as usize);
+            order.dedup_by_key(|m| std::ptr::from_ref::<Mutex<u64>>(m) as usize);
+            &order[..]
+        } else {
+            &set[..]
+        };
+        for m in set {
             guards.push(m.lock().expect("not poisoned"));
         }
         for g in &mut guards {
@@ -213,38 +230,37 @@ fn bench_ww(
 
 fn bench_std(
     c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
     shape: Shape,
     threads: usize,
     thread_sets: &[Sets],
 ) {
+    let presorted = name == "std_presorted";
     let objects: Vec<Mutex<u64>> = (0..shape.m).map(|_| Mutex::new(0)).collect();
     let refs: Vec<Vec<Vec<&Mutex<u64>>>> = thread_sets
         .iter()
         .map(|s| {
-            s.sorted
+            if presorted { &s.sorted } else { &s.raw }
                 .iter()
                 .map(|set| set.iter().map(|&i| &objects[i]).collect())
                 .collect()
         })
         .collect();
     let tally = Tally::default();
-    c.bench_function(
-        BenchmarkId::new("std_sorted", format!("{threads}thr")),
-        |b| {
-            b.iter_custom(|iters| {
-                run_threads(threads, iters, |t, count| {
-                    std_thread(&refs[t], count, &tally)
-                })
-            });
-        },
-    );
+    c.bench_function(BenchmarkId::new(name, format!("{threads}thr")), |b| {
+        b.iter_custom(|iters| {
+            run_threads(threads, iters, |t, count| {
+                std_thread(&refs[t], !presorted, count, &tally)
+            })
+        });
+    });
     drop(refs);
     let sum = objects
         .into_iter()
         .map(|m| m.into_inner().expect("not poisoned"))
         .sum();
     tally.report(
-        &format!("n{}_of_m{} std_sorted/{threads}thr", shape.n, shape.m),
+        &format!("n{}_of_m{} {name}/{threads}thr", shape.n, shape.m),
         sum,
     );
 }
@@ -260,7 +276,8 @@ fn transactions(c: &mut Criterion) {
             let ts = &thread_sets[..threads];
             bench_ww(&mut g, "wound_wait", &WOUND_WAIT, shape, threads, ts);
             bench_ww(&mut g, "wait_die", &WAIT_DIE, shape, threads, ts);
-            bench_std(&mut g, shape, threads, ts);
+            bench_std(&mut g, "std_sorted", shape, threads, ts);
+            bench_std(&mut g, "std_presorted", shape, threads, ts);
         }
         g.finish();
     }

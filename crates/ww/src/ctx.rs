@@ -12,19 +12,65 @@ use crate::validate;
 use parking_lot::Mutex;
 use std::cell::Cell;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::Thread;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The part of a context other threads see: its age and its wound flag.
+///
+/// Its address is the context's identity in a mutex's lock word, so it lives in its own
+/// allocation (stable while the context moves) and is 8-aligned (the word's low bits are
+/// flags).
 #[derive(Debug)]
+#[repr(align(8))]
 pub(crate) struct CtxShared {
     /// Age stamp: lower is older.
     pub(crate) stamp: u64,
     /// Set by an older context that needs a lock this one holds (wound-wait).
-    pub(crate) wounded: AtomicBool,
-    /// The owning thread, woken when wounded.
-    pub(crate) thread: Thread,
+    wounded: AtomicBool,
+    /// The mutex this context's thread is parked on (its address), or 0: where a wounder
+    /// wakes it.
+    pub(crate) parked_on: AtomicUsize,
+}
+
+thread_local! {
+    /// The shared part of this thread's last finished context, reused by the next one (a
+    /// transaction is often one allocation shorter this way).
+    static SPARE: Cell<Option<Box<CtxShared>>> = const { Cell::new(None) };
+}
+
+impl CtxShared {
+    /// A fresh shared part with `stamp`, reusing this thread's spare allocation if any.
+    fn take(stamp: u64) -> Box<CtxShared> {
+        match SPARE.try_with(Cell::take).ok().flatten() {
+            Some(mut b) => {
+                *b.wounded.get_mut() = false;
+                *b.parked_on.get_mut() = 0;
+                b.stamp = stamp;
+                b
+            }
+            None => Box::new(CtxShared {
+                stamp,
+                wounded: AtomicBool::new(false),
+                parked_on: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Whether an older context wounded this one.
+    pub(crate) fn is_wounded(&self) -> bool {
+        self.wounded.load(Ordering::SeqCst)
+    }
+
+    /// Wounds this context; returns whether it already was.
+    pub(crate) fn wound(&self) -> bool {
+        self.wounded.swap(true, Ordering::SeqCst)
+    }
+
+    /// Clears the wound (the context holds nothing, so nobody needs it to back off).
+    pub(crate) fn heal(&self) {
+        self.wounded.store(false, Ordering::Relaxed);
+    }
 }
 
 /// One locking transaction (kernel: `ww_acquire_ctx`).
@@ -43,7 +89,9 @@ pub(crate) struct CtxShared {
 /// ```
 pub struct AcquireCtx {
     pub(crate) class: &'static WwClass,
-    pub(crate) shared: Arc<CtxShared>,
+    /// Leaked instead of freed if the context is dropped while a leaked guard still holds a
+    /// lock (the lock word keeps naming it).
+    pub(crate) shared: ManuallyDrop<Box<CtxShared>>,
     /// Locks held through this context (kernel: `ctx->acquired`).
     pub(crate) acquired: Cell<usize>,
     done: Cell<bool>,
@@ -61,11 +109,7 @@ impl AcquireCtx {
         let stamp = class.next_stamp();
         AcquireCtx {
             class,
-            shared: Arc::new(CtxShared {
-                stamp,
-                wounded: AtomicBool::new(false),
-                thread: std::thread::current(),
-            }),
+            shared: ManuallyDrop::new(CtxShared::take(stamp)),
             acquired: Cell::new(0),
             done: Cell::new(false),
             backoffs: Cell::new(0),
@@ -110,7 +154,7 @@ impl AcquireCtx {
     /// Whether an older context has wounded this one (wound-wait); while it holds locks, the
     /// next lock it has to wait for answers Deadlock.
     pub fn is_wounded(&self) -> bool {
-        self.shared.wounded.load(Ordering::Acquire)
+        self.shared.is_wounded()
     }
 
     /// Injects a Deadlock answer into about one in `one_in` successful `lock` calls of this
@@ -124,14 +168,30 @@ impl AcquireCtx {
     }
 
     /// Whether `other` is this context's shared part.
-    pub(crate) fn is(&self, other: &Arc<CtxShared>) -> bool {
-        Arc::ptr_eq(&self.shared, other)
+    /// This context's identity in a lock word: the address of its shared part.
+    pub(crate) fn id(&self) -> usize {
+        std::ptr::from_ref::<CtxShared>(&self.shared) as usize
     }
 }
 
 impl Drop for AcquireCtx {
     fn drop(&mut self) {
         self.validator.fini();
+        // SAFETY: `drop` runs once and nothing reads `shared` after this line.
+        #[allow(unsafe_code)]
+        let shared = unsafe { ManuallyDrop::take(&mut self.shared) };
+        if self.acquired.get() > 0 {
+            // A guard was leaked (`mem::forget`): its mutex stays locked and its lock word
+            // keeps naming this context, which waiters read. Keep that part alive forever.
+            Box::leak(shared);
+        } else {
+            // Nothing refers to it any more (no lock word names it, no waiter is parked as
+            // it): keep the allocation for this thread's next context, if the slot is free.
+            let _ = SPARE.try_with(|s| {
+                let spare = s.take();
+                s.set(Some(spare.unwrap_or(shared)));
+            });
+        }
     }
 }
 
@@ -149,7 +209,8 @@ impl std::fmt::Debug for AcquireCtx {
 #[derive(Debug, Default)]
 struct CancelInner {
     cancelled: AtomicBool,
-    waiters: Mutex<Vec<Thread>>,
+    /// `(mutex address, waiter identity)` of every lock waiting with this token.
+    waiters: Mutex<Vec<(usize, usize)>>,
 }
 
 /// Cancels interruptible locks from another thread (the kernel's `_interruptible` locks react
@@ -181,32 +242,40 @@ impl CancelToken {
     /// Cancels: every interruptible lock waiting with this token (now or later) answers
     /// [`Interrupted`](crate::WwError::Interrupted).
     pub fn cancel(&self) {
-        self.0.cancelled.store(true, Ordering::Release);
-        for t in self.0.waiters.lock().iter() {
-            t.unpark();
+        // SeqCst against the waiter's check inside `park`: either it sees the flag, or we see
+        // its registration and it is already parked when we wake it.
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        for &(key, who) in self.0.waiters.lock().iter() {
+            crate::raw::wake_one(key, who);
         }
     }
 
     /// Whether [`cancel`](Self::cancel) was called.
     pub fn is_cancelled(&self) -> bool {
-        self.0.cancelled.load(Ordering::Acquire)
+        self.0.cancelled.load(Ordering::SeqCst)
     }
 
-    /// Registers the current thread to be woken by `cancel` until the returned value drops.
-    pub(crate) fn register(&self) -> Registration<'_> {
-        self.0.waiters.lock().push(std::thread::current());
-        Registration(self)
+    /// Registers waiter `who` on the mutex at `key` to be woken by `cancel` until the
+    /// returned value drops.
+    pub(crate) fn register(&self, key: usize, who: usize) -> Registration<'_> {
+        self.0.waiters.lock().push((key, who));
+        Registration {
+            token: self,
+            entry: (key, who),
+        }
     }
 }
 
-/// Removes the current thread from a token's waiters.
-pub(crate) struct Registration<'a>(&'a CancelToken);
+/// Removes a waiter from a token's waiters.
+pub(crate) struct Registration<'a> {
+    token: &'a CancelToken,
+    entry: (usize, usize),
+}
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
-        let me = std::thread::current().id();
-        let mut w = self.0.0.waiters.lock();
-        if let Some(p) = w.iter().position(|t| t.id() == me) {
+        let mut w = self.token.0.waiters.lock();
+        if let Some(p) = w.iter().position(|e| *e == self.entry) {
             w.swap_remove(p);
         }
     }

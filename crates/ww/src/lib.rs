@@ -45,6 +45,7 @@ mod ctx;
 mod error;
 pub mod inject;
 mod mutex;
+mod raw;
 mod set;
 mod validate;
 

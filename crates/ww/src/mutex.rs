@@ -1,15 +1,11 @@
 //! The wound/wait mutex (kernel: `struct ww_mutex`, `ww_mutex_lock*`, `ww_mutex_trylock`,
 //! `ww_mutex_unlock`).
 //!
-//! Each mutex keeps its owner, the owner's context and its waiters under a small internal
-//! lock; waiters park their thread and re-decide whenever the owner changes. A context
-//! holding nothing never backs off (it cannot be part of a cycle), which is why `lock_slow`
-//! after releasing everything always succeeds.
-//!
-//! A woken waiter races with whoever locks next; a waiter that finds the lock taken by a thread
-//! that did not wait for it asks for a hand-off, and the next unlock gives it the lock directly
-//! (kernel: `MUTEX_FLAG_HANDOFF`), so a thread that unlocks and relocks in a loop cannot starve
-//! it.
+//! This is the typed front: classes, contexts, guards and the validator's hooks. The lock word
+//! and the waiting algorithm are in `raw`: one word per mutex (uncontended lock and unlock
+//! are one compare-and-swap each), waiters parked in a global table and woken to re-decide
+//! whenever the owner changes. A context holding nothing never backs off (it cannot be part
+//! of a cycle), which is why `lock_slow` after releasing everything always succeeds.
 //!
 //! # Rules (both algorithms, as the kernel)
 //! * Wait-die: a requester that holds locks dies if the owner, or a waiter queued for the
@@ -20,64 +16,14 @@
 //! * A context's wound is cleared when it next locks while holding nothing.
 //! * `lock` with the owning context answers `AlreadyHeld`; `try_lock` with it fails.
 
-use crate::class::{Algorithm, WwClass};
-use crate::ctx::{AcquireCtx, CancelToken, CtxShared, Registration};
+use crate::class::WwClass;
+use crate::ctx::{AcquireCtx, CancelToken};
 use crate::error::WwError;
+use crate::raw::{RawWw, Requester};
 use crate::validate;
-use parking_lot::Mutex;
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::thread::{Thread, ThreadId};
-
-struct Waiter {
-    id: ThreadId,
-    thread: Thread,
-    /// The waiting context; `None` for a lock without a context.
-    ctx: Option<Arc<CtxShared>>,
-}
-
-impl Waiter {
-    fn stamp(&self) -> Option<u64> {
-        self.ctx.as_ref().map(|c| c.stamp)
-    }
-}
-
-#[derive(Default)]
-struct State {
-    locked: bool,
-    /// The owning context; `None` while unlocked or when locked without a context.
-    holder: Option<Arc<CtxShared>>,
-    waiters: Vec<Waiter>,
-    /// Whether the owner took the lock ahead of waiters, without waiting itself.
-    barged: bool,
-    /// A waiter that found the lock taken by such an owner: the next unlock hands the lock to
-    /// it instead of freeing it.
-    handoff: Option<ThreadId>,
-    /// The waiter the lock was handed to, until it notices.
-    handed: Option<ThreadId>,
-}
-
-impl State {
-    /// Removes `id` from the waiters (`None`: the caller never queued; nothing to do).
-    fn remove_waiter(&mut self, id: Option<ThreadId>) {
-        let Some(id) = id else { return };
-        if let Some(p) = self.waiters.iter().position(|w| w.id == id) {
-            self.waiters.swap_remove(p);
-        }
-        if self.handoff == Some(id) {
-            self.handoff = None;
-        }
-    }
-
-    fn wake_waiters(&self) {
-        for w in &self.waiters {
-            w.thread.unpark();
-        }
-    }
-}
 
 /// A mutex that many can be locked in any order through an [`AcquireCtx`] (kernel:
 /// `struct ww_mutex`).
@@ -96,12 +42,12 @@ impl State {
 /// ```
 pub struct WwMutex<T: ?Sized> {
     class: &'static WwClass,
-    state: Mutex<State>,
+    raw: RawWw,
     data: UnsafeCell<T>,
 }
 
-// SAFETY: the mutex hands out `&mut T` to one guard at a time (the `locked` flag under the
-// internal lock), so sharing it across threads needs only `T: Send`, as for `std::sync::Mutex`.
+// SAFETY: the mutex hands out `&mut T` to one guard at a time (the lock word's LOCKED flag),
+// so sharing it across threads needs only `T: Send`, as for `std::sync::Mutex`.
 #[allow(unsafe_code)]
 unsafe impl<T: ?Sized + Send> Sync for WwMutex<T> {}
 // SAFETY: owning the mutex is owning a `T`.
@@ -113,7 +59,7 @@ impl<T> WwMutex<T> {
     pub fn new(class: &'static WwClass, data: T) -> Self {
         WwMutex {
             class,
-            state: Mutex::new(State::default()),
+            raw: RawWw::new(),
             data: UnsafeCell::new(data),
         }
     }
@@ -137,12 +83,12 @@ impl<T: ?Sized> WwMutex<T> {
 
     /// Whether anybody holds the mutex (kernel: `ww_mutex_is_locked`); a snapshot.
     pub fn is_locked(&self) -> bool {
-        self.state.lock().locked
+        self.raw.is_locked()
     }
 
     /// Whether `ctx` holds the mutex.
     pub fn is_locked_by(&self, ctx: &AcquireCtx) -> bool {
-        self.state.lock().holder.as_ref().is_some_and(|h| ctx.is(h))
+        self.raw.is_owned_by(ctx.id())
     }
 
     fn instance(&self) -> usize {
@@ -203,19 +149,16 @@ impl<T: ?Sized> WwMutex<T> {
         if !std::ptr::eq(ctx.class, self.class) {
             return None;
         }
-        let mut st = self.state.lock();
-        if st.locked {
+        let who = Requester {
+            ctx: Some((&ctx.shared, ctx.acquired.get())),
+            algorithm: self.class.algorithm(),
+            cancel: None,
+        };
+        if !self.raw.try_lock(ctx.id(), who) {
             return None;
         }
-        st.locked = true;
-        st.holder = Some(ctx.shared.clone());
-        st.barged = !st.waiters.is_empty();
-        if st.barged {
-            st.wake_waiters();
-        }
-        drop(st);
         if ctx.acquired.get() == 0 {
-            ctx.shared.wounded.store(false, Ordering::Relaxed);
+            ctx.shared.heal();
         }
         ctx.acquired.set(ctx.acquired.get() + 1);
         ctx.validator.trylocked(self.class, self.instance());
@@ -227,8 +170,8 @@ impl<T: ?Sized> WwMutex<T> {
     pub fn lock_plain(&self) -> WwGuard<'_, T> {
         validate::plain_acquire(self.class, self.instance(), false);
         // Without a context and a token the only answer is success.
-        self.acquire(None, true, None)
-            .expect("a plain lock without a token cannot fail");
+        let locked = self.raw.lock(0, Self::plain(None));
+        debug_assert!(locked.is_ok(), "a plain lock without a token cannot fail");
         WwGuard::new(self, None)
     }
 
@@ -241,7 +184,7 @@ impl<T: ?Sized> WwMutex<T> {
         cancel: &CancelToken,
     ) -> Result<WwGuard<'_, T>, WwError> {
         validate::plain_acquire(self.class, self.instance(), false);
-        match self.acquire(None, true, Some(cancel)) {
+        match self.raw.lock(0, Self::plain(Some(cancel))) {
             Ok(()) => Ok(WwGuard::new(self, None)),
             Err(e) => {
                 if validate::recording() {
@@ -254,13 +197,9 @@ impl<T: ?Sized> WwMutex<T> {
 
     /// Locks without a context if free (kernel: `ww_mutex_trylock(lock, NULL)`).
     pub fn try_lock_plain(&self) -> Option<WwGuard<'_, T>> {
-        let mut st = self.state.lock();
-        if st.locked {
+        if !self.raw.try_lock(0, Self::plain(None)) {
             return None;
         }
-        st.locked = true;
-        st.barged = !st.waiters.is_empty();
-        drop(st);
         validate::plain_acquire(self.class, self.instance(), true);
         Some(WwGuard::new(self, None))
     }
@@ -274,7 +213,18 @@ impl<T: ?Sized> WwMutex<T> {
         let instance = self.instance();
         ctx.validator.before_lock(self.class, instance, slow);
         let result = if std::ptr::eq(ctx.class, self.class) {
-            self.acquire(Some(ctx), slow, cancel)
+            if ctx.acquired.get() == 0 {
+                // Nobody can wound a context that holds nothing: clear an old wound.
+                ctx.shared.heal();
+            }
+            self.raw.lock(
+                ctx.id(),
+                Requester {
+                    ctx: Some((&ctx.shared, ctx.acquired.get())),
+                    algorithm: self.class.algorithm(),
+                    cancel,
+                },
+            )
         } else {
             Err(WwError::ClassMismatch)
         };
@@ -282,7 +232,7 @@ impl<T: ?Sized> WwMutex<T> {
             Ok(()) if !slow && ctx.inject.fire() => {
                 // Injected back-off (kernel: `ww_mutex_deadlock_injection`): undo and answer
                 // as if an older context had been in the way.
-                self.release();
+                self.raw.unlock(ctx.id());
                 ctx.note_backoff();
                 ctx.validator.failed(self.class, instance, true);
                 Err(WwError::Deadlock)
@@ -303,127 +253,13 @@ impl<T: ?Sized> WwMutex<T> {
         }
     }
 
-    /// The lock algorithm. `slow` only relaxes nothing: a context holding nothing never dies
-    /// anyway; it is kept for symmetry with the kernel's entry points.
-    fn acquire(
-        &self,
-        ctx: Option<&AcquireCtx>,
-        _slow: bool,
-        cancel: Option<&CancelToken>,
-    ) -> Result<(), WwError> {
-        if let Some(ctx) = ctx
-            && ctx.acquired.get() == 0
-        {
-            // Nobody can wound a context that holds nothing: clear an old wound.
-            ctx.shared.wounded.store(false, Ordering::Relaxed);
+    /// The requester of a lock without a context.
+    fn plain(cancel: Option<&CancelToken>) -> Requester<'_> {
+        Requester {
+            ctx: None,
+            algorithm: crate::Algorithm::WaitDie,
+            cancel,
         }
-        // The current thread's id, once it has queued as a waiter (looked up only then: it
-        // costs two atomic operations, and most locks never wait).
-        let mut me: Option<ThreadId> = None;
-        let mut _cancel_reg: Option<Registration<'_>> = None;
-        loop {
-            let mut st = self.state.lock();
-            if me.is_some() && st.handed == me {
-                // The last owner handed the lock to us (see `release`); it is ours whatever
-                // else happened meanwhile (a wounded context backs off when it next has to wait).
-                st.handed = None;
-                return Ok(());
-            }
-            if let Some(ctx) = ctx
-                && st.holder.as_ref().is_some_and(|h| ctx.is(h))
-            {
-                st.remove_waiter(me);
-                return Err(WwError::AlreadyHeld);
-            }
-            if !st.locked {
-                st.locked = true;
-                st.holder = ctx.map(|c| c.shared.clone());
-                st.barged = me.is_none() && !st.waiters.is_empty();
-                st.remove_waiter(me);
-                if ctx.is_some() && !st.waiters.is_empty() {
-                    // Waiters re-decide against the new owner (kernel:
-                    // `__ww_mutex_check_waiters`).
-                    st.wake_waiters();
-                }
-                return Ok(());
-            }
-            if let Some(ctx) = ctx {
-                if ctx.acquired.get() > 0 && ctx.shared.wounded.load(Ordering::Acquire) {
-                    // Wounded by an older context while holding locks, and about to wait: back
-                    // off (kernel: `__ww_mutex_check_kill`; a free lock is still taken).
-                    st.remove_waiter(me);
-                    return Err(WwError::Deadlock);
-                }
-                let stamp = ctx.stamp();
-                match self.class.algorithm() {
-                    Algorithm::WaitDie => {
-                        if ctx.acquired.get() > 0
-                            && (st.holder.as_ref().is_some_and(|h| h.stamp < stamp)
-                                || st
-                                    .waiters
-                                    .iter()
-                                    .any(|w| w.stamp().is_some_and(|s| s < stamp)))
-                        {
-                            st.remove_waiter(me);
-                            return Err(WwError::Deadlock);
-                        }
-                    }
-                    Algorithm::WoundWait => {
-                        if let Some(h) = &st.holder
-                            && h.stamp > stamp
-                            && !h.wounded.swap(true, Ordering::AcqRel)
-                        {
-                            h.thread.unpark();
-                        }
-                    }
-                }
-            }
-            if let Some(c) = cancel {
-                if _cancel_reg.is_none() {
-                    _cancel_reg = Some(c.register());
-                }
-                if c.is_cancelled() {
-                    st.remove_waiter(me);
-                    return Err(WwError::Interrupted);
-                }
-            }
-            if me.is_none() {
-                let thread = std::thread::current();
-                me = Some(thread.id());
-                st.waiters.push(Waiter {
-                    id: thread.id(),
-                    thread,
-                    ctx: ctx.map(|c| c.shared.clone()),
-                });
-            } else if st.barged && st.handoff.is_none() {
-                // Woken, but a thread that did not wait got the lock first: ask for it to be
-                // handed over.
-                st.handoff = me;
-            }
-            drop(st);
-            // Woken by an unlock, a change of owner, a wound or a cancel; spurious wake-ups
-            // just go round again.
-            std::thread::park();
-        }
-    }
-
-    /// Releases the lock — or hands it to the waiter that asked (it stays locked) — and wakes
-    /// every waiter to re-decide.
-    fn release(&self) {
-        let mut st = self.state.lock();
-        st.holder = None;
-        let handoff = st.handoff.take();
-        match handoff.and_then(|id| st.waiters.iter().position(|w| w.id == id)) {
-            Some(p) => {
-                let w = st.waiters.swap_remove(p);
-                st.holder = w.ctx;
-                st.barged = false;
-                st.handed = Some(w.id);
-                w.thread.unpark();
-            }
-            None => st.locked = false,
-        }
-        st.wake_waiters();
     }
 }
 
@@ -493,7 +329,7 @@ impl<T: ?Sized> DerefMut for WwGuard<'_, T> {
 
 impl<T: ?Sized> Drop for WwGuard<'_, T> {
     fn drop(&mut self) {
-        self.mutex.release();
+        self.mutex.raw.unlock(self.ctx.map_or(0, AcquireCtx::id));
         match self.ctx {
             Some(ctx) => {
                 ctx.acquired.set(ctx.acquired.get() - 1);

@@ -50,15 +50,20 @@ impl AcquireCtx {
         objects: &[&'a WwMutex<T>],
         cancel: Option<&CancelToken>,
     ) -> Result<Vec<WwGuard<'a, T>>, WwError> {
+        let mut guards: Vec<WwGuard<'a, T>> = Vec::with_capacity(objects.len());
+        // After a back-off the contended mutex is locked first; `order[k]` is then the index
+        // in `objects` of `guards[k]`, to hand the guards back in order of first appearance.
+        let mut order: Vec<usize> = Vec::new();
         let mut contended: Option<usize> = None;
         'retry: loop {
-            let mut held: Vec<(usize, WwGuard<'a, T>)> = Vec::with_capacity(objects.len());
             if let Some(i) = contended {
                 let g = match cancel {
                     Some(c) => objects[i].lock_slow_interruptible(self, c)?,
                     None => objects[i].lock_slow(self)?,
                 };
-                held.push((i, g));
+                guards.push(g);
+                order.clear();
+                order.push(i);
             }
             for (i, m) in objects.iter().enumerate() {
                 if contended == Some(i) {
@@ -69,18 +74,28 @@ impl AcquireCtx {
                     None => m.lock(self),
                 };
                 match r {
-                    Ok(g) => held.push((i, g)),
+                    Ok(g) => {
+                        guards.push(g);
+                        if contended.is_some() {
+                            order.push(i);
+                        }
+                    }
                     Err(WwError::AlreadyHeld) => {} // listed twice
                     Err(WwError::Deadlock) => {
-                        drop(held);
+                        guards.clear();
                         contended = Some(i);
                         continue 'retry;
                     }
                     Err(e) => return Err(e),
                 }
             }
-            held.sort_unstable_by_key(|(i, _)| *i);
-            return Ok(held.into_iter().map(|(_, g)| g).collect());
+            if contended.is_some() {
+                let mut paired: Vec<(usize, WwGuard<'a, T>)> =
+                    order.drain(..).zip(guards.drain(..)).collect();
+                paired.sort_unstable_by_key(|(i, _)| *i);
+                guards.extend(paired.into_iter().map(|(_, g)| g));
+            }
+            return Ok(guards);
         }
     }
 }
