@@ -103,3 +103,70 @@ fn plain_producer_consumer_use_is_silent() {
     });
     assert!(reports.is_empty(), "{reports:?}");
 }
+
+static POLLER: LockClass = LockClass::new("test.validator_fence.poller_lock");
+
+/// A device-like issuer whose completion counter the fences poll.
+struct Ring(std::sync::atomic::AtomicU64);
+
+impl dmabuf::fence::FenceOps for Ring {
+    fn signaled(&self, fence: &dmabuf::Fence) -> dmabuf::fence::FenceStatus {
+        if self.0.load(std::sync::atomic::Ordering::Acquire) >= fence.seqno() {
+            dmabuf::fence::FenceStatus::Signaled
+        } else {
+            dmabuf::fence::FenceStatus::Pending
+        }
+    }
+}
+
+#[test]
+fn opportunistic_signalling_under_a_lock_is_fine() {
+    // Issue 3's rule "opportunistic signalling outside sections is fine" (kernel: a poll that
+    // finds the fence complete signals it on the spot; `dma_fence_begin_signalling()` is a
+    // read *trylock*, so locks held around it gain no order before fence waits).
+    let ctx = FenceContext::new("test", "opportunistic");
+    let ring = std::sync::Arc::new(Ring(std::sync::atomic::AtomicU64::new(0)));
+    let poller = std::sync::Arc::new(Mutex::new(&POLLER, 0u32));
+    let ((), reports) = capture(|| {
+        // Completion callbacks of other fences take the poller's lock (inside sections)...
+        let (s, f) = ctx.next_fence();
+        let p = poller.clone();
+        f.add_callback(move |_| *p.lock() += 1).unwrap();
+        s.signal();
+        // ...and a consumer polls while holding it; the poll signals the fence.
+        let (_issuer, polled) = ctx.next_fence_with_ops(ring.clone());
+        ring.0
+            .store(polled.seqno(), std::sync::atomic::Ordering::Release);
+        let g = poller.lock();
+        assert!(polled.is_signaled(), "the poll signalled it");
+        drop(g);
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+}
+
+#[test]
+fn a_lock_taken_in_a_section_and_held_around_a_wait_is_reported_with_its_cycle() {
+    // Issue 3's first fence rule, through the explicit section API (a driver's completion
+    // worker), with the cycle it reports.
+    static WORKER: LockClass = LockClass::new("test.validator_fence.worker_lock");
+    let worker = Mutex::new(&WORKER, ());
+    let ctx = FenceContext::new("test", "section-lock-wait");
+    let ((), reports) = capture(|| {
+        {
+            let _section = lockdep::signalling::begin_signalling();
+            drop(worker.lock());
+        }
+        let (s, f) = ctx.next_fence();
+        s.signal();
+        let _g = worker.lock();
+        f.wait();
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].kind, Kind::SignallingDeadlock);
+    let classes = reports[0].cycle_classes();
+    assert!(
+        classes.contains(&"test.validator_fence.worker_lock"),
+        "{classes:?}"
+    );
+    assert!(classes.contains(&"dma_fence_map"), "{classes:?}");
+}

@@ -218,12 +218,19 @@ impl RawWw {
             if who.cancel.is_some_and(CancelToken::is_cancelled) {
                 return Err(WwError::Interrupted);
             }
+            let owner = s & OWNER;
+            // Spin while nobody is parked, or while the owner is one this requester just
+            // wounded (it is about to finish or back off) — unless the hint says waiting may
+            // end in a back-off or needs a wound: then `park` decides at once, exactly.
+            let spin_now = if owner != 0 && owner == victim {
+                true
+            } else {
+                s & PARKED == 0 && !(owner != 0 && self.should_decide(who))
+            };
+            if spin_now && spin.spin() {
+                continue;
+            }
             if s & PARKED == 0 {
-                if s & OWNER != 0 && s & OWNER != victim && self.should_decide(who) {
-                    // Fall through to `park`, whose check decides exactly.
-                } else if spin.spin() {
-                    continue;
-                }
                 if self
                     .state
                     .compare_exchange_weak(s, s | PARKED, Ordering::Relaxed, Ordering::Relaxed)
