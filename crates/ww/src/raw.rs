@@ -230,14 +230,13 @@ impl RawWw {
             if spin_now && spin.spin() {
                 continue;
             }
-            if s & PARKED == 0 {
-                if self
+            if s & PARKED == 0
+                && self
                     .state
                     .compare_exchange_weak(s, s | PARKED, Ordering::Relaxed, Ordering::Relaxed)
                     .is_err()
-                {
-                    continue;
-                }
+            {
+                continue;
             }
             match self.park(me | req, who) {
                 Ok(true) => {
