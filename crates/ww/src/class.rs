@@ -1,6 +1,7 @@
 //! ww classes (kernel: `DEFINE_WW_CLASS` / `DEFINE_WD_CLASS`): the algorithm, the age stamps
 //! and the validator's classes for one family of mutexes locked together.
 
+use crossbeam_utils::CachePadded;
 use dmabuf_lockdep::LockClass;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,7 +37,9 @@ enum MutexClass {
 pub struct WwClass {
     name: &'static str,
     algorithm: Algorithm,
-    stamp: AtomicU64,
+    /// On a cache line of its own: every new context bumps it, and the fields beside it are
+    /// read on every lock.
+    stamp: CachePadded<AtomicU64>,
     mutex_class: MutexClass,
     acquire_class: OnceLock<&'static LockClass>,
 }
@@ -57,7 +60,7 @@ impl WwClass {
         Self {
             name,
             algorithm,
-            stamp: AtomicU64::new(1),
+            stamp: CachePadded::new(AtomicU64::new(1)),
             mutex_class: MutexClass::Own(LockClass::new(name)),
             acquire_class: OnceLock::new(),
         }
@@ -84,7 +87,7 @@ impl WwClass {
         Self {
             name,
             algorithm,
-            stamp: AtomicU64::new(1),
+            stamp: CachePadded::new(AtomicU64::new(1)),
             mutex_class: MutexClass::Shared(lockdep_class),
             acquire_class: OnceLock::new(),
         }

@@ -52,6 +52,10 @@ const PARKED: usize = 2;
 /// The owner's context address (`CtxShared` is 8-aligned).
 const OWNER: usize = !7;
 
+/// Rounds of pure spinning (1, 2, 4, .. hints) before a requester that the hint says may
+/// have to back off or wound decides.
+const QUICK_SPINS: u32 = 4;
+
 /// Park-token bit: this waiter asks for the lock to be handed to it.
 const REQ: usize = 1;
 /// Park-token bit: the waiter has no context; its identity is a stack address.
@@ -191,6 +195,7 @@ impl RawWw {
         // The owner this requester wounded last: it is about to finish or back off, so
         // waiting for it starts with a spin.
         let mut victim = 0;
+        let mut quick = 0;
         loop {
             let s = self.state.load(Ordering::Relaxed);
             if s & LOCKED == 0 {
@@ -224,8 +229,20 @@ impl RawWw {
             // end in a back-off or needs a wound: then `park` decides at once, exactly.
             let spin_now = if owner != 0 && owner == victim {
                 true
+            } else if s & PARKED != 0 {
+                false
+            } else if owner != 0 && self.should_decide(who) {
+                // A few pure spins first: the owner may be done before a back-off pays off.
+                if quick < QUICK_SPINS {
+                    for _ in 0..1u32 << quick {
+                        std::hint::spin_loop();
+                    }
+                    quick += 1;
+                    continue;
+                }
+                false
             } else {
-                s & PARKED == 0 && !(owner != 0 && self.should_decide(who))
+                true
             };
             if spin_now && spin.spin() {
                 continue;

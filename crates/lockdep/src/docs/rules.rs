@@ -98,6 +98,12 @@
 //! whose signalling is stuck behind `L`. Sections are a shared acquisition of one pseudo-lock;
 //! every fence wait is an exclusive acquire-and-release of it.
 //!
+//! Starting a section never blocks, so it counts as a read *trylock* (as in mainline): the
+//! locks a thread already holds when it signals gain no order before fence waits. That is why
+//! *opportunistic* signalling is fine — a waiter that polls a fence, finds it complete and
+//! signals it on the spot while holding its own locks breaks no rule; only what runs *inside*
+//! the section (callbacks, the signaller's own locking) is constrained.
+//!
 //! ```
 //! use dmabuf_lockdep::{LockClass, Mutex, Kind, capture, signalling};
 //! static L: LockClass = LockClass::new("rules.fence.L");
