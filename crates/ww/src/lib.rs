@@ -35,8 +35,12 @@
 //! * A context belongs to the thread that made it (`!Send`), as a kernel context belongs to a
 //!   task.
 //! * Interruptible locking takes a [`CancelToken`] instead of reacting to signals.
-//! * Waiters are woken all at once on every change of owner and re-decide (the kernel wakes
-//!   selectively); simple and correct, fine for the short wait lists of buffer locking.
+//! * Waiters park in a global table keyed by the mutex (`parking_lot_core`), so a mutex is
+//!   a few words; waiters are not kept in stamp order, so wait-die judges a requester against
+//!   the owner only (not against older waiters), and every change of owner wakes the waiters
+//!   that decide differently against it.
+//! * A requester spins briefly before deciding or parking (the kernel spins only while its
+//!   context holds nothing): a lock released during the spin costs no back-off.
 //! * The validator's checks (the kernel's `CONFIG_DEBUG_WW_MUTEX_SLOWPATH` and lockdep) are
 //!   the `lockdep` feature.
 
