@@ -159,11 +159,17 @@ fn main() {
     let sorted = args.iter().any(|a| a == "--sorted");
     let mut batches = if full { BATCHES } else { SMOKE_BATCHES };
     if let Some(p) = args.iter().position(|a| a == "--batches") {
-        batches = args
+        match args
             .get(p + 1)
             .and_then(|v| v.parse().ok())
             .filter(|&b| b > 0)
-            .expect("--batches takes a positive number");
+        {
+            Some(b) => batches = b,
+            None => {
+                eprintln!("hellstrom: --batches takes a positive number");
+                std::process::exit(2);
+            }
+        }
     }
 
     println!(

@@ -212,16 +212,29 @@ impl<T: ?Sized> WwMutex<T> {
     ) -> Result<WwGuard<'a, T>, WwError> {
         let instance = self.instance();
         ctx.validator.before_lock(self.class, instance, slow);
-        let result = if std::ptr::eq(ctx.class, self.class) {
-            if ctx.acquired.get() == 0 {
-                // Nobody can wound a context that holds nothing: clear an old wound.
-                ctx.shared.heal();
+        if ctx.acquired.get() == 0 {
+            // Nobody can wound a context that holds nothing: clear an old wound (before the
+            // lock is taken, so a wound that arrives once it is held is kept).
+            ctx.shared.heal();
+        }
+        let id = ctx.id();
+        // The lock word first: reading the class before it would fetch a contended cache
+        // line twice (shared, then exclusive). A mutex of another class taken this way is
+        // released at once, before anyone could learn of its owner.
+        let result = if self.raw.try_lock_fast(id) {
+            if std::ptr::eq(ctx.class, self.class) {
+                self.raw.note_owner(Some(&ctx.shared));
+                Ok(())
+            } else {
+                self.raw.unlock(id);
+                Err(WwError::ClassMismatch)
             }
-            self.raw.lock(
-                ctx.id(),
+        } else if std::ptr::eq(ctx.class, self.class) {
+            self.raw.lock_slow(
+                id,
                 Requester {
                     ctx: Some((&ctx.shared, ctx.acquired.get())),
-                    algorithm: self.class.algorithm(),
+                    algorithm: ctx.class.algorithm(),
                     cancel,
                 },
             )

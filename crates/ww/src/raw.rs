@@ -41,7 +41,7 @@
 use crate::class::Algorithm;
 use crate::ctx::{CancelToken, CtxShared};
 use crate::error::WwError;
-use parking_lot_core::{FilterOp, ParkResult, ParkToken, SpinWait, UnparkResult, UnparkToken};
+use parking_lot_core::{FilterOp, ParkResult, ParkToken, UnparkResult, UnparkToken};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -55,6 +55,9 @@ const OWNER: usize = !7;
 /// Rounds of pure spinning (1, 2, 4, .. hints) before a requester that the hint says may
 /// have to back off or wound decides.
 const QUICK_SPINS: u32 = 4;
+
+/// Looks at a held lock word before parking.
+const SPIN_LIMIT: u32 = 100;
 
 /// Park-token bit: this waiter asks for the lock to be handed to it.
 const REQ: usize = 1;
@@ -127,7 +130,7 @@ impl RawWw {
                 Ordering::Relaxed,
             ) {
                 Ok(_) => {
-                    self.note_owner(who);
+                    self.note_owner(who.ctx.map(|(c, _)| c));
                     if s & PARKED != 0 {
                         self.check_waiters(who);
                     }
@@ -150,16 +153,26 @@ impl RawWw {
             .compare_exchange(0, id | LOCKED, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
-            self.note_owner(who);
+            self.note_owner(who.ctx.map(|(c, _)| c));
             return Ok(());
         }
         self.lock_slow(id, who)
     }
 
+    /// Takes the mutex for `id` if it is free and nobody is parked: one compare-and-swap,
+    /// the only access to the mutex, so its cache line arrives once, for writing. The caller
+    /// then records the owner with [`note_owner`](Self::note_owner).
+    #[inline]
+    pub(crate) fn try_lock_fast(&self, id: usize) -> bool {
+        self.state
+            .compare_exchange(0, id | LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
     /// Records the new owner's stamp hint.
     #[inline]
-    fn note_owner(&self, who: Requester<'_>) {
-        if let Some((c, _)) = who.ctx {
+    pub(crate) fn note_owner(&self, ctx: Option<&CtxShared>) {
+        if let Some(c) = ctx {
             self.owner_stamp.store(c.stamp, Ordering::Relaxed);
         }
     }
@@ -180,7 +193,7 @@ impl RawWw {
     }
 
     #[cold]
-    fn lock_slow(&self, id: usize, who: Requester<'_>) -> Result<(), WwError> {
+    pub(crate) fn lock_slow(&self, id: usize, who: Requester<'_>) -> Result<(), WwError> {
         // A waiter without a context is known by an address on its stack, unique while it
         // waits.
         let anchor = 0u64;
@@ -190,7 +203,7 @@ impl RawWw {
         };
         let wounded = || who.ctx.is_some_and(|(c, held)| held > 0 && c.is_wounded());
         let _registration = who.cancel.map(|c| c.register(self.key(), me));
-        let mut spin = SpinWait::new();
+        let mut spin = Spin::new();
         let mut req = 0;
         // The owner this requester wounded last: it is about to finish or back off, so
         // waiting for it starts with a spin.
@@ -204,7 +217,7 @@ impl RawWw {
                     .compare_exchange_weak(s, s | id | LOCKED, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
                 {
-                    self.note_owner(who);
+                    self.note_owner(who.ctx.map(|(c, _)| c));
                     if s & PARKED != 0 {
                         self.check_waiters(who);
                     }
@@ -257,7 +270,7 @@ impl RawWw {
             }
             match self.park(me | req, who) {
                 Ok(true) => {
-                    self.note_owner(who);
+                    self.note_owner(who.ctx.map(|(c, _)| c));
                     // Handed over: the waiters still parked decide again against us.
                     if self.state.load(Ordering::Relaxed) & PARKED != 0 {
                         self.check_waiters(who);
@@ -433,6 +446,32 @@ impl RawWw {
         unsafe {
             parking_lot_core::unpark_filter(self.key(), filter, callback);
         }
+    }
+}
+
+/// Bounded busy-waiting before parking: up to [`SPIN_LIMIT`] looks at the lock word, one
+/// spin-loop hint apart, like `std`'s futex mutex. No `sched_yield`: with as many threads as
+/// CPUs a yield is a system call that returns at once, and with more a parked waiter is
+/// woken by the unlock anyway.
+struct Spin(u32);
+
+impl Spin {
+    fn new() -> Self {
+        Spin(0)
+    }
+
+    fn reset(&mut self) {
+        self.0 = 0;
+    }
+
+    /// Spins once and says so, or says the budget is spent.
+    fn spin(&mut self) -> bool {
+        if self.0 >= SPIN_LIMIT {
+            return false;
+        }
+        self.0 += 1;
+        std::hint::spin_loop();
+        true
     }
 }
 
