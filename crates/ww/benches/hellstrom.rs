@@ -18,11 +18,16 @@
 //!   oversubscribed); here 2 and 4 threads run on 2 vCPUs (1× and 2×). The 2-thread rows are
 //!   the analogue of the original's 4-thread rows, the 4-thread rows of its 16-thread rows.
 //!
-//! A batch is: `AcquireCtx::new`, pick K distinct random indices (xorshift), `lock_all` (which
-//! backs off, `lock_slow`s the contended mutex and retries), `done`, increment every guarded
+//! A batch is: `AcquireCtx::new`, pick K distinct random indices (xorshift), lock them in that
+//! order (backing off, `lock_slow`ing the contended mutex and retrying in the same order, as
+//! the original's test module does — not `lock_all`, which switches a contended class to
+//! address order), `done`, increment every guarded
 //! counter, unlock all. Rollbacks are the sum of `ctx.backoffs()`; seconds are wall time from
 //! a barrier releasing all threads until the last one finishes. The run checks that no
 //! increment was lost.
+//!
+//! `--lock-all` locks through `AcquireCtx::lock_all` instead, which switches the class to
+//! address order after a back-off.
 //!
 //! `--sorted` locks each batch in index (address) order instead of random order: no lock-order
 //! cycles are then possible, so every rollback is one the algorithm causes without need.
@@ -31,7 +36,7 @@
 //! table. Without `--bench` on the command line (e.g. `cargo test --benches`) it runs a
 //! 20-batch smoke test instead. Unknown arguments are ignored.
 
-use dmabuf_ww::{AcquireCtx, Algorithm, WwClass, WwMutex};
+use dmabuf_ww::{AcquireCtx, Algorithm, WwClass, WwError, WwGuard, WwMutex};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -85,6 +90,7 @@ fn worker(
     t: usize,
     batches: u64,
     sorted: bool,
+    lock_all: bool,
 ) -> u64 {
     let mut rng = XorShift::new(0x4E11_0000 + t as u64);
     // `picked[i] == batch + 1` marks index `i` as already in this batch.
@@ -104,7 +110,11 @@ fn worker(
         if sorted {
             set.sort_unstable_by_key(|m| std::ptr::from_ref::<WwMutex<u64>>(m) as usize);
         }
-        let mut guards = ctx.lock_all(&set).expect("one class");
+        let mut guards = if lock_all {
+            ctx.lock_all(&set).expect("one class")
+        } else {
+            lock_in_order(&ctx, &set)
+        };
         ctx.done();
         for g in &mut guards {
             **g += 1;
@@ -115,7 +125,37 @@ fn worker(
     rollbacks
 }
 
-fn run(class: &'static WwClass, threads: usize, batches: u64, sorted: bool) -> Run {
+/// Locks `set` in the order given, the way the original's test module does (kernel
+/// `test-ww_mutex` `stress_reorder_work`): on Deadlock drop everything, `lock_slow` the
+/// contended mutex, then take the rest again in the same order. Not [`AcquireCtx::lock_all`],
+/// which switches a contended class to address order and would hide the algorithms'
+/// difference.
+fn lock_in_order<'a>(ctx: &'a AcquireCtx, set: &[&'a WwMutex<u64>]) -> Vec<WwGuard<'a, u64>> {
+    let mut guards = Vec::with_capacity(set.len());
+    let mut contended: Option<usize> = None;
+    'retry: loop {
+        if let Some(c) = contended {
+            guards.push(set[c].lock_slow(ctx).expect("one class"));
+        }
+        for (i, m) in set.iter().enumerate() {
+            if contended == Some(i) {
+                continue;
+            }
+            match m.lock(ctx) {
+                Ok(g) => guards.push(g),
+                Err(WwError::Deadlock) => {
+                    guards.clear();
+                    contended = Some(i);
+                    continue 'retry;
+                }
+                Err(e) => panic!("one class, distinct mutexes: {e}"),
+            }
+        }
+        return guards;
+    }
+}
+
+fn run(class: &'static WwClass, threads: usize, batches: u64, sorted: bool, lock_all: bool) -> Run {
     let mutexes: Vec<WwMutex<u64>> = (0..P).map(|_| WwMutex::new(class, 0)).collect();
     let start = Barrier::new(threads + 1);
     let (rollbacks, elapsed) = std::thread::scope(|s| {
@@ -124,7 +164,7 @@ fn run(class: &'static WwClass, threads: usize, batches: u64, sorted: bool) -> R
                 let (start, mutexes) = (&start, &mutexes);
                 s.spawn(move || {
                     start.wait();
-                    worker(class, mutexes, t, batches, sorted)
+                    worker(class, mutexes, t, batches, sorted, lock_all)
                 })
             })
             .collect();
@@ -157,6 +197,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let full = args.iter().any(|a| a == "--bench");
     let sorted = args.iter().any(|a| a == "--sorted");
+    let lock_all = args.iter().any(|a| a == "--lock-all");
     let mut batches = if full { BATCHES } else { SMOKE_BATCHES };
     if let Some(p) = args.iter().position(|a| a == "--batches") {
         match args
@@ -175,7 +216,11 @@ fn main() {
     println!(
         "Hellström ww_mutex comparison: {K} random mutexes of {P} per batch, {batches} batches \
          per thread, {} order ({} CPUs)",
-        if sorted { "index" } else { "random" },
+        match (sorted, lock_all) {
+            (true, _) => "index",
+            (false, false) => "random",
+            (false, true) => "random (through lock_all)",
+        },
         std::thread::available_parallelism().map_or(0, std::num::NonZeroUsize::get)
     );
     println!(
@@ -195,7 +240,7 @@ fn main() {
     );
     for (class, label) in [(&WOUND_WAIT, "wound-wait"), (&WAIT_DIE, "wait-die")] {
         for (row, threads) in [2usize, 4].into_iter().enumerate() {
-            let r = run(class, threads, batches, sorted);
+            let r = run(class, threads, batches, sorted, lock_all);
             let total = threads as u64 * batches;
             let secs = r.elapsed.as_secs_f64();
             let (othr, orb, osecs) = original(class.algorithm())[row];

@@ -40,6 +40,9 @@ pub struct WwClass {
     /// On a cache line of its own: every new context bumps it, and the fields beside it are
     /// read on every lock.
     stamp: CachePadded<AtomicU64>,
+    /// Transactions with a stamp below this take `lock_all` sets in address order (written
+    /// only when a transaction backs off; away from the busy stamp counter's cache line).
+    ordered_until: AtomicU64,
     mutex_class: MutexClass,
     acquire_class: OnceLock<&'static LockClass>,
 }
@@ -61,6 +64,7 @@ impl WwClass {
             name,
             algorithm,
             stamp: CachePadded::new(AtomicU64::new(1)),
+            ordered_until: AtomicU64::new(0),
             mutex_class: MutexClass::Own(LockClass::new(name)),
             acquire_class: OnceLock::new(),
         }
@@ -88,6 +92,7 @@ impl WwClass {
             name,
             algorithm,
             stamp: CachePadded::new(AtomicU64::new(1)),
+            ordered_until: AtomicU64::new(0),
             mutex_class: MutexClass::Shared(lockdep_class),
             acquire_class: OnceLock::new(),
         }
@@ -112,6 +117,28 @@ impl WwClass {
     /// The next age stamp: lower is older.
     pub(crate) fn next_stamp(&self) -> u64 {
         self.stamp.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Whether the transaction with `stamp` should lock its sets in address order: a
+    /// transaction of this class backed off less than [`ORDERED_SPAN`](crate::ORDERED_SPAN)
+    /// transactions before it.
+    pub(crate) fn ordered(&self, stamp: u64) -> bool {
+        stamp < self.ordered_until.load(Ordering::Relaxed)
+    }
+
+    /// The transaction with `stamp` backed off: the next
+    /// [`ORDERED_SPAN`](crate::ORDERED_SPAN) transactions take address order. Written at
+    /// most once per half span, so a storm of back-offs does not bounce the cache line.
+    pub(crate) fn note_backoff(&self, stamp: u64) {
+        let until = self.next_stamp_hint().max(stamp) + crate::ORDERED_SPAN;
+        if self.ordered_until.load(Ordering::Relaxed) < until - crate::ORDERED_SPAN / 2 {
+            self.ordered_until.fetch_max(until, Ordering::Relaxed);
+        }
+    }
+
+    /// The stamp the next transaction will get (a snapshot).
+    fn next_stamp_hint(&self) -> u64 {
+        self.stamp.load(Ordering::Relaxed)
     }
 
     /// The validator's class for this class's mutexes.

@@ -1,5 +1,8 @@
 //! Locking a set of objects with back-off: the loop every driver writes by hand (kernel
 //! drivers: `drm_exec`, `ttm_eu_reserve_buffers`).
+//!
+//! The caller's order while the class is uncontended, address order for a while after a
+//! back-off (crate docs, [Lock order](crate#lock-order)); guards always in the caller's order.
 
 use crate::ctx::{AcquireCtx, CancelToken};
 use crate::error::WwError;
@@ -11,7 +14,9 @@ impl AcquireCtx {
     /// twice is locked once).
     ///
     /// On a Deadlock answer every guard taken so far is dropped, the contended mutex is
-    /// locked with [`lock_slow`](WwMutex::lock_slow) and the rest is taken again.
+    /// locked with [`lock_slow`](WwMutex::lock_slow) and the rest is taken again, in address
+    /// order; after a back-off of any transaction of the class, the following ones start in
+    /// address order too (see [Lock order](crate#lock-order)).
     ///
     /// ```
     /// use dmabuf_ww::{AcquireCtx, WwClass, WwMutex};
@@ -50,56 +55,122 @@ impl AcquireCtx {
         objects: &[&'a WwMutex<T>],
         cancel: Option<&CancelToken>,
     ) -> Result<Vec<WwGuard<'a, T>>, WwError> {
+        if self.class.ordered(self.stamp()) {
+            return self.lock_ordered(objects, None, cancel);
+        }
         let mut guards: Vec<WwGuard<'a, T>> = Vec::with_capacity(objects.len());
-        // After a back-off the contended mutex is locked first; `order[k]` is then the index
-        // in `objects` of `guards[k]`, to hand the guards back in order of first appearance.
-        let mut order: Vec<usize> = Vec::new();
-        let mut contended: Option<usize> = None;
+        for (i, m) in objects.iter().enumerate() {
+            let r = match cancel {
+                Some(c) => m.lock_interruptible(self, c),
+                None => m.lock(self),
+            };
+            match r {
+                Ok(g) => guards.push(g),
+                Err(WwError::AlreadyHeld) => {} // listed twice
+                Err(WwError::Deadlock) => {
+                    drop(guards);
+                    self.class.note_backoff(self.stamp());
+                    return self.lock_ordered(objects, Some(i), cancel);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(guards)
+    }
+
+    /// Locks `objects` in address order, the `contended` one (if any) first with
+    /// `lock_slow`, backing off and retrying on Deadlock; the guards come back in order of
+    /// first appearance.
+    fn lock_ordered<'a, T: ?Sized>(
+        &'a self,
+        objects: &[&'a WwMutex<T>],
+        mut contended: Option<usize>,
+        cancel: Option<&CancelToken>,
+    ) -> Result<Vec<WwGuard<'a, T>>, WwError> {
+        let mut small = [0u64; SMALL];
+        let mut large = Vec::new();
+        let (keys, index) = by_address(objects, &mut small, &mut large);
+        // `slots[i]` holds the guard of `objects[i]` (none for a repeat of an earlier entry).
+        let mut slots: Vec<Option<WwGuard<'a, T>>> = Vec::with_capacity(objects.len());
+        slots.resize_with(objects.len(), || None);
         'retry: loop {
             if let Some(i) = contended {
-                let g = match cancel {
+                slots[i] = Some(match cancel {
                     Some(c) => objects[i].lock_slow_interruptible(self, c)?,
                     None => objects[i].lock_slow(self)?,
-                };
-                guards.push(g);
-                order.clear();
-                order.push(i);
+                });
             }
-            for (i, m) in objects.iter().enumerate() {
+            for &k in keys.iter() {
+                let i = index(k);
                 if contended == Some(i) {
                     continue;
                 }
+                let m = objects[i];
                 let r = match cancel {
                     Some(c) => m.lock_interruptible(self, c),
                     None => m.lock(self),
                 };
                 match r {
-                    Ok(g) => {
-                        guards.push(g);
-                        if contended.is_some() {
-                            order.push(i);
-                        }
-                    }
+                    Ok(g) => slots[i] = Some(g),
                     Err(WwError::AlreadyHeld) => {} // listed twice
                     Err(WwError::Deadlock) => {
-                        guards.clear();
+                        slots.iter_mut().for_each(|s| *s = None);
+                        self.class.note_backoff(self.stamp());
                         contended = Some(i);
                         continue 'retry;
                     }
                     Err(e) => return Err(e),
                 }
             }
-            if contended.is_some() {
-                // Back to the caller's order: each guard to the slot of its object's index.
-                let mut slots: Vec<Option<WwGuard<'a, T>>> = Vec::new();
-                slots.resize_with(objects.len(), || None);
-                for (i, g) in order.drain(..).zip(guards.drain(..)) {
-                    slots[i] = Some(g);
-                }
-                guards.extend(slots.into_iter().flatten());
-            }
-            return Ok(guards);
+            // Collected in place (`Option<WwGuard>` and `WwGuard` have the same layout).
+            #[allow(clippy::filter_map_identity)]
+            // `filter_map` is specialised to collect in place
+            return Ok(slots.into_iter().filter_map(|g| g).collect());
         }
+    }
+}
+
+/// Sets up to this size sort their keys on the stack.
+const SMALL: usize = 32;
+
+/// Bits of a packed sort key that hold the index.
+const INDEX_BITS: u32 = 16;
+
+/// The sort keys of `objects` in address order (a mutex listed twice, at its first index
+/// first), in `small` or `large`, and how to get the index back from a key.
+fn by_address<'k, T: ?Sized>(
+    objects: &[&WwMutex<T>],
+    small: &'k mut [u64; SMALL],
+    large: &'k mut Vec<u64>,
+) -> (&'k [u64], fn(u64) -> usize) {
+    let addr = |m: &WwMutex<T>| std::ptr::from_ref(m).cast::<()>() as usize as u64;
+    let packable = objects.len() <= 1 << INDEX_BITS
+        && objects
+            .iter()
+            .all(|m| addr(m) >> (u64::BITS - INDEX_BITS) == 0);
+    if packable {
+        // Address and index in one word: a plain integer sort, the fastest there is.
+        let keys: &mut [u64] = if objects.len() <= SMALL {
+            &mut small[..objects.len()]
+        } else {
+            large.resize(objects.len(), 0);
+            large
+        };
+        for (k, (i, m)) in keys.iter_mut().zip(objects.iter().enumerate()) {
+            *k = addr(m) << INDEX_BITS | i as u64;
+        }
+        keys.sort_unstable();
+        (keys, |k| (k & ((1 << INDEX_BITS) - 1)) as usize)
+    } else {
+        let mut keyed: Vec<(u64, usize)> = objects
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (addr(m), i))
+            .collect();
+        keyed.sort_unstable();
+        large.clear();
+        large.extend(keyed.into_iter().map(|(_, i)| i as u64));
+        (large, |k| k as usize)
     }
 }
 
@@ -143,6 +214,47 @@ mod tests {
             }
         }
         panic!("the injector never forced a back-off");
+    }
+
+    #[test]
+    fn a_back_off_puts_the_next_transactions_of_the_class_in_address_order() {
+        let class = WwClass::leak("set.test.ordered", crate::Algorithm::WaitDie);
+        let m: Vec<_> = (0..8).map(|i| WwMutex::new(class, i)).collect();
+        let set: Vec<&WwMutex<i32>> = m.iter().rev().collect();
+        let first = AcquireCtx::new(class);
+        assert!(
+            !class.ordered(first.stamp()),
+            "a fresh class keeps the caller's order"
+        );
+        drop(first);
+        // A back-off inside `lock_all` switches the class; provoke one with the injector.
+        for _ in 0..1000 {
+            let ctx = AcquireCtx::new(class);
+            ctx.inject_deadlocks(std::num::NonZeroU32::new(2));
+            let g = ctx.lock_all(&set).unwrap();
+            assert_eq!(
+                g.iter().map(|g| **g).collect::<Vec<_>>(),
+                [7, 6, 5, 4, 3, 2, 1, 0]
+            );
+            if ctx.backoffs() > 0 {
+                break;
+            }
+        }
+        let next = AcquireCtx::new(class);
+        assert!(class.ordered(next.stamp()));
+        let g = next.lock_all(&set).unwrap();
+        assert_eq!(
+            g.iter().map(|g| **g).collect::<Vec<_>>(),
+            [7, 6, 5, 4, 3, 2, 1, 0]
+        );
+        drop(g);
+        drop(next);
+        // The span ends: a transaction ORDERED_SPAN stamps later is back to the caller's order.
+        for _ in 0..crate::ORDERED_SPAN {
+            drop(AcquireCtx::new(class));
+        }
+        let last = AcquireCtx::new(class);
+        assert!(!class.ordered(last.stamp()));
     }
 
     /// Threads lock random overlapping sets through `lock_all`, backing off as they collide;
