@@ -257,6 +257,31 @@ mod tests {
         assert!(!class.ordered(last.stamp()));
     }
 
+    #[test]
+    fn address_order_beyond_packed_keys_falls_back_to_pairs() {
+        // More objects than the packed keys' index bits can name.
+        let n = (1 << INDEX_BITS) + 10;
+        let m: Vec<_> = (0..n).map(|i| WwMutex::new(&WW, i)).collect();
+        let set: Vec<&WwMutex<usize>> = m.iter().rev().chain([&m[3]]).collect();
+        let ctx = AcquireCtx::new(&WW);
+        let g = ctx.lock_ordered(&set, None, None).unwrap();
+        assert_eq!(g.len(), n);
+        assert!(
+            g.iter().map(|g| **g).eq((0..n).rev()),
+            "caller order, duplicate once"
+        );
+    }
+
+    #[test]
+    fn by_address_orders_keys_by_address_then_index() {
+        let m: Vec<_> = (0..6).map(|i| WwMutex::new(&WW, i)).collect();
+        let set = [&m[4], &m[1], &m[5], &m[1], &m[0]];
+        let (mut small, mut large) = ([0u64; SMALL], Vec::new());
+        let (keys, index) = by_address(&set, &mut small, &mut large);
+        let order: Vec<usize> = keys.iter().map(|&k| index(k)).collect();
+        assert_eq!(order, [4, 1, 3, 0, 2]);
+    }
+
     /// Threads lock random overlapping sets through `lock_all`, backing off as they collide;
     /// per-object counters prove that no increment is lost and a per-object `busy` flag
     /// that no two hold one at once.
