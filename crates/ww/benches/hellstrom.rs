@@ -36,6 +36,9 @@
 //! table. Without `--bench` on the command line (e.g. `cargo test --benches`) it runs a
 //! 20-batch smoke test instead. Unknown arguments are ignored.
 
+mod common;
+
+use common::XorShift;
 use dmabuf_ww::{AcquireCtx, Algorithm, WwClass, WwError, WwGuard, WwMutex};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -53,29 +56,6 @@ const ORIGINAL_BATCHES: u64 = 100_000;
 
 static WOUND_WAIT: WwClass = WwClass::wound_wait("bench.hellstrom.wound_wait");
 static WAIT_DIE: WwClass = WwClass::wait_die("bench.hellstrom.wait_die");
-
-/// A tiny xorshift64 generator (no `rand` dependency).
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> Self {
-        XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// Uniform in `0..n` (multiply-shift; `n` far below 2^32).
-    fn below(&mut self, n: usize) -> usize {
-        (((self.next() >> 32) * n as u64) >> 32) as usize
-    }
-}
 
 /// The result of one configuration.
 struct Run {

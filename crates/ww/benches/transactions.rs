@@ -25,6 +25,9 @@
 //!
 //! Run: `cargo bench -p dmabuf-ww --bench transactions [filter]`.
 
+mod common;
+
+use common::XorShift;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dmabuf_ww::{AcquireCtx, WwClass, WwMutex};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,29 +42,6 @@ const POOL: usize = 1024;
 
 /// Thread counts measured.
 const THREADS: [usize; 2] = [2, 4];
-
-/// A tiny xorshift64 generator (no `rand` dependency).
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> Self {
-        XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// Uniform in `0..n` (multiply-shift; `n` far below 2^32).
-    fn below(&mut self, n: usize) -> usize {
-        (((self.next() >> 32) * n as u64) >> 32) as usize
-    }
-}
 
 /// A transaction shape: `n` random objects (with repetition) out of `m`.
 #[derive(Clone, Copy)]

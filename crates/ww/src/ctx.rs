@@ -167,7 +167,6 @@ impl AcquireCtx {
         self.backoffs.set(self.backoffs.get() + 1);
     }
 
-    /// Whether `other` is this context's shared part.
     /// This context's identity in a lock word: the address of its shared part.
     pub(crate) fn id(&self) -> usize {
         std::ptr::from_ref::<CtxShared>(&self.shared) as usize

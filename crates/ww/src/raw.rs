@@ -148,11 +148,7 @@ impl RawWw {
     /// requester must back off, [`WwError::Interrupted`] when `cancel` fires.
     #[inline]
     pub(crate) fn lock(&self, id: usize, who: Requester<'_>) -> Result<(), WwError> {
-        if self
-            .state
-            .compare_exchange(0, id | LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
+        if self.try_lock_fast(id) {
             self.note_owner(who.ctx.map(|(c, _)| c));
             return Ok(());
         }

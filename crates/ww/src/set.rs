@@ -60,11 +60,7 @@ impl AcquireCtx {
         }
         let mut guards: Vec<WwGuard<'a, T>> = Vec::with_capacity(objects.len());
         for (i, m) in objects.iter().enumerate() {
-            let r = match cancel {
-                Some(c) => m.lock_interruptible(self, c),
-                None => m.lock(self),
-            };
-            match r {
+            match self.lock_one(m, cancel) {
                 Ok(g) => guards.push(g),
                 Err(WwError::AlreadyHeld) => {} // listed twice
                 Err(WwError::Deadlock) => {
@@ -76,6 +72,18 @@ impl AcquireCtx {
             }
         }
         Ok(guards)
+    }
+
+    /// One `lock`, interruptible if there is a `cancel` token.
+    fn lock_one<'a, T: ?Sized>(
+        &'a self,
+        m: &'a WwMutex<T>,
+        cancel: Option<&CancelToken>,
+    ) -> Result<WwGuard<'a, T>, WwError> {
+        match cancel {
+            Some(c) => m.lock_interruptible(self, c),
+            None => m.lock(self),
+        }
     }
 
     /// Locks `objects` in address order, the `contended` one (if any) first with
@@ -106,11 +114,7 @@ impl AcquireCtx {
                     continue;
                 }
                 let m = objects[i];
-                let r = match cancel {
-                    Some(c) => m.lock_interruptible(self, c),
-                    None => m.lock(self),
-                };
-                match r {
+                match self.lock_one(m, cancel) {
                     Ok(g) => slots[i] = Some(g),
                     Err(WwError::AlreadyHeld) => {} // listed twice
                     Err(WwError::Deadlock) => {
