@@ -25,7 +25,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 static GLOBAL: AtomicU32 = AtomicU32::new(0);
 
 /// Sets the process-wide injection rate: about one in `one_in` successful context locks
-/// answers Deadlock (`None`: off). Contexts with their own setting ignore it.
+/// answers Deadlock (`None`: off). A context takes the rate when it is created; contexts
+/// with their own setting ignore it.
 pub fn set_global(one_in: Option<NonZeroU32>) {
     GLOBAL.store(one_in.map_or(0, NonZeroU32::get), Ordering::Relaxed);
 }
@@ -35,8 +36,10 @@ pub fn global() -> Option<NonZeroU32> {
     NonZeroU32::new(GLOBAL.load(Ordering::Relaxed))
 }
 
-/// A context's injection state: its own rate (0 = follow the global one) and a xorshift
-/// generator seeded by its stamp.
+/// A context's injection state: its rate (0 = off; the global one unless set) and a
+/// xorshift generator seeded by its stamp. The rate is read once, not on every lock: a
+/// shared static read in the lock path would share a cache line with whatever the linker
+/// put next to it.
 #[derive(Debug)]
 pub(crate) struct Injector {
     one_in: Cell<u32>,
@@ -46,23 +49,20 @@ pub(crate) struct Injector {
 impl Injector {
     pub(crate) fn new(seed: u64) -> Self {
         Injector {
-            one_in: Cell::new(0),
+            one_in: Cell::new(GLOBAL.load(Ordering::Relaxed)),
             rng: Cell::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
         }
     }
 
     pub(crate) fn set(&self, one_in: Option<NonZeroU32>) {
-        self.one_in.set(one_in.map_or(0, NonZeroU32::get));
+        self.one_in
+            .set(one_in.map_or_else(|| GLOBAL.load(Ordering::Relaxed), NonZeroU32::get));
     }
 
     /// Whether to inject a Deadlock now.
+    #[inline]
     pub(crate) fn fire(&self) -> bool {
-        let own = self.one_in.get();
-        let n = if own != 0 {
-            own
-        } else {
-            GLOBAL.load(Ordering::Relaxed)
-        };
+        let n = self.one_in.get();
         if n == 0 {
             return false;
         }

@@ -3,20 +3,26 @@
 //! `__mutex_unlock_slowpath()` with `MUTEX_FLAG_HANDOFF`).
 //!
 //! One word per mutex: the owner's context address, or 0 for a lock taken without a context,
-//! plus two flags, `LOCKED` and `PARKED` (someone may be parked on this mutex). An
-//! uncontended lock and unlock are one compare-and-swap each. Waiters park in
-//! `parking_lot_core`'s global table, keyed by the mutex address, so an idle mutex carries no
-//! wait queue.
+//! plus three flags, `LOCKED`, `PARKED` (someone may be parked on this mutex) and `DECIDING`
+//! (a requester is reading the owner's context). An uncontended lock and unlock are one
+//! compare-and-swap each. Waiters park in `parking_lot_core`'s global table, keyed by the
+//! mutex address, so an idle mutex carries no wait queue.
 //!
 //! # The owner's context
 //! Deciding whether to wait, die or wound needs the owner's age and wound flag, read through
-//! the address in the lock word. That address is only followed inside `park`'s `validate`
-//! step, under the wait queue's lock, after checking that the word still names it with
-//! `PARKED` set: an owner whose word has `PARKED` cannot unlock without taking that same
-//! queue lock, so it still holds the mutex and its context is alive (a context cannot be
-//! dropped while a guard borrows it, and one whose guard was leaked is leaked with it). This
-//! is the kernel's argument too ("it cannot go away because we'll have FLAG_WAITERS set and
-//! hold wait_lock").
+//! the address in the lock word. That address is only followed while the owner cannot finish
+//! unlocking, so its context is alive (a context cannot be dropped while a guard borrows it,
+//! and one whose guard was leaked is leaked with it). Two ways make sure of that:
+//! * Inside `park`'s `validate` step, under the wait queue's lock, after checking that the
+//!   word still names the owner with `PARKED` set: an owner whose word has `PARKED` cannot
+//!   unlock without taking that same queue lock. This is the kernel's argument ("it cannot go
+//!   away because we'll have FLAG_WAITERS set and hold wait_lock").
+//! * Without the queue, by setting `DECIDING` on a held word without `PARKED` for the few
+//!   instructions of the decision: the owner's unlock waits while it is set. Only one
+//!   requester decides at a time, and none sets it once `PARKED` is set, so an owner that
+//!   sees `PARKED` and no `DECIDING` can hand the word to the queue. A requester that has
+//!   to wound or die then costs the owner no trip through the wait queue, and other
+//!   requesters keep spinning instead of parking behind a `PARKED` flag nobody needed.
 //!
 //! # Rules
 //! * Wait-die: a requester that holds locks dies when the owner is older.
@@ -35,8 +41,8 @@
 //!   of owner keeps the waits-for relation acyclic all the same.
 //! * A requester spins briefly before parking, unless a hint (the stamp of the owner's
 //!   context, read without a lock) says waiting may end in a back-off or needs a wound: then
-//!   it decides at once, exactly, under the queue lock. The kernel spins on a ww_mutex with a
-//!   context only while it holds nothing.
+//!   it decides at once, exactly, with `DECIDING`. The kernel spins on a ww_mutex with a
+//!   context only while it holds nothing, and decides under the mutex's own wait lock.
 
 use crate::class::Algorithm;
 use crate::ctx::{CancelToken, CtxShared};
@@ -49,6 +55,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 const LOCKED: usize = 1;
 /// Threads may be parked on the mutex: unlocking must go through the wait queue.
 const PARKED: usize = 2;
+/// A requester is reading the owner's context to decide whether to wait, die or wound: the
+/// owner's unlock waits until it is clear. Set only on a held word without `PARKED`.
+const DECIDING: usize = 4;
 /// The owner's context address (`CtxShared` is 8-aligned).
 const OWNER: usize = !7;
 
@@ -126,7 +135,7 @@ impl RawWw {
             match self.state.compare_exchange_weak(
                 s,
                 s | id | LOCKED,
-                Ordering::Acquire,
+                Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => {
@@ -161,7 +170,7 @@ impl RawWw {
     #[inline]
     pub(crate) fn try_lock_fast(&self, id: usize) -> bool {
         self.state
-            .compare_exchange(0, id | LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(0, id | LOCKED, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
     }
 
@@ -204,13 +213,15 @@ impl RawWw {
         // The owner this requester wounded last: it is about to finish or back off, so
         // waiting for it starts with a spin.
         let mut victim = 0;
+        // The owner this requester decided to wait for: no need to decide again.
+        let mut waits_for = 0;
         let mut quick = 0;
         loop {
             let s = self.state.load(Ordering::Relaxed);
             if s & LOCKED == 0 {
                 if self
                     .state
-                    .compare_exchange_weak(s, s | id | LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange_weak(s, s | id | LOCKED, Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
                 {
                     self.note_owner(who.ctx.map(|(c, _)| c));
@@ -240,7 +251,7 @@ impl RawWw {
                 true
             } else if s & PARKED != 0 {
                 false
-            } else if owner != 0 && self.should_decide(who) {
+            } else if owner != 0 && owner != waits_for && self.should_decide(who) {
                 // A few pure spins first: the owner may be done before a back-off pays off.
                 if quick < QUICK_SPINS {
                     for _ in 0..1u32 << quick {
@@ -249,7 +260,16 @@ impl RawWw {
                     quick += 1;
                     continue;
                 }
-                false
+                match self.decide_now(s, who) {
+                    None => {
+                        waits_for = owner;
+                        true
+                    }
+                    Some(v) => {
+                        follow(v, &mut victim, &mut spin)?;
+                        continue;
+                    }
+                }
             } else {
                 true
             };
@@ -278,17 +298,41 @@ impl RawWw {
                     req = REQ;
                     spin.reset();
                 }
-                Err(Verdict::Retry) => {}
-                Err(Verdict::Wounded { at, victim: v }) => {
-                    if at != 0 {
-                        wake_one(at, v);
-                    }
-                    victim = v;
-                    spin.reset();
-                }
-                Err(Verdict::Fail(e)) => return Err(e),
+                Err(v) => follow(v, &mut victim, &mut spin)?,
             }
         }
+    }
+
+    /// Decides, exactly, what the requester does about the owner of the held word `s`
+    /// without the wait queue: `None` to wait, else the verdict ([`Verdict::Retry`] if the
+    /// word changed or another requester is deciding). The owner cannot unlock while our
+    /// `DECIDING` bit is set, so its context can be read.
+    fn decide_now(&self, s: usize, who: Requester<'_>) -> Option<Verdict> {
+        let owner = s & OWNER;
+        let Some((me, _)) = who
+            .ctx
+            .filter(|_| owner != 0 && s & (DECIDING | PARKED) == 0)
+        else {
+            std::hint::spin_loop();
+            return Some(Verdict::Retry);
+        };
+        if self
+            .state
+            .compare_exchange(s, s | DECIDING, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return Some(Verdict::Retry);
+        }
+        // SAFETY: the word names `owner` as holder and carries our DECIDING bit; the owner's
+        // unlock waits for the bit to clear, and its context outlives its hold on the mutex
+        // (module documentation), so the context is alive until the `fetch_and` below. Its
+        // fields were written before the owner's Release exchange that installed it, which
+        // our Acquire exchange reads (through any flag updates in between).
+        #[allow(unsafe_code)]
+        let holder = unsafe { &*(owner as *const CtxShared) };
+        let verdict = decide(me, holder, owner, who.algorithm);
+        self.state.fetch_and(!DECIDING, Ordering::Release);
+        verdict
     }
 
     /// Parks until woken; `Ok(true)` if the lock was handed over.
@@ -301,7 +345,7 @@ impl RawWw {
             c.parked_on.store(key, Ordering::SeqCst);
         }
         let validate = || {
-            let s = self.state.load(Ordering::Relaxed);
+            let s = self.state.load(Ordering::Acquire);
             if s & (LOCKED | PARKED) != LOCKED | PARKED {
                 return false;
             }
@@ -326,21 +370,13 @@ impl RawWw {
             // context outlives its hold on the mutex (see the module documentation).
             #[allow(unsafe_code)]
             let holder = unsafe { &*(owner as *const CtxShared) };
-            match who.algorithm {
-                Algorithm::WaitDie if holder.stamp < me.stamp => {
-                    verdict.set(Verdict::Fail(WwError::Deadlock));
-                    return false;
+            match decide(me, holder, owner, who.algorithm) {
+                Some(v) => {
+                    verdict.set(v);
+                    false
                 }
-                Algorithm::WoundWait if holder.stamp > me.stamp && !holder.wound() => {
-                    verdict.set(Verdict::Wounded {
-                        at: holder.parked_on.load(Ordering::SeqCst),
-                        victim: owner,
-                    });
-                    return false;
-                }
-                _ => {}
+                None => true,
             }
-            true
         };
         // SAFETY: the key is this mutex's address, which only this module parks on; the
         // callbacks neither panic nor call into parking_lot_core.
@@ -366,7 +402,41 @@ impl RawWw {
             .compare_exchange(id | LOCKED, 0, Ordering::Release, Ordering::Relaxed)
             .is_err()
         {
-            self.unlock_slow();
+            self.unlock_contended(id);
+        }
+    }
+
+    /// Unlocks a word with flags: waits while a requester reads our context (`DECIDING`),
+    /// then wakes a waiter if one may be parked.
+    #[cold]
+    fn unlock_contended(&self, id: usize) {
+        let mut spins = 0u32;
+        loop {
+            let s = self.state.load(Ordering::Acquire);
+            if s & DECIDING != 0 {
+                // A requester is between two instructions of a short decision; if it was
+                // preempted there, let it run.
+                spins += 1;
+                if spins < SPIN_LIMIT {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+                continue;
+            }
+            if s & PARKED != 0 {
+                // No requester sets DECIDING on a word with PARKED, and only this owner
+                // clears PARKED: the queue decides from here.
+                self.unlock_slow();
+                return;
+            }
+            if self
+                .state
+                .compare_exchange_weak(id | LOCKED, 0, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+            {
+                return;
+            }
         }
     }
 
@@ -445,6 +515,43 @@ impl RawWw {
     }
 }
 
+/// Acts on a verdict that is not "wait": wakes a wounded victim where it is parked and
+/// spins on it next, or answers the error.
+fn follow(v: Verdict, victim: &mut usize, spin: &mut Spin) -> Result<(), WwError> {
+    match v {
+        Verdict::Retry => {}
+        Verdict::Wounded { at, victim: v } => {
+            if at != 0 {
+                wake_one(at, v);
+            }
+            *victim = v;
+            spin.reset();
+        }
+        Verdict::Fail(e) => return Err(e),
+    }
+    Ok(())
+}
+
+/// What a requester `me` that holds locks does about the `holder` (at address `owner`) of
+/// the mutex it wants: `None` to wait, or the verdict (wounding the holder on the way).
+fn decide(
+    me: &CtxShared,
+    holder: &CtxShared,
+    owner: usize,
+    algorithm: Algorithm,
+) -> Option<Verdict> {
+    match algorithm {
+        Algorithm::WaitDie if holder.stamp < me.stamp => Some(Verdict::Fail(WwError::Deadlock)),
+        Algorithm::WoundWait if holder.stamp > me.stamp && !holder.wound() => {
+            Some(Verdict::Wounded {
+                at: holder.parked_on.load(Ordering::SeqCst),
+                victim: owner,
+            })
+        }
+        _ => None,
+    }
+}
+
 /// Bounded busy-waiting before parking: up to [`SPIN_LIMIT`] looks at the lock word, one
 /// spin-loop hint apart, like `std`'s futex mutex. No `sched_yield`: with as many threads as
 /// CPUs a yield is a system call that returns at once, and with more a parked waiter is
@@ -509,6 +616,78 @@ mod tests {
     fn an_idle_mutex_is_three_words() {
         assert_eq!(std::mem::size_of::<WwMutex<u64>>(), 4 * 8); // class, word, hint, data
         assert_eq!(std::mem::size_of::<super::RawWw>(), 2 * 8);
+    }
+
+    #[test]
+    fn an_unlock_waits_for_a_requester_deciding_against_its_owner() {
+        // A requester reading the owner's context holds DECIDING; the owner's unlock must not
+        // finish (and free the context) before the bit is clear, and a waiter that set PARKED
+        // meanwhile sends the unlock through the queue afterwards.
+        use super::{DECIDING, LOCKED, PARKED, RawWw};
+        use std::sync::atomic::Ordering;
+        const ID: usize = 8;
+        for parked in [false, true] {
+            let raw = RawWw::new();
+            assert!(raw.try_lock_fast(ID));
+            raw.state.fetch_or(DECIDING, Ordering::Acquire);
+            if parked {
+                raw.state.fetch_or(PARKED, Ordering::Relaxed);
+            }
+            std::thread::scope(|s| {
+                let owner = s.spawn(|| raw.unlock(ID));
+                settle();
+                assert!(!owner.is_finished(), "unlocked under a decision");
+                assert_eq!(
+                    raw.state.load(Ordering::Relaxed) & (ID | LOCKED),
+                    ID | LOCKED
+                );
+                raw.state.fetch_and(!DECIDING, Ordering::Release);
+                owner.join().expect("owner");
+            });
+            assert_eq!(raw.state.load(Ordering::Relaxed), 0, "parked: {parked}");
+        }
+    }
+
+    #[test]
+    fn a_younger_running_owner_is_wounded_and_an_older_running_owner_kills() {
+        // Both decisions taken against an owner that is running, not parked (the DECIDING
+        // path): wound-wait wounds the younger owner and waits for it; wait-die answers
+        // Deadlock to the younger requester at once.
+        let m = WwMutex::new(&WOUND, 0);
+        let older = AcquireCtx::new(&WOUND);
+        let locked = Barrier::new(2);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let younger = AcquireCtx::new(&WOUND);
+                let g = m.lock(&younger).expect("free");
+                locked.wait();
+                // Released only once wounded: the older requester must have decided.
+                while !younger.is_wounded() {
+                    std::hint::spin_loop();
+                }
+                drop(g);
+            });
+            locked.wait();
+            let extra = WwMutex::new(&WOUND, 0);
+            let own = extra.lock(&older).expect("free");
+            let g = m.lock(&older).expect("the younger owner lets go");
+            drop((g, own));
+        });
+
+        let m = WwMutex::new(&DIE, 0);
+        let older = AcquireCtx::new(&DIE);
+        let g = m.lock(&older).expect("free");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let younger = AcquireCtx::new(&DIE);
+                let other = WwMutex::new(&DIE, 0);
+                let _own = other.lock(&younger).expect("free");
+                assert_eq!(m.lock(&younger).map(drop), Err(WwError::Deadlock));
+            })
+            .join()
+            .expect("younger");
+        });
+        drop(g);
     }
 
     #[test]

@@ -92,12 +92,37 @@ impl AcquireCtx {
     fn lock_ordered<'a, T: ?Sized>(
         &'a self,
         objects: &[&'a WwMutex<T>],
-        mut contended: Option<usize>,
+        contended: Option<usize>,
         cancel: Option<&CancelToken>,
     ) -> Result<Vec<WwGuard<'a, T>>, WwError> {
         let mut small = [0u64; SMALL];
         let mut large = Vec::new();
-        let (keys, index) = by_address(objects, &mut small, &mut large);
+        match by_address(objects, &mut small, &mut large) {
+            Keys::Packed(keys) => self.lock_sorted(
+                objects,
+                keys,
+                |k| (k & INDEX_MASK) as usize,
+                contended,
+                cancel,
+            ),
+            Keys::Indices(keys) => {
+                self.lock_sorted(objects, keys, |k| k as usize, contended, cancel)
+            }
+        }
+    }
+
+    /// The loop of [`lock_ordered`](Self::lock_ordered) over sorted `keys`, each naming an
+    /// index of `objects` through `index`. Every step between the first lock and the last is
+    /// time other transactions may wait for, so the loop does nothing else: the contended
+    /// mutex, taken first, is skipped by its `AlreadyHeld` answer like a duplicate.
+    fn lock_sorted<'a, T: ?Sized>(
+        &'a self,
+        objects: &[&'a WwMutex<T>],
+        keys: &[u64],
+        index: impl Fn(u64) -> usize,
+        mut contended: Option<usize>,
+        cancel: Option<&CancelToken>,
+    ) -> Result<Vec<WwGuard<'a, T>>, WwError> {
         // `slots[i]` holds the guard of `objects[i]` (none for a repeat of an earlier entry).
         let mut slots: Vec<Option<WwGuard<'a, T>>> = Vec::with_capacity(objects.len());
         slots.resize_with(objects.len(), || None);
@@ -108,15 +133,11 @@ impl AcquireCtx {
                     None => objects[i].lock_slow(self)?,
                 });
             }
-            for &k in keys.iter() {
+            for &k in keys {
                 let i = index(k);
-                if contended == Some(i) {
-                    continue;
-                }
-                let m = objects[i];
-                match self.lock_one(m, cancel) {
+                match self.lock_one(objects[i], cancel) {
                     Ok(g) => slots[i] = Some(g),
-                    Err(WwError::AlreadyHeld) => {} // listed twice
+                    Err(WwError::AlreadyHeld) => {} // listed twice, or the contended one
                     Err(WwError::Deadlock) => {
                         slots.iter_mut().for_each(|s| *s = None);
                         self.class.note_backoff(self.stamp());
@@ -134,19 +155,30 @@ impl AcquireCtx {
     }
 }
 
+/// Sort keys in address order.
+enum Keys<'k> {
+    /// Address and index packed in one word; the index is the low [`INDEX_BITS`].
+    Packed(&'k [u64]),
+    /// Indices only (sets too large, or addresses too high, to pack).
+    Indices(&'k [u64]),
+}
+
 /// Sets up to this size sort their keys on the stack.
 const SMALL: usize = 32;
 
 /// Bits of a packed sort key that hold the index.
 const INDEX_BITS: u32 = 16;
 
+/// The index part of a packed sort key.
+const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
+
 /// The sort keys of `objects` in address order (a mutex listed twice, at its first index
-/// first), in `small` or `large`, and how to get the index back from a key.
+/// first), in `small` or `large`.
 fn by_address<'k, T: ?Sized>(
     objects: &[&WwMutex<T>],
     small: &'k mut [u64; SMALL],
     large: &'k mut Vec<u64>,
-) -> (&'k [u64], fn(u64) -> usize) {
+) -> Keys<'k> {
     let addr = |m: &WwMutex<T>| std::ptr::from_ref(m).cast::<()>() as usize as u64;
     let packable = objects.len() <= 1 << INDEX_BITS
         && objects
@@ -164,7 +196,7 @@ fn by_address<'k, T: ?Sized>(
             *k = addr(m) << INDEX_BITS | i as u64;
         }
         keys.sort_unstable();
-        (keys, |k| (k & ((1 << INDEX_BITS) - 1)) as usize)
+        Keys::Packed(keys)
     } else {
         let mut keyed: Vec<(u64, usize)> = objects
             .iter()
@@ -174,7 +206,7 @@ fn by_address<'k, T: ?Sized>(
         keyed.sort_unstable();
         large.clear();
         large.extend(keyed.into_iter().map(|(_, i)| i as u64));
-        (large, |k| k as usize)
+        Keys::Indices(large)
     }
 }
 
@@ -281,8 +313,10 @@ mod tests {
         let m: Vec<_> = (0..6).map(|i| WwMutex::new(&WW, i)).collect();
         let set = [&m[4], &m[1], &m[5], &m[1], &m[0]];
         let (mut small, mut large) = ([0u64; SMALL], Vec::new());
-        let (keys, index) = by_address(&set, &mut small, &mut large);
-        let order: Vec<usize> = keys.iter().map(|&k| index(k)).collect();
+        let order = match by_address(&set, &mut small, &mut large) {
+            Keys::Packed(keys) => keys.iter().map(|&k| (k & INDEX_MASK) as usize).collect(),
+            Keys::Indices(_) => Vec::new(),
+        };
         assert_eq!(order, [4, 1, 3, 0, 2]);
     }
 
