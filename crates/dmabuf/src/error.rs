@@ -30,6 +30,8 @@ impl Errno {
     pub const EINTR: Self = Self(4);
     /// I/O error.
     pub const EIO: Self = Self(5);
+    /// Bad address (a device access through an address that maps nothing).
+    pub const EFAULT: Self = Self(14);
     /// Try again.
     pub const EAGAIN: Self = Self(11);
     /// Out of memory.
@@ -79,6 +81,7 @@ impl Errno {
             4 => "EINTR",
             5 => "EIO",
             11 => "EAGAIN",
+            14 => "EFAULT",
             12 => "ENOMEM",
             16 => "EBUSY",
             22 => "EINVAL",
@@ -142,6 +145,47 @@ pub enum Error {
     /// `reserve_fences(0)` (kernel: WARN and `-EINVAL`).
     #[error("reserve_fences needs at least one slot")]
     NothingToReserve,
+    /// The buffer cannot do this now (kernel: `-EBUSY`): its storage cannot serve that device,
+    /// or a cached mapping has another direction, or the memory it needs is pinned.
+    #[error("busy: {0}")]
+    Busy(&'static str),
+    /// The reservation guard given as proof of the lock belongs to another object (kernel:
+    /// `dma_resv_assert_held()` warns).
+    #[error("the reservation lock held is not this buffer's")]
+    WrongLock,
+    /// A buffer name longer than the uapi allows (kernel: `DMA_BUF_NAME_LEN`, 32 bytes with
+    /// the NUL; `-EINVAL`).
+    #[error("name longer than {max} bytes")]
+    NameTooLong {
+        /// The longest name accepted, in bytes.
+        max: usize,
+    },
+    /// The exporter does not offer this operation (kernel: `-EINVAL` for a missing `mmap`,
+    /// `vmap`, …).
+    #[error("the exporter does not support {0}")]
+    Unsupported(&'static str),
+    /// An access outside a memory object, or through a device address that maps nothing
+    /// (kernel: `-EFAULT`; on hardware, an IOMMU fault).
+    #[error("bad address {addr:#x} (+{len})")]
+    Fault {
+        /// The first address (or offset) of the access.
+        addr: u64,
+        /// Its length in bytes.
+        len: u64,
+    },
+    /// Out of memory, in the host or in a device (kernel: `-ENOMEM`).
+    #[error("out of memory")]
+    NoMemory,
+    /// An undo without its do: `unpin` without `pin`, `vunmap` without `vmap`, `end` without
+    /// `begin` (kernel: a WARN).
+    #[error("unbalanced {0}")]
+    Unbalanced(&'static str),
+    /// Flags outside the accepted set (kernel: `-EINVAL`).
+    #[error("invalid flags {0:#x}")]
+    InvalidFlags(u64),
+    /// A buffer size of zero, or one that overflows (kernel: `-EINVAL`).
+    #[error("invalid buffer size {0}")]
+    InvalidSize(u64),
     /// A reservation lock did not lock: back off, already held, interrupted or wrong class.
     #[error(transparent)]
     Ww(dmabuf_ww::WwError),
@@ -154,6 +198,15 @@ impl Error {
             Error::TimedOut => Errno::ETIME,
             Error::TimelineClosed => Errno::ENOENT,
             Error::NothingToReserve => Errno::EINVAL,
+            Error::Busy(_) => Errno::EBUSY,
+            Error::Fault { .. } => Errno::EFAULT,
+            Error::NoMemory => Errno::ENOMEM,
+            Error::WrongLock
+            | Error::NameTooLong { .. }
+            | Error::Unsupported(_)
+            | Error::Unbalanced(_)
+            | Error::InvalidFlags(_)
+            | Error::InvalidSize(_) => Errno::EINVAL,
             Error::Ww(e) => Errno::from_raw(e.errno()).unwrap_or(Errno::EINVAL),
             Error::ContextMismatch(..)
             | Error::NoFences
@@ -161,6 +214,32 @@ impl Error {
             | Error::SeqnoNotInChain { .. }
             | Error::ZeroContexts => Errno::EINVAL,
         }
+    }
+}
+
+/// A call that refused its input hands it back with the reason (an unmap under another
+/// buffer's lock, say), so nothing is dropped on the floor. `?` turns it into the [`Error`],
+/// dropping the input.
+#[derive(thiserror::Error)]
+#[error("{error}")]
+pub struct Rejected<T> {
+    /// Why.
+    pub error: Error,
+    /// What was given.
+    pub input: T,
+}
+
+impl<T> From<Rejected<T>> for Error {
+    fn from(r: Rejected<T>) -> Error {
+        r.error
+    }
+}
+
+impl<T> fmt::Debug for Rejected<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rejected")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
     }
 }
 

@@ -13,7 +13,8 @@
 //! * [`resv`] — `dma_resv`: a buffer's implicit-sync state, a wait-die ww_mutex
 //!   ([`dmabuf_ww`]) and fences classified by usage.
 //!
-//! Buffers and sync files build on these in later layers.
+//! * [`buf`] — `dma_buf`: exporters, static and dynamic importers, attachments and their
+//!   mappings, pinning, `move_notify`, CPU access; the system heap and memfd-backed buffers.
 //!
 //! ```
 //! use dmabuf::fence::FenceContext;
@@ -36,6 +37,8 @@
 //!
 //! See [`docs`] for the rules and how this crate differs from the kernel.
 
+#[cfg(not(loom))]
+pub mod buf;
 pub mod docs;
 pub mod error;
 pub mod fence;
@@ -51,7 +54,7 @@ mod tests;
 
 #[cfg(feature = "lockdep")]
 pub use dmabuf_lockdep as lockdep;
-pub use error::{AlreadySignaled, Errno, Error, Result};
+pub use error::{AlreadySignaled, Errno, Error, Rejected, Result};
 pub use fence::{Fence, FenceContext, FenceStatus, Signaller};
 pub use time::MonotonicTime;
 pub use timeline::Timeline;

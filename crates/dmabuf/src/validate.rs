@@ -63,6 +63,17 @@ mod imp {
 
     /// A mutex the validator tracks.
     pub(crate) type TrackedMutex<T> = dmabuf_lockdep::Mutex<T>;
+
+    /// Annotates that the caller might take `resv`'s lock (kernel: `might_lock()`): holding
+    /// a reservation lock here is reported as the recursion it would be.
+    #[cfg(not(loom))]
+    #[inline]
+    pub(crate) fn might_lock_resv(resv: &crate::resv::Resv) {
+        drop(acquire(
+            crate::resv::RESERVATION_CLASS.lockdep_mutex_class(),
+            std::ptr::from_ref(resv) as usize,
+        ));
+    }
 }
 
 #[cfg(not(feature = "lockdep"))]
@@ -94,6 +105,10 @@ mod imp {
 
     #[inline(always)]
     pub(crate) fn might_wait() {}
+
+    #[cfg(not(loom))]
+    #[inline(always)]
+    pub(crate) fn might_lock_resv(_resv: &crate::resv::Resv) {}
 
     /// A plain `parking_lot` mutex that accepts (and ignores) a class.
     #[derive(Debug)]

@@ -1,0 +1,509 @@
+//! Importers' attachments and mappings (kernel: `struct dma_buf_attachment`,
+//! `dma_buf_attach()`, `dma_buf_dynamic_attach()`, `dma_buf_map_attachment()`,
+//! `dma_buf_pin()`, `dma_buf_detach()`).
+//!
+//! An importer attaches a [`Device`] to a buffer, then maps the attachment to get the storage
+//! as segments of that device's address space. A *static* importer ([`Static`]) expects the
+//! storage to stay put while mapped; a *dynamic* one ([`Dynamic`]) gives an [`Importer`]
+//! whose `move_notify` the exporter calls before moving it, and may [`pin`](Attachment::pin)
+//! it instead.
+//!
+//! # Rules
+//! * Mapping, unmapping, pinning and unpinning need the buffer's reservation lock: they take
+//!   its guard as proof. Attaching and detaching must not hold it (they take it).
+//! * When importer and exporter disagree on being dynamic, the attachment is mapped once at
+//!   attach time, bidirectionally, pinning a dynamic exporter, and every map hands out that
+//!   mapping; detaching tears it down (seed 001: the caching that let static and dynamic
+//!   drivers share buffers without changing their locking).
+//! * A static importer's map waits for the buffer's KERNEL fences (moves and clears) first.
+//! * Only dynamic attachments can pin; an unpin needs a pin.
+//!
+//! # Differences from the kernel
+//! * Follows the 2019–2025 generation for mismatched importers (seed 001; mainline replaced it
+//!   with pinning on map in 2025).
+//! * A mapping dropped without `unmap` is not lost: the attachment unmaps it at detach (the
+//!   kernel leaks it, with a warning at best). Detaching drops the attachment's remaining pins
+//!   too, with a warning.
+
+use super::exporter::Locked;
+use super::{Device, Direction, DmaBuf, SgTable};
+use crate::error::{Error, Rejected, Result};
+use crate::resv::{ResvGuard, Usage};
+use parking_lot::Mutex;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+/// A dynamic importer's callback (kernel: `struct dma_buf_attach_ops`).
+pub trait Importer: Send + Sync {
+    /// The exporter is about to move the storage (kernel: `move_notify`). Called with the
+    /// buffer's reservation lock held ([`Locked`]). Mappings stay usable for work already
+    /// fenced in the buffer's reservation object, but new work must map again; work that
+    /// cannot be stopped at once must be covered by a fence added now.
+    fn move_notify(&self, locked: &Locked<'_>);
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Static or dynamic importer, as a type parameter of [`Attachment`].
+pub trait Kind: sealed::Sealed + Send + Sync + 'static {
+    /// Whether the importer follows `move_notify`.
+    const DYNAMIC: bool;
+}
+
+/// An importer that expects the storage to stay put while mapped (kernel: `dma_buf_attach`).
+#[derive(Debug)]
+pub enum Static {}
+/// An importer that follows `move_notify` and may pin (kernel: `dma_buf_dynamic_attach`).
+#[derive(Debug)]
+pub enum Dynamic {}
+
+impl sealed::Sealed for Static {}
+impl sealed::Sealed for Dynamic {}
+impl Kind for Static {
+    const DYNAMIC: bool = false;
+}
+impl Kind for Dynamic {
+    const DYNAMIC: bool = true;
+}
+
+/// A device attached to a buffer (kernel: `struct dma_buf_attachment`). Dropping it
+/// detaches (kernel: `dma_buf_detach()`), which takes the reservation lock: do not hold it.
+#[must_use = "dropping an attachment detaches it"]
+pub struct Attachment<K: Kind = Static> {
+    inner: Arc<AttInner>,
+    _kind: PhantomData<K>,
+}
+
+pub(crate) struct AttInner {
+    buf: DmaBuf,
+    device: Device,
+    importer: Option<Arc<dyn Importer>>,
+    /// Changed only with the buffer's reservation lock held (a leaf lock).
+    state: Mutex<AttState>,
+}
+
+#[derive(Default)]
+struct AttState {
+    /// The mapping handed out on every map (mismatch, or an exporter that caches).
+    cached: Option<Arc<SgTable>>,
+    /// Pinned at attach for the cached mapping (dynamic exporter, static importer).
+    pinned_for_cache: bool,
+    /// The importer's pins.
+    pins: usize,
+    /// Mappings dropped without `unmap`, unmapped at detach.
+    orphans: Vec<SgTable>,
+    /// Detached: nothing is unmapped here any more.
+    detached: bool,
+}
+
+impl AttInner {
+    pub(crate) fn importer(&self) -> Option<&Arc<dyn Importer>> {
+        self.importer.as_ref()
+    }
+
+    pub(crate) fn device(&self) -> &Device {
+        &self.device
+    }
+}
+
+impl DmaBuf {
+    /// Attaches `device` as a static importer (kernel: `dma_buf_attach()`). Takes the
+    /// reservation lock: the caller must not hold it.
+    ///
+    /// # Errors
+    /// The exporter's refusal ([`Error::Busy`]: it cannot serve this device); a failed
+    /// mapping when it must map at attach time.
+    #[doc(alias = "dma_buf_attach")]
+    pub fn attach(&self, device: &Device) -> Result<Attachment<Static>> {
+        Ok(Attachment {
+            inner: self.attach_inner(device, None)?,
+            _kind: PhantomData,
+        })
+    }
+
+    /// Attaches `device` as a dynamic importer that follows `importer`'s `move_notify`
+    /// (kernel: `dma_buf_dynamic_attach()`). Takes the reservation lock.
+    ///
+    /// # Errors
+    /// As [`attach`](Self::attach).
+    #[doc(alias = "dma_buf_dynamic_attach")]
+    pub fn dynamic_attach(
+        &self,
+        device: &Device,
+        importer: Arc<dyn Importer>,
+    ) -> Result<Attachment<Dynamic>> {
+        Ok(Attachment {
+            inner: self.attach_inner(device, Some(importer))?,
+            _kind: PhantomData,
+        })
+    }
+
+    fn attach_inner(
+        &self,
+        device: &Device,
+        importer: Option<Arc<dyn Importer>>,
+    ) -> Result<Arc<AttInner>> {
+        let dynamic = importer.is_some();
+        self.exporter().attach(self, device, dynamic)?;
+        let att = Arc::new(AttInner {
+            buf: self.clone(),
+            device: device.clone(),
+            importer,
+            state: Mutex::new(AttState::default()),
+        });
+        let guard = self.resv().lock_single();
+        self.0.attachments.lock().push(Arc::downgrade(&att));
+        if dynamic != self.is_dynamic()
+            && let Err(e) = att.map_at_attach(&guard)
+        {
+            self.0
+                .attachments
+                .lock()
+                .retain(|w| !std::ptr::eq(w.as_ptr(), Arc::as_ptr(&att)));
+            att.state.lock().detached = true;
+            drop(guard);
+            self.exporter().detach(self, device);
+            return Err(e);
+        }
+        drop(guard);
+        Ok(att)
+    }
+}
+
+impl AttInner {
+    /// Maps bidirectionally at attach, pinning a dynamic exporter, and caches the result.
+    fn map_at_attach(&self, guard: &ResvGuard<'_>) -> Result<()> {
+        let buf = &self.buf;
+        let locked = buf.locked(guard)?;
+        let exporter = buf.exporter();
+        let pin = buf.is_dynamic();
+        if pin {
+            exporter.pin(&locked, &self.device)?;
+        }
+        match exporter.map(&locked, &self.device, Direction::Bidirectional) {
+            Ok(table) => {
+                let mut st = self.state.lock();
+                st.cached = Some(Arc::new(table));
+                st.pinned_for_cache = pin;
+                Ok(())
+            }
+            Err(e) => {
+                if pin {
+                    exporter.unpin(&locked, &self.device);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+impl<K: Kind> Attachment<K> {
+    /// The buffer.
+    pub fn buf(&self) -> &DmaBuf {
+        &self.inner.buf
+    }
+
+    /// The attached device.
+    pub fn device(&self) -> &Device {
+        &self.inner.device
+    }
+
+    /// Whether the importer is dynamic (kernel: `dma_buf_attachment_is_dynamic()`).
+    #[doc(alias = "dma_buf_attachment_is_dynamic")]
+    pub fn is_dynamic(&self) -> bool {
+        K::DYNAMIC
+    }
+
+    /// Whether maps hand out one cached mapping.
+    pub fn has_cached_mapping(&self) -> bool {
+        self.inner.state.lock().cached.is_some()
+    }
+
+    /// Maps the buffer into the device's address space (kernel: `dma_buf_map_attachment()`),
+    /// with the reservation lock held. A static importer first waits for the buffer's KERNEL
+    /// fences.
+    ///
+    /// # Errors
+    /// [`Error::WrongLock`]; [`Error::Busy`] for a direction other than a cached mapping's
+    /// (unless that is bidirectional); the exporter's errors.
+    #[doc(alias = "dma_buf_map_attachment")]
+    pub fn map(&self, guard: &ResvGuard<'_>, direction: Direction) -> Result<Mapping> {
+        let att = &self.inner;
+        let buf = &att.buf;
+        let locked = buf.locked(guard)?;
+        {
+            let st = att.state.lock();
+            if let Some(table) = &st.cached {
+                let cached_dir = table.direction();
+                if cached_dir != direction && cached_dir != Direction::Bidirectional {
+                    return Err(Error::Busy("mapped in another direction"));
+                }
+                return Ok(Mapping::new(att.clone(), table.clone(), true));
+            }
+        }
+        if !K::DYNAMIC {
+            // Memory management (moves, clears) must be done before a static importer
+            // touches the storage; it waits with the lock held, as the kernel does.
+            buf.resv().wait(Usage::Kernel);
+        }
+        let table = Arc::new(buf.exporter().map(&locked, &att.device, direction)?);
+        if buf.exporter().caches_mapping() {
+            att.state.lock().cached = Some(table.clone());
+            return Ok(Mapping::new(att.clone(), table, true));
+        }
+        Ok(Mapping::new(att.clone(), table, false))
+    }
+
+    /// Detaches now (same as dropping; kernel: `dma_buf_detach()`).
+    pub fn detach(self) {}
+}
+
+impl Attachment<Dynamic> {
+    /// Keeps the storage where it is until [`unpin`](Self::unpin) (kernel: `dma_buf_pin()`),
+    /// for long-lived uses such as scanout. A no-op for a static exporter.
+    ///
+    /// # Errors
+    /// [`Error::WrongLock`]; the exporter's [`Error::Busy`].
+    #[doc(alias = "dma_buf_pin")]
+    pub fn pin(&self, guard: &ResvGuard<'_>) -> Result<()> {
+        let att = &self.inner;
+        let locked = att.buf.locked(guard)?;
+        if att.buf.is_dynamic() {
+            att.buf.exporter().pin(&locked, &att.device)?;
+        }
+        att.state.lock().pins += 1;
+        Ok(())
+    }
+
+    /// Undoes one [`pin`](Self::pin) (kernel: `dma_buf_unpin()`).
+    ///
+    /// # Errors
+    /// [`Error::WrongLock`]; [`Error::Unbalanced`] without a pin.
+    #[doc(alias = "dma_buf_unpin")]
+    pub fn unpin(&self, guard: &ResvGuard<'_>) -> Result<()> {
+        let att = &self.inner;
+        let locked = att.buf.locked(guard)?;
+        {
+            let mut st = att.state.lock();
+            if st.pins == 0 {
+                return Err(Error::Unbalanced("unpin"));
+            }
+            st.pins -= 1;
+        }
+        if att.buf.is_dynamic() {
+            att.buf.exporter().unpin(&locked, &att.device);
+        }
+        Ok(())
+    }
+
+    /// The importer's pins.
+    pub fn pin_count(&self) -> usize {
+        self.inner.state.lock().pins
+    }
+}
+
+impl<K: Kind> Drop for Attachment<K> {
+    fn drop(&mut self) {
+        let att = &self.inner;
+        let buf = &att.buf;
+        {
+            let guard = buf.resv().lock_single();
+            let Ok(locked) = buf.locked(&guard) else {
+                return; // unreachable: the guard locks this buffer
+            };
+            let (cached, pinned_for_cache, pins, orphans) = {
+                let mut st = att.state.lock();
+                st.detached = true;
+                (
+                    st.cached.take(),
+                    std::mem::take(&mut st.pinned_for_cache),
+                    std::mem::take(&mut st.pins),
+                    std::mem::take(&mut st.orphans),
+                )
+            };
+            let exporter = buf.exporter();
+            if let Some(table) = cached {
+                match Arc::try_unwrap(table) {
+                    Ok(table) => exporter.unmap(&locked, table),
+                    Err(_) => tracing::warn!(
+                        device = att.device.name(),
+                        "detached while its cached mapping is still in use: leaked"
+                    ),
+                }
+            }
+            if pinned_for_cache {
+                exporter.unpin(&locked, &att.device);
+            }
+            if !orphans.is_empty() {
+                tracing::warn!(
+                    device = att.device.name(),
+                    count = orphans.len(),
+                    "mappings dropped without unmap, unmapped at detach"
+                );
+            }
+            for table in orphans {
+                exporter.unmap(&locked, table);
+            }
+            if pins > 0 {
+                tracing::warn!(device = att.device.name(), pins, "detached while pinned");
+                if buf.is_dynamic() {
+                    for _ in 0..pins {
+                        exporter.unpin(&locked, &att.device);
+                    }
+                }
+            }
+            buf.0
+                .attachments
+                .lock()
+                .retain(|w| !std::ptr::eq(w.as_ptr(), Arc::as_ptr(att)));
+        }
+        buf.exporter().detach(buf, &att.device);
+    }
+}
+
+impl<K: Kind> std::fmt::Debug for Attachment<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attachment")
+            .field("buf", &self.inner.buf)
+            .field("device", &self.inner.device.name())
+            .field("dynamic", &K::DYNAMIC)
+            .finish()
+    }
+}
+
+/// A mapped attachment: the buffer as segments of the device's address space (kernel: the
+/// `sg_table` from `dma_buf_map_attachment()`). Give it back with [`unmap`](Self::unmap)
+/// under the reservation lock.
+#[must_use = "a mapping should be given back with unmap, under the reservation lock"]
+pub struct Mapping {
+    att: Arc<AttInner>,
+    table: Option<Arc<SgTable>>,
+    cached: bool,
+}
+
+impl Mapping {
+    fn new(att: Arc<AttInner>, table: Arc<SgTable>, cached: bool) -> Self {
+        Mapping {
+            att,
+            table: Some(table),
+            cached,
+        }
+    }
+
+    fn table(&self) -> &SgTable {
+        // Present until `unmap` or drop takes it.
+        self.table.as_deref().unwrap_or_else(|| unreachable!())
+    }
+
+    /// The segments, in buffer order.
+    pub fn segments(&self) -> &[super::Segment] {
+        self.table().segments()
+    }
+
+    /// The scatter list.
+    pub fn sg_table(&self) -> &SgTable {
+        self.table()
+    }
+
+    /// The direction it was mapped for.
+    pub fn direction(&self) -> Direction {
+        self.table().direction()
+    }
+
+    /// Whether this is the attachment's cached mapping (unmap then does nothing).
+    pub fn is_cached(&self) -> bool {
+        self.cached
+    }
+
+    /// The device reads `dst.len()` bytes at buffer offset `offset` through this mapping,
+    /// transfer by transfer across segments.
+    ///
+    /// # Errors
+    /// [`Error::Fault`] past the mapping's end or through an address that maps nothing.
+    pub fn dma_read(&self, offset: u64, dst: &mut [u8]) -> Result<()> {
+        let mut done = 0usize;
+        while done < dst.len() {
+            let (addr, run) = self.locate(offset, done, dst.len())?;
+            self.att.device.dma_read(addr, &mut dst[done..done + run])?;
+            done += run;
+        }
+        Ok(())
+    }
+
+    /// The device writes `src` at buffer offset `offset` through this mapping.
+    ///
+    /// # Errors
+    /// As [`dma_read`](Self::dma_read).
+    pub fn dma_write(&self, offset: u64, src: &[u8]) -> Result<()> {
+        let mut done = 0usize;
+        while done < src.len() {
+            let (addr, run) = self.locate(offset, done, src.len())?;
+            self.att.device.dma_write(addr, &src[done..done + run])?;
+            done += run;
+        }
+        Ok(())
+    }
+
+    /// The device address and run length for byte `done` of an access of `total` at `offset`.
+    fn locate(&self, offset: u64, done: usize, total: usize) -> Result<(u64, usize)> {
+        let at = offset + done as u64;
+        let (addr, avail) = self.table().address_of(at).ok_or(Error::Fault {
+            addr: at,
+            len: (total - done) as u64,
+        })?;
+        Ok((addr, (total - done).min(avail as usize)))
+    }
+
+    /// Unmaps (kernel: `dma_buf_unmap_attachment()`), with the reservation lock held. A
+    /// cached mapping stays for the next map.
+    ///
+    /// # Errors
+    /// [`Error::WrongLock`], handing the mapping back.
+    #[doc(alias = "dma_buf_unmap_attachment")]
+    pub fn unmap(mut self, guard: &ResvGuard<'_>) -> std::result::Result<(), Rejected<Mapping>> {
+        let att = self.att.clone();
+        let locked = match att.buf.locked(guard) {
+            Ok(l) => l,
+            Err(error) => return Err(Rejected { error, input: self }),
+        };
+        let table = self.table.take();
+        if let Some(table) = table
+            && !self.cached
+            && let Ok(table) = Arc::try_unwrap(table)
+        {
+            att.buf.exporter().unmap(&locked, table);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        if let Some(table) = self.table.take()
+            && !self.cached
+            && let Ok(table) = Arc::try_unwrap(table)
+        {
+            let mut st = self.att.state.lock();
+            if st.detached {
+                tracing::warn!(
+                    device = self.att.device.name(),
+                    "mapping dropped after detach: leaked"
+                );
+            } else {
+                st.orphans.push(table);
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mapping")
+            .field("device", &self.att.device.name())
+            .field("segments", &self.segments())
+            .field("cached", &self.cached)
+            .finish()
+    }
+}
