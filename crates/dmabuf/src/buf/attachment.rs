@@ -70,6 +70,39 @@ impl Kind for Dynamic {
 
 /// A device attached to a buffer (kernel: `struct dma_buf_attachment`). Dropping it
 /// detaches (kernel: `dma_buf_detach()`), which takes the reservation lock: do not hold it.
+///
+/// The locking convention is in the types. Mapping needs the guard of the buffer's
+/// reservation lock:
+/// ```compile_fail
+/// # use dmabuf::buf::{Device, DeviceCaps, Direction, exporters::SystemHeap};
+/// let buf = SystemHeap::new().alloc(4096).unwrap();
+/// let att = buf.attach(&Device::new("d", DeviceCaps::NONE)).unwrap();
+/// let mapping = att.map(Direction::ToDevice); // no guard: does not compile
+/// ```
+/// and only a dynamic importer pins:
+/// ```compile_fail
+/// # use dmabuf::buf::{Device, DeviceCaps, exporters::SystemHeap};
+/// let buf = SystemHeap::new().alloc(4096).unwrap();
+/// let att = buf.attach(&Device::new("d", DeviceCaps::NONE)).unwrap(); // static
+/// let guard = buf.resv().lock_single();
+/// att.pin(&guard).unwrap(); // no `pin` on Attachment<Static>
+/// ```
+/// ```
+/// # use dmabuf::buf::{Device, DeviceCaps, Direction, Importer, Locked, exporters::SystemHeap};
+/// # use std::sync::Arc;
+/// struct Follow;
+/// impl Importer for Follow {
+///     fn move_notify(&self, _locked: &Locked<'_>) {}
+/// }
+/// let buf = SystemHeap::new().alloc(4096)?;
+/// let att = buf.dynamic_attach(&Device::new("d", DeviceCaps::NONE), Arc::new(Follow))?;
+/// let guard = buf.resv().lock_single();
+/// att.pin(&guard)?;
+/// let mapping = att.map(&guard, Direction::ToDevice)?;
+/// mapping.unmap(&guard)?;
+/// att.unpin(&guard)?;
+/// # Ok::<(), dmabuf::Error>(())
+/// ```
 #[must_use = "dropping an attachment detaches it"]
 pub struct Attachment<K: Kind = Static> {
     inner: Arc<AttInner>,

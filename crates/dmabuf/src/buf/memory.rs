@@ -79,12 +79,15 @@ pub struct HostMemory {
 }
 
 impl HostMemory {
-    /// `size` bytes rounded up to whole pages, zeroed; `None` for zero or an overflowing
-    /// size.
+    /// `size` bytes rounded up to whole pages, zeroed; `None` for zero, an overflowing size
+    /// or one the allocator refuses (instead of aborting).
     pub fn zeroed(size: u64) -> Option<Self> {
         let len = page_align(size)?;
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(len).ok()?;
+        bytes.resize(len, 0);
         Some(HostMemory {
-            bytes: RwLock::new(vec![0u8; len].into_boxed_slice()),
+            bytes: RwLock::new(bytes.into_boxed_slice()),
         })
     }
 

@@ -66,7 +66,11 @@ impl Heap for SystemHeap {
 
     fn allocate(&self, request: &AllocRequest) -> Result<DmaBuf> {
         request.check()?;
-        let memory = HostMemory::zeroed(request.len).ok_or(Error::InvalidSize(request.len))?;
+        let memory = HostMemory::zeroed(request.len).ok_or(if request.len > isize::MAX as u64 {
+            Error::InvalidSize(request.len)
+        } else {
+            Error::NoMemory
+        })?;
         DmaBuf::export(SystemBuffer {
             size: memory.len() as u64,
             memory: Arc::new(memory),
