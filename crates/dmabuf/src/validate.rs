@@ -64,6 +64,22 @@ mod imp {
     /// A mutex the validator tracks.
     pub(crate) type TrackedMutex<T> = dmabuf_lockdep::Mutex<T>;
 
+    /// Annotates an allocation that may evict buffers, and so wait for fences (kernel:
+    /// `might_alloc(GFP_KERNEL)`).
+    #[inline]
+    pub(crate) fn might_reclaim() {
+        dmabuf_lockdep::reclaim::might_reclaim();
+    }
+
+    /// An eviction path (kernel: a shrinker under `fs_reclaim`).
+    pub(crate) type ReclaimScope = dmabuf_lockdep::reclaim::ReclaimScope;
+
+    /// Starts an eviction path.
+    #[inline]
+    pub(crate) fn reclaim_scope() -> ReclaimScope {
+        dmabuf_lockdep::reclaim::reclaim_scope()
+    }
+
     /// Annotates that the caller might take `resv`'s lock (kernel: `might_lock()`): holding
     /// a reservation lock here is reported as the recursion it would be.
     #[cfg(not(loom))]
@@ -109,6 +125,17 @@ mod imp {
     #[cfg(not(loom))]
     #[inline(always)]
     pub(crate) fn might_lock_resv(_resv: &crate::resv::Resv) {}
+
+    #[inline(always)]
+    pub(crate) fn might_reclaim() {}
+
+    /// No reclaim scope without the validator.
+    pub(crate) struct ReclaimScope;
+
+    #[inline(always)]
+    pub(crate) fn reclaim_scope() -> ReclaimScope {
+        ReclaimScope
+    }
 
     /// A plain `parking_lot` mutex that accepts (and ignores) a class.
     #[derive(Debug)]

@@ -522,3 +522,86 @@ fn a_memfd_buffer_is_the_same_bytes_for_devices_the_cpu_and_its_fd() {
     cpu.read_at(4096 * 2 - 3, &mut again).expect("read");
     assert_eq!(&again, b"packet");
 }
+
+#[test]
+fn device_memory_evicts_the_oldest_unpinned_buffer_and_accounts_its_bytes() {
+    use dmabuf::buf::exporters::{DeviceMemory, Placement};
+    let gpu = dev("gpu");
+    let vram = DeviceMemory::new(&gpu, 2 * 4096);
+    let a = vram.alloc(4096).expect("a");
+    let b = vram.alloc(4096).expect("b");
+    assert_eq!(vram.used(), 8192);
+    // A static importer gets a pinned cached mapping (seed 001): `a` can no longer move.
+    let scanout = a.attach(&dev("display")).expect("attach");
+    let c = vram.alloc(4096).expect("c evicts b, the oldest unpinned");
+    assert_eq!(DeviceMemory::placement(&a), Some(Placement::Device));
+    assert_eq!(DeviceMemory::placement(&b), Some(Placement::Host));
+    assert_eq!(DeviceMemory::placement(&c), Some(Placement::Device));
+    // A dynamic importer's pin holds `c` too: nothing left to evict.
+    let mover = Arc::new(Mover::default());
+    let gpu_att = c.dynamic_attach(&gpu, mover.clone()).expect("attach");
+    {
+        let g = c.resv().lock_single();
+        gpu_att.pin(&g).expect("pin");
+    }
+    assert_eq!(vram.alloc(4096).err(), Some(Error::NoMemory));
+    assert_eq!(
+        vram.alloc(3 * 4096).err(),
+        Some(Error::InvalidSize(3 * 4096))
+    );
+    // Mapping `b` for the pool's device brings it back once there is room.
+    drop(scanout); // unpins `a`
+    let b_att = b
+        .dynamic_attach(&gpu, Arc::new(Mover::default()))
+        .expect("attach");
+    {
+        let g = b.resv().lock_single();
+        let m = b_att.map(&g, Direction::Bidirectional).expect("map");
+        assert_eq!(
+            DeviceMemory::placement(&b),
+            Some(Placement::Device),
+            "restored"
+        );
+        assert_eq!(
+            DeviceMemory::placement(&a),
+            Some(Placement::Host),
+            "made room"
+        );
+        m.unmap(&g).expect("unmap");
+    }
+    assert_eq!(vram.restores(), 1);
+    assert_eq!(vram.evictions(), 2);
+    assert_eq!(mover.0.load(Ordering::SeqCst), 0, "pinned `c` never moved");
+    drop((b_att, gpu_att, a, b, c));
+    assert_eq!(vram.used(), 0, "released buffers give their bytes back");
+}
+
+#[test]
+fn eviction_waits_for_the_buffers_fences_and_notifies_before_moving() {
+    use dmabuf::buf::exporters::{DeviceMemory, Placement};
+    let gpu = dev("gpu");
+    let vram = DeviceMemory::new(&gpu, 4096);
+    let a = vram.alloc(4096).expect("a");
+    let mover = Arc::new(Mover::default());
+    let _att = a.dynamic_attach(&gpu, mover.clone()).expect("attach");
+    let (job, busy) = FenceContext::new("gpu", "ring").next_fence();
+    {
+        let mut g = a.resv().lock_single();
+        g.reserve_fences(1).expect("reserve");
+        g.add_fence(&busy, Usage::Bookkeep);
+    }
+    std::thread::scope(|s| {
+        let alloc = s.spawn(|| vram.alloc(4096).expect("evicts a"));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!alloc.is_finished(), "eviction waits for the busy fence");
+        assert_eq!(
+            mover.0.load(Ordering::SeqCst),
+            0,
+            "and notifies only after it"
+        );
+        job.signal();
+        drop(alloc.join().expect("alloc"));
+    });
+    assert_eq!(mover.0.load(Ordering::SeqCst), 1);
+    assert_eq!(DeviceMemory::placement(&a), Some(Placement::Host));
+}

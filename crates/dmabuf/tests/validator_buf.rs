@@ -175,3 +175,18 @@ fn cpu_access_inside_a_fence_signalling_section_is_reported() {
         "{reports:?}"
     );
 }
+
+#[test]
+fn allocating_device_memory_in_a_signalling_section_is_reported() {
+    // The allocator may evict, and eviction waits for fences: a reclaim point.
+    use dmabuf::buf::exporters::DeviceMemory;
+    let vram = DeviceMemory::new(&Device::new("gpu", DeviceCaps::NONE), 1 << 20);
+    let ((), reports) = capture(|| {
+        let _section = signalling::begin_signalling();
+        drop(vram.alloc(4096).expect("alloc"));
+    });
+    assert!(
+        reports.iter().any(|r| r.kind == Kind::ReclaimInSignalling),
+        "{reports:?}"
+    );
+}

@@ -339,6 +339,17 @@ impl WeakDmaBuf {
     pub fn upgrade(&self) -> Option<DmaBuf> {
         self.0.upgrade().map(DmaBuf)
     }
+
+    /// Whether the buffer has been released. Unlike `upgrade`, never creates (and so never
+    /// drops) a handle: safe under locks the buffer's release takes.
+    pub fn is_released(&self) -> bool {
+        self.0.strong_count() == 0
+    }
+
+    /// Whether this is a handle of `buf`, without upgrading.
+    pub fn points_to(&self, buf: &DmaBuf) -> bool {
+        std::ptr::eq(self.0.as_ptr(), Arc::as_ptr(&buf.0))
+    }
 }
 
 impl Drop for BufInner {

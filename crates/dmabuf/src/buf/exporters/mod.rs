@@ -3,12 +3,16 @@
 //!
 //! * [`SystemHeap`] — zeroed host pages (kernel: the `system` dma-heap).
 //! * [`MemfdHeap`] — memfd-backed buffers another process can map (kernel: `udmabuf`).
+//! * [`DeviceMemory`] — a device's local memory with a capacity: dynamic buffers that get
+//!   evicted to host memory (kernel: TTM's VRAM placement).
 //!
 //! Every heap checks an allocation request as `DMA_HEAP_IOCTL_ALLOC` does ([`AllocRequest`]).
 
+mod devmem;
 mod memfd;
 mod system;
 
+pub use devmem::{DevMemBuffer, DeviceMemory, Placement};
 pub use memfd::{MemfdBuffer, MemfdHeap, MemfdMemory};
 pub use system::{SystemBuffer, SystemHeap};
 
