@@ -91,6 +91,13 @@ impl HostMemory {
         })
     }
 
+    /// Host memory holding `bytes` (their length should be whole pages).
+    pub(crate) fn from_bytes(bytes: Vec<u8>) -> Self {
+        HostMemory {
+            bytes: RwLock::new(bytes.into_boxed_slice()),
+        }
+    }
+
     /// A copy of every byte.
     pub fn to_vec(&self) -> Vec<u8> {
         self.bytes.read().to_vec()

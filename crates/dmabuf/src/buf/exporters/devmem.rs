@@ -257,12 +257,9 @@ impl DeviceMemory {
     }
 }
 
-/// A fresh host copy of `memory`.
+/// A fresh copy of `memory` (one copy of the bytes: the simulated migration).
 fn copy_of(memory: &HostMemory) -> Result<Arc<HostMemory>> {
-    let copy = HostMemory::zeroed(memory.len() as u64).ok_or(Error::NoMemory)?;
-    let bytes = memory.to_vec();
-    copy.write_at(0, &bytes)?;
-    Ok(Arc::new(copy))
+    Ok(Arc::new(HostMemory::from_bytes(memory.to_vec())))
 }
 
 impl DevMemBuffer {
