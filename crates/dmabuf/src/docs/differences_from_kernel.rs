@@ -17,3 +17,9 @@
 //! | Merge of only-signalled fences allocates a private stub. | Returns the signalled leaf with the latest timestamp (a private stub only if that leaf failed). | No allocation; same status and timestamp. |
 //! | Waits may be interruptible (`-ERESTARTSYS`). | No interruptible fence waits. | User space has no signals. |
 //! | sw_sync unlinks a pending point when its last reference goes. | A pending point lives until its timeline passes it or closes. | Simpler; bounded by the timeline. |
+//! | Mismatched importer and exporter: since 2025 the kernel pins on map instead of caching at attach. | Maps at attach, bidirectionally, pinning a dynamic exporter, and caches the mapping ([`buf::Attachment`](crate::buf::Attachment)). | The seeds' (001) generation, chosen by the project. |
+//! | A mapping is an `sg_table` of physical pages mapped through the DMA API. | A list of [`Segment`](crate::buf::Segment)s in a per-device address space whose accesses fault once unmapped. | Stale mappings show up in tests. |
+//! | Locked callbacks trust `dma_resv_assert_held()`. | They take a guard ([`Locked`](crate::buf::Locked)); a guard of another buffer is [`Error::WrongLock`](crate::Error). | The proof is in the type. |
+//! | A mapping not unmapped before detach leaks (WARN at best). | Detach unmaps it, and drops leftover pins, with a warning. | Nothing leaks. |
+//! | debugfs `bufinfo` locks each buffer's reservation object. | [`bufinfo`](crate::buf::bufinfo) reads fences lock-free. | Callable while holding a reservation lock. |
+//! | `DMA_BUF_SET_NAME` on an attached buffer answered `-EBUSY` (before 2022). | Renaming is always allowed, as in mainline. | Follows mainline. |
