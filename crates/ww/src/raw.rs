@@ -673,6 +673,8 @@ mod tests {
             let g = m.lock(&older).expect("the younger owner lets go");
             drop((g, own));
         });
+        // One acquire context per thread at a time: finish this one before the next.
+        drop(older);
 
         let m = WwMutex::new(&DIE, 0);
         let older = AcquireCtx::new(&DIE);
