@@ -11,9 +11,13 @@
 //!   counter that only moves forward.
 //!
 //! * [`resv`] — `dma_resv`: a buffer's implicit-sync state, a wait-die ww_mutex
-//!   ([`dmabuf_ww`]) and fences classified by usage.
+//!   ([`dmabuf_ww`]) and fences classified by usage; readiness for a read or write access
+//!   (the dma-buf fd's `poll()`: [`Resv::is_ready`](resv::Resv::is_ready), blocking and
+//!   async).
+//! * [`sync_file`] — `sync_file`: one fence passed around for explicit sync; merge, info,
+//!   deadlines, waits, and export from / import into a buffer's [`resv`].
 //!
-//! Buffers and sync files build on these in later layers.
+//! Buffers build on these in a later layer.
 //!
 //! ```
 //! use dmabuf::fence::FenceContext;
@@ -42,6 +46,8 @@ pub mod fence;
 #[cfg(not(loom))]
 pub mod resv;
 mod sync;
+#[cfg(not(loom))]
+pub mod sync_file;
 pub mod time;
 pub mod timeline;
 mod validate;
@@ -53,5 +59,7 @@ mod tests;
 pub use dmabuf_lockdep as lockdep;
 pub use error::{AlreadySignaled, Errno, Error, Result};
 pub use fence::{Fence, FenceContext, FenceStatus, Signaller};
+#[cfg(not(loom))]
+pub use sync_file::SyncFile;
 pub use time::MonotonicTime;
 pub use timeline::Timeline;

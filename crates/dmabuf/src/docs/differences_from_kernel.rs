@@ -17,3 +17,4 @@
 //! | Merge of only-signalled fences allocates a private stub. | Returns the signalled leaf with the latest timestamp (a private stub only if that leaf failed). | No allocation; same status and timestamp. |
 //! | Waits may be interruptible (`-ERESTARTSYS`). | No interruptible fence waits. | User space has no signals. |
 //! | sw_sync unlinks a pending point when its last reference goes. | A pending point lives until its timeline passes it or closes. | Simpler; bounded by the timeline. |
+//! | A sync file is an fd; a dma-buf's `poll()` arms one callback per direction. | [`SyncFile`](crate::SyncFile) is a value (the uapi layer gives it an fd); every [`Resv::ready`](crate::resv::Resv::ready) future arms its own callback. | In-process first; no shared wait queue to contend on. |
