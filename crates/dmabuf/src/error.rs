@@ -189,6 +189,19 @@ pub enum Error {
     /// A reservation lock did not lock: back off, already held, interrupted or wrong class.
     #[error(transparent)]
     Ww(dmabuf_ww::WwError),
+    /// Access flags that are not a non-empty subset of `DMA_BUF_SYNC_READ | DMA_BUF_SYNC_WRITE`
+    /// (kernel: `-EINVAL` from the export and import sync-file ioctls).
+    #[error("invalid dma-buf sync flags {0:#x}: expected READ (1), WRITE (2) or both")]
+    InvalidSyncFlags(u32),
+    /// A sync file's fence-info buffer holds fewer entries than the file has fences (kernel:
+    /// `-EINVAL` from `SYNC_IOC_FILE_INFO`).
+    #[error("room for {given} fence infos, but the sync file has {needed} fences")]
+    FenceInfoTooSmall {
+        /// The number of leaf fences in the sync file.
+        needed: usize,
+        /// The number of entries offered.
+        given: usize,
+    },
 }
 
 impl Error {
@@ -212,7 +225,9 @@ impl Error {
             | Error::NoFences
             | Error::ContainerMember
             | Error::SeqnoNotInChain { .. }
-            | Error::ZeroContexts => Errno::EINVAL,
+            | Error::ZeroContexts
+            | Error::InvalidSyncFlags(_)
+            | Error::FenceInfoTooSmall { .. } => Errno::EINVAL,
         }
     }
 }

@@ -11,10 +11,14 @@
 //!   counter that only moves forward.
 //!
 //! * [`resv`] — `dma_resv`: a buffer's implicit-sync state, a wait-die ww_mutex
-//!   ([`dmabuf_ww`]) and fences classified by usage.
-//!
+//!   ([`dmabuf_ww`]) and fences classified by usage; readiness for a read or write access
+//!   (the dma-buf fd's `poll()`: [`Resv::is_ready`](resv::Resv::is_ready), blocking and
+//!   async).
+//! * [`sync_file`] — `sync_file`: one fence passed around for explicit sync; merge, info,
+//!   deadlines, waits, and export from / import into a buffer's [`resv`].
 //! * [`buf`] — `dma_buf`: exporters, static and dynamic importers, attachments and their
-//!   mappings, pinning, `move_notify`, CPU access; the system heap and memfd-backed buffers.
+//!   mappings, pinning, `move_notify`, CPU access; the system heap, memfd-backed buffers and a
+//!   device-memory pool that evicts.
 //!
 //! ```
 //! use dmabuf::fence::FenceContext;
@@ -45,6 +49,8 @@ pub mod fence;
 #[cfg(not(loom))]
 pub mod resv;
 mod sync;
+#[cfg(not(loom))]
+pub mod sync_file;
 pub mod time;
 pub mod timeline;
 mod validate;
@@ -56,5 +62,7 @@ mod tests;
 pub use dmabuf_lockdep as lockdep;
 pub use error::{AlreadySignaled, Errno, Error, Rejected, Result};
 pub use fence::{Fence, FenceContext, FenceStatus, Signaller};
+#[cfg(not(loom))]
+pub use sync_file::SyncFile;
 pub use time::MonotonicTime;
 pub use timeline::Timeline;

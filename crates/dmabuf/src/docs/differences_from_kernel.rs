@@ -23,3 +23,4 @@
 //! | A mapping not unmapped before detach leaks (WARN at best). | Detach unmaps it, and drops leftover pins, with a warning. | Nothing leaks. |
 //! | debugfs `bufinfo` locks each buffer's reservation object. | [`bufinfo`](crate::buf::bufinfo) reads fences lock-free. | Callable while holding a reservation lock. |
 //! | `DMA_BUF_SET_NAME` on an attached buffer answered `-EBUSY` (before 2022). | Renaming is always allowed, as in mainline. | Follows mainline. |
+//! | A sync file is an fd; a dma-buf's `poll()` arms one callback per direction. | [`SyncFile`](crate::SyncFile) is a value (the uapi layer gives it an fd); every [`Resv::ready`](crate::resv::Resv::ready) future arms its own callback. | In-process first; no shared wait queue to contend on. |

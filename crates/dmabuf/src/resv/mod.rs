@@ -49,10 +49,12 @@
 //!   packs them into one pointer); readers re-read an entry caught mid-replacement.
 //! * Waits take a timeout but no interruption: fence waits are not cancellable here.
 
+mod access;
 mod guard;
 mod iter;
 mod table;
 
+pub use access::{Access, ReadyFuture};
 pub use guard::{LockedIter, ResvGuard};
 pub use iter::UnlockedIter;
 
