@@ -1,22 +1,24 @@
 //! Port of igt-gpu-tools' `tests/dmabuf_sync_file.c` (sync_file support in dma-buf: the
 //! export and import ioctls, and poll) to the in-process model.
 //!
-//! Mapping: a vgem buffer object and its dma-buf fd are one [`Resv`], the buffer's
-//! implicit-sync state. `vgem_fence_attach(fd, &bo, flags)` makes a fence on a fresh context
+//! Mapping: a vgem buffer object and its dma-buf fd are one [`DmaBuf`] (a system-heap
+//! buffer). `vgem_fence_attach(fd, &bo, flags)` makes a fence on a fresh context
 //! (vgem gives every fence its own context, seqno 1) and adds it as a writer with
 //! `VGEM_FENCE_WRITE`, else as a reader; `vgem_fence_signal` is [`Signaller::signal`]. A
 //! sw_sync timeline is a [`Timeline`]. `dmabuf_export_sync_file(dmabuf, flags)` is
-//! [`SyncFile::export`] and `dmabuf_import_sync_file` is [`SyncFile::import_into`], with the
-//! access from [`Access::from_flags`].
+//! [`DmaBuf::export_sync_file`] and `dmabuf_import_sync_file` is [`DmaBuf::import_sync_file`],
+//! with the access from [`Access::from_flags`].
 //!
 //! "Busy" is checked the ways upstream does: `dmabuf_busy` is the buffer's `poll()`
-//! (`POLLOUT` when the WRITE flag is set, else `POLLIN`), here [`Resv::is_ready`];
+//! (`POLLOUT` when the WRITE flag is set, else `POLLIN`), here [`DmaBuf::is_ready`];
 //! `sync_file_busy` polls a sync file, here [`SyncFile::is_signaled`];
 //! `dmabuf_sync_file_busy` exports a file and polls it. Every `dmabuf_busy` here also
-//! checks that an exported sync file, the zero-timeout [`Resv::wait_ready`] and the
-//! [`Resv::ready`] future give the same answer.
+//! checks that an exported sync file, the zero-timeout [`DmaBuf::wait_ready`] and the
+//! [`DmaBuf::ready`] future give the same answer.
 
-use dmabuf::resv::{Access, Resv, Usage};
+use dmabuf::buf::DmaBuf;
+use dmabuf::buf::exporters::SystemHeap;
+use dmabuf::resv::{Access, Usage};
 use dmabuf::{Error, FenceContext, Signaller, SyncFile, Timeline};
 use std::future::Future;
 use std::task::{Context, Waker};
@@ -36,17 +38,22 @@ fn access(flags: u32) -> Access {
 }
 
 /// `vgem_fence_attach()`: a new fence, on its own context, added to the buffer.
-fn vgem_fence_attach(bo: &Resv, flags: u32) -> Signaller {
+fn vgem_fence_attach(bo: &DmaBuf, flags: u32) -> Signaller {
     let (fence_issuer, fence) = FenceContext::new("vgem", "unbound").next_fence();
     let usage = if flags & VGEM_FENCE_WRITE != 0 {
         Usage::Write
     } else {
         Usage::Read
     };
-    let mut locked = bo.lock_single();
+    let mut locked = bo.resv().lock_single();
     locked.reserve_fences(1).expect("reserve one slot");
     locked.add_fence(&fence, usage);
     fence_issuer
+}
+
+/// A vgem buffer object exported as a dma-buf.
+fn vgem_create() -> DmaBuf {
+    SystemHeap::new().alloc(4096).expect("a page")
 }
 
 /// `vgem_fence_signal()`.
@@ -66,18 +73,18 @@ fn sync_file_busy(sync_file: &SyncFile) -> bool {
 }
 
 /// `dmabuf_export_sync_file()`.
-fn dmabuf_export_sync_file(dmabuf: &Resv, flags: u32) -> SyncFile {
-    SyncFile::export(dmabuf, access(flags))
+fn dmabuf_export_sync_file(dmabuf: &DmaBuf, flags: u32) -> SyncFile {
+    dmabuf.export_sync_file(access(flags))
 }
 
 /// `dmabuf_sync_file_busy()`: export the current fences and poll the file.
-fn dmabuf_sync_file_busy(dmabuf: &Resv, flags: u32) -> bool {
+fn dmabuf_sync_file_busy(dmabuf: &DmaBuf, flags: u32) -> bool {
     sync_file_busy(&dmabuf_export_sync_file(dmabuf, flags))
 }
 
 /// `dmabuf_busy()`: the buffer's poll, `POLLOUT` if the WRITE flag is set, else `POLLIN`.
 /// Also checks that the other ways of asking agree with it.
-fn dmabuf_busy(dmabuf: &Resv, flags: u32) -> bool {
+fn dmabuf_busy(dmabuf: &DmaBuf, flags: u32) -> bool {
     let access = access(flags);
     let busy = !dmabuf.is_ready(access);
     assert_eq!(
@@ -99,14 +106,14 @@ fn dmabuf_busy(dmabuf: &Resv, flags: u32) -> bool {
 }
 
 /// `dmabuf_import_sync_file()`.
-fn dmabuf_import_sync_file(dmabuf: &Resv, flags: u32, sync_file: &SyncFile) {
-    sync_file
-        .import_into(dmabuf, access(flags))
+fn dmabuf_import_sync_file(dmabuf: &DmaBuf, flags: u32, sync_file: &SyncFile) {
+    dmabuf
+        .import_sync_file(sync_file, access(flags))
         .expect("DMA_BUF_IOCTL_IMPORT_SYNC_FILE");
 }
 
 /// `dmabuf_import_timeline_fence()`: a sw_sync point imported as a sync file.
-fn dmabuf_import_timeline_fence(dmabuf: &Resv, flags: u32, timeline: &Timeline, seqno: u32) {
+fn dmabuf_import_timeline_fence(dmabuf: &DmaBuf, flags: u32, timeline: &Timeline, seqno: u32) {
     let fence = SyncFile::new(timeline.create_fence(seqno).expect("sw_sync point"));
     dmabuf_import_sync_file(dmabuf, flags, &fence);
 }
@@ -114,7 +121,7 @@ fn dmabuf_import_timeline_fence(dmabuf: &Resv, flags: u32, timeline: &Timeline, 
 // ports igt dmabuf_sync_file: export-basic
 #[test]
 fn export_basic() {
-    let dmabuf = Resv::new();
+    let dmabuf = vgem_create();
 
     assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_READ));
     assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
@@ -157,7 +164,7 @@ fn export_basic() {
 // ports igt dmabuf_sync_file: export-before-signal
 #[test]
 fn export_before_signal() {
-    let dmabuf = Resv::new();
+    let dmabuf = vgem_create();
 
     assert!(!dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_READ));
     assert!(!dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
@@ -194,7 +201,7 @@ fn export_before_signal() {
 // ports igt dmabuf_sync_file: export-multiwait
 #[test]
 fn export_multiwait() {
-    let dmabuf = Resv::new();
+    let dmabuf = vgem_create();
 
     let fence1 = vgem_fence_attach(&dmabuf, 0);
     let fence2 = vgem_fence_attach(&dmabuf, 0);
@@ -219,7 +226,7 @@ fn export_multiwait() {
 // ports igt dmabuf_sync_file: export-wait-after-attach
 #[test]
 fn export_wait_after_attach() {
-    let dmabuf = Resv::new();
+    let dmabuf = vgem_create();
 
     let read_sync_file = dmabuf_export_sync_file(&dmabuf, DMA_BUF_SYNC_READ);
     let write_sync_file = dmabuf_export_sync_file(&dmabuf, DMA_BUF_SYNC_WRITE);
@@ -254,7 +261,7 @@ fn export_wait_after_attach() {
 // ports igt dmabuf_sync_file: import-basic
 #[test]
 fn import_basic() {
-    let dmabuf = Resv::new();
+    let dmabuf = vgem_create();
 
     assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_READ));
     assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
@@ -313,7 +320,7 @@ fn import_basic() {
 /// `test_import_multiple(fd, write)`: 32 read timelines (and, with `write`, one write
 /// timeline) imported into one buffer, then signalled one by one.
 fn import_multiple(write: bool) {
-    let dmabuf = Resv::new();
+    let dmabuf = vgem_create();
 
     assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_READ));
     assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_WRITE));

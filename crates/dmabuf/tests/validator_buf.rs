@@ -190,3 +190,15 @@ fn allocating_device_memory_in_a_signalling_section_is_reported() {
         "{reports:?}"
     );
 }
+
+#[test]
+fn import_sync_file_holding_a_reservation_lock_is_reported() {
+    let (buf, other, _) = bufs();
+    let (_s, f) = dmabuf::FenceContext::new("test", "import").next_fence();
+    let file = dmabuf::SyncFile::new(f);
+    let reports = holding("import_sync_file", &other, || {
+        buf.import_sync_file(&file, dmabuf::resv::Access::Write)
+            .expect("import");
+    });
+    assert!(recursive(&reports), "{reports:?}");
+}

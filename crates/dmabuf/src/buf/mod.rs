@@ -11,13 +11,15 @@
 //! * [`Device`] — something that does DMA through its own address space; [`Memory`] — bytes
 //!   devices and the CPU copy in and out of.
 //! * [`CpuAccess`] — the begin/end CPU access bracket.
+//! * Implicit sync as the fd offers it: [`DmaBuf::export_sync_file`],
+//!   [`DmaBuf::import_sync_file`], [`DmaBuf::is_ready`] and its waits (the poll rules).
 //! * [`exporters`] — the system heap and memfd-backed buffers.
 //!
 //! # The locking convention (kernel: dma-buf.c, "locking convention")
 //! | call | reservation lock |
 //! |---|---|
 //! | [`Attachment::map`], [`Mapping::unmap`], [`Attachment::pin`], [`Attachment::unpin`], [`DmaBuf::vmap`], [`VMap::vunmap`], [`DmaBuf::move_notify`] | held: each takes the guard as proof |
-//! | [`DmaBuf::attach`], [`DmaBuf::dynamic_attach`], detach (drop), [`DmaBuf::begin_cpu_access`], [`CpuAccess::end`], [`DmaBuf::mmap`] | not held: they take it, or might; the validator reports a holder |
+//! | [`DmaBuf::attach`], [`DmaBuf::dynamic_attach`], detach (drop), [`DmaBuf::begin_cpu_access`], [`CpuAccess::end`], [`DmaBuf::mmap`], [`DmaBuf::import_sync_file`] | not held: they take it, or might; the validator reports a holder |
 //!
 //! Kernel: `drivers/dma-buf/dma-buf.c`, `include/linux/dma-buf.h`.
 
@@ -27,6 +29,7 @@ mod device;
 mod dma_buf;
 mod exporter;
 pub mod exporters;
+mod implicit_sync;
 mod mapping;
 mod memory;
 
