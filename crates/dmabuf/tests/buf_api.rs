@@ -605,3 +605,25 @@ fn eviction_waits_for_the_buffers_fences_and_notifies_before_moving() {
     assert_eq!(mover.0.load(Ordering::SeqCst), 1);
     assert_eq!(DeviceMemory::placement(&a), Some(Placement::Host));
 }
+
+#[test]
+fn another_process_reads_a_memfd_buffer_through_its_fd() {
+    use rustix::fd::AsRawFd;
+    let buf = MemfdHeap::new().alloc(4096).expect("alloc");
+    let att = buf.attach(&dev("camera")).expect("attach");
+    {
+        let g = buf.resv().lock_single();
+        let m = att.map(&g, Direction::FromDevice).expect("map");
+        m.dma_write(0, b"frame from the camera").expect("dma");
+        m.unmap(&g).expect("unmap");
+    }
+    let fd = buf.exporter_as::<MemfdBuffer>().expect("memfd").fd();
+    // `head` is another process: it opens the same memfd through /proc and reads its pages.
+    let path = format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd());
+    let out = std::process::Command::new("head")
+        .args(["-c", "21", &path])
+        .output()
+        .expect("run head");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"frame from the camera");
+}
