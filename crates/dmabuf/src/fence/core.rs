@@ -103,7 +103,21 @@ pub(crate) struct Inner {
 /// Cheap to clone (one atomic increment). It can query, wait and add callbacks, never signal:
 /// only the [`Signaller`](super::Signaller) made with it can.
 #[derive(Clone)]
+#[repr(transparent)]
 pub struct Fence(pub(crate) Arc<Inner>);
+
+impl Fence {
+    /// Views a shared fence as a handle without touching its reference count (for scans that
+    /// look at many entries and keep few).
+    pub(crate) fn from_inner_ref(inner: &Arc<Inner>) -> &Fence {
+        // SAFETY: `Fence` is `repr(transparent)` over `Arc<Inner>`: both have one layout, so
+        // a reference to one is a valid reference to the other for the same lifetime.
+        #[allow(unsafe_code)]
+        unsafe {
+            &*std::ptr::from_ref(inner).cast::<Fence>()
+        }
+    }
+}
 
 pub(crate) fn new_inner(
     context: u64,

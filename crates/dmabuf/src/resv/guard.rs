@@ -117,14 +117,15 @@ impl<'a> ResvGuard<'a> {
             self.obligation = Some(validate::begin_signalling());
         }
         let table = self.table();
-        for (i, (old, old_usage)) in table.entries().enumerate() {
+        let replace = table.position(|old, old_usage| {
             let same_or_later = old.context() == fence.context()
                 && old_usage >= usage
-                && fence.is_later_or_same(&old).unwrap_or(false);
-            if same_or_later || old.is_signaled() {
-                self.replace_at(&table, i, fence, usage);
-                return;
-            }
+                && fence.is_later_or_same(old).unwrap_or(false);
+            same_or_later || old.is_signaled()
+        });
+        if let Some(i) = replace {
+            self.replace_at(&table, i, fence, usage);
+            return;
         }
         if self.guard.reserved == 0 || table.len() == table.capacity() {
             if cfg!(debug_assertions) {

@@ -95,6 +95,20 @@ impl Table {
         self.len.store(n + 1, Ordering::Release);
     }
 
+    /// Writer only: the index of the first entry `pick` chooses. Entries are looked at by
+    /// reference: no fence's reference count is touched (only the writer changes slots, so no
+    /// sequence check is needed).
+    pub(crate) fn position(&self, mut pick: impl FnMut(&Fence, Usage) -> bool) -> Option<usize> {
+        (0..self.len()).find(|&i| {
+            let slot = &self.slots[i];
+            let fence = slot.fence.load();
+            fence.as_ref().is_some_and(|inner| {
+                let usage = Usage::from_raw(slot.usage.load(Ordering::Relaxed));
+                pick(Fence::from_inner_ref(inner), usage)
+            })
+        })
+    }
+
     /// Writer only: the entries, in order.
     pub(crate) fn entries(&self) -> impl Iterator<Item = (Fence, Usage)> + '_ {
         (0..self.len()).filter_map(|i| self.get(i, Usage::Bookkeep))
