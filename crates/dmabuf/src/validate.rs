@@ -126,12 +126,15 @@ mod imp {
     #[inline(always)]
     pub(crate) fn might_lock_resv(_resv: &crate::resv::Resv) {}
 
+    #[cfg(not(loom))]
     #[inline(always)]
     pub(crate) fn might_reclaim() {}
 
     /// No reclaim scope without the validator.
+    #[cfg(not(loom))]
     pub(crate) struct ReclaimScope;
 
+    #[cfg(not(loom))]
     #[inline(always)]
     pub(crate) fn reclaim_scope() -> ReclaimScope {
         ReclaimScope

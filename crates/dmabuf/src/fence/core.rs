@@ -109,6 +109,7 @@ pub struct Fence(pub(crate) Arc<Inner>);
 impl Fence {
     /// Views a shared fence as a handle without touching its reference count (for scans that
     /// look at many entries and keep few).
+    #[cfg(not(loom))]
     pub(crate) fn from_inner_ref(inner: &Arc<Inner>) -> &Fence {
         // SAFETY: `Fence` is `repr(transparent)` over `Arc<Inner>`: both have one layout, so
         // a reference to one is a valid reference to the other for the same lifetime.
