@@ -673,6 +673,7 @@ mod tests {
             let g = m.lock(&older).expect("the younger owner lets go");
             drop((g, own));
         });
+        drop(older); // one context per thread at a time
 
         let m = WwMutex::new(&DIE, 0);
         let older = AcquireCtx::new(&DIE);
