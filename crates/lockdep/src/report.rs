@@ -143,7 +143,7 @@ impl fmt::Display for Report {
                     Origin::Primed => writeln!(f, "     recorded by priming")?,
                     Origin::Acquired(bt) => {
                         writeln!(f, "     first recorded at:")?;
-                        for line in bt.to_string().lines().take(40) {
+                        for line in caller_frames(&bt.to_string()).take(40) {
                             writeln!(f, "       {line}")?;
                         }
                     }
@@ -152,6 +152,30 @@ impl fmt::Display for Report {
         }
         Ok(())
     }
+}
+
+/// The lines of a printed backtrace from the first frame outside the validator's own
+/// machinery (this crate, the standard library, and the `validate` hook modules of the crates
+/// that call it): where the lock was taken, not how it was recorded.
+fn caller_frames(bt: &str) -> impl Iterator<Item = &str> {
+    let internal = |symbol: &str| {
+        let symbol = symbol.trim_start_matches('<');
+        ["dmabuf_lockdep::", "std::", "core::", "alloc::"]
+            .iter()
+            .any(|p| symbol.starts_with(p))
+            || symbol.contains("::validate::")
+    };
+    let mut skipping = true;
+    bt.lines().filter(move |line| {
+        let t = line.trim_start();
+        if let Some((n, symbol)) = t.split_once(": ")
+            && !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit())
+        {
+            skipping = skipping && internal(symbol);
+        }
+        !skipping
+    })
 }
 
 /// What happens to a report nobody [`capture`]s.
@@ -250,5 +274,22 @@ pub(crate) fn deliver(report: Report) {
             }
         }
         _ => COLLECTED.lock().push(report),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn printed_backtraces_start_at_the_caller() {
+        let bt = "   0: dmabuf_lockdep::held::validate\n             at ./held.rs:1:1\n   1: std::thread::local::LocalKey<T>::with\n   2: dmabuf::validate::imp::acquire\n   3: driver::submit\n             at ./driver.rs:9:9\n   4: std::rt::lang_start\n";
+        let kept: Vec<&str> = super::caller_frames(bt).collect();
+        assert_eq!(
+            kept,
+            [
+                "   3: driver::submit",
+                "             at ./driver.rs:9:9",
+                "   4: std::rt::lang_start"
+            ]
+        );
     }
 }
