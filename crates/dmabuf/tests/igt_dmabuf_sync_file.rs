@@ -105,6 +105,24 @@ fn dmabuf_busy(dmabuf: &DmaBuf, flags: u32) -> bool {
     busy
 }
 
+/// Asserts `dmabuf_busy` and `dmabuf_sync_file_busy` for READ, WRITE and RW, which upstream
+/// checks one by one and which must agree.
+#[track_caller]
+fn assert_busy(dmabuf: &DmaBuf, [read, write, rw]: [bool; 3]) {
+    for (flags, busy) in [
+        (DMA_BUF_SYNC_READ, read),
+        (DMA_BUF_SYNC_WRITE, write),
+        (DMA_BUF_SYNC_RW, rw),
+    ] {
+        assert_eq!(dmabuf_busy(dmabuf, flags), busy, "dmabuf_busy({flags})");
+        assert_eq!(
+            dmabuf_sync_file_busy(dmabuf, flags),
+            busy,
+            "dmabuf_sync_file_busy({flags})"
+        );
+    }
+}
+
 /// `dmabuf_import_sync_file()`.
 fn dmabuf_import_sync_file(dmabuf: &DmaBuf, flags: u32, sync_file: &SyncFile) {
     dmabuf
@@ -129,36 +147,16 @@ fn export_basic() {
     assert!(!dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
 
     let fence = vgem_fence_attach(&dmabuf, 0);
-    assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_READ));
-    assert!(dmabuf_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
-    assert!(dmabuf_busy(&dmabuf, DMA_BUF_SYNC_RW));
-    assert!(!dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_READ));
-    assert!(dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
-    assert!(dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_RW));
+    assert_busy(&dmabuf, [false, true, true]);
 
     vgem_fence_signal(fence);
-    assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_READ));
-    assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
-    assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_RW));
-    assert!(!dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_READ));
-    assert!(!dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
-    assert!(!dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_RW));
+    assert_busy(&dmabuf, [false, false, false]);
 
     let fence = vgem_fence_attach(&dmabuf, VGEM_FENCE_WRITE);
-    assert!(dmabuf_busy(&dmabuf, DMA_BUF_SYNC_READ));
-    assert!(dmabuf_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
-    assert!(dmabuf_busy(&dmabuf, DMA_BUF_SYNC_RW));
-    assert!(dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_READ));
-    assert!(dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
-    assert!(dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_RW));
+    assert_busy(&dmabuf, [true, true, true]);
 
     vgem_fence_signal(fence);
-    assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_READ));
-    assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
-    assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_RW));
-    assert!(!dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_READ));
-    assert!(!dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
-    assert!(!dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_RW));
+    assert_busy(&dmabuf, [false, false, false]);
 }
 
 // ports igt dmabuf_sync_file: export-before-signal
@@ -269,52 +267,22 @@ fn import_basic() {
     let timeline = Timeline::new("import_basic");
 
     dmabuf_import_timeline_fence(&dmabuf, DMA_BUF_SYNC_READ, &timeline, 1);
-    assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_READ));
-    assert!(dmabuf_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
-    assert!(dmabuf_busy(&dmabuf, DMA_BUF_SYNC_RW));
-    assert!(!dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_READ));
-    assert!(dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
-    assert!(dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_RW));
+    assert_busy(&dmabuf, [false, true, true]);
 
     timeline.inc(1);
-    assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_READ));
-    assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
-    assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_RW));
-    assert!(!dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_READ));
-    assert!(!dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
-    assert!(!dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_RW));
+    assert_busy(&dmabuf, [false, false, false]);
 
     dmabuf_import_timeline_fence(&dmabuf, DMA_BUF_SYNC_WRITE, &timeline, 2);
-    assert!(dmabuf_busy(&dmabuf, DMA_BUF_SYNC_READ));
-    assert!(dmabuf_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
-    assert!(dmabuf_busy(&dmabuf, DMA_BUF_SYNC_RW));
-    assert!(dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_READ));
-    assert!(dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
-    assert!(dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_RW));
+    assert_busy(&dmabuf, [true, true, true]);
 
     timeline.inc(1);
-    assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_READ));
-    assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
-    assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_RW));
-    assert!(!dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_READ));
-    assert!(!dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
-    assert!(!dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_RW));
+    assert_busy(&dmabuf, [false, false, false]);
 
     dmabuf_import_timeline_fence(&dmabuf, DMA_BUF_SYNC_RW, &timeline, 3);
-    assert!(dmabuf_busy(&dmabuf, DMA_BUF_SYNC_READ));
-    assert!(dmabuf_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
-    assert!(dmabuf_busy(&dmabuf, DMA_BUF_SYNC_RW));
-    assert!(dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_READ));
-    assert!(dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
-    assert!(dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_RW));
+    assert_busy(&dmabuf, [true, true, true]);
 
     timeline.inc(1);
-    assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_READ));
-    assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
-    assert!(!dmabuf_busy(&dmabuf, DMA_BUF_SYNC_RW));
-    assert!(!dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_READ));
-    assert!(!dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_WRITE));
-    assert!(!dmabuf_sync_file_busy(&dmabuf, DMA_BUF_SYNC_RW));
+    assert_busy(&dmabuf, [false, false, false]);
 }
 
 /// `test_import_multiple(fd, write)`: 32 read timelines (and, with `write`, one write

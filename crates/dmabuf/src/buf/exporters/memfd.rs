@@ -6,13 +6,12 @@
 //! is a `pread`/`pwrite` on the fd, so no memory is shared with this process's Rust code
 //! behind its back.
 
-use super::{AllocRequest, Heap};
+use super::{AllocRequest, Heap, PagesBuffer};
 use crate::buf::memory::{check_range, page_align};
-use crate::buf::{Device, Direction, DmaBuf, Exporter, Locked, Memory, SgTable};
+use crate::buf::{DmaBuf, Memory};
 use crate::error::{Error, Result};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{MemfdFlags, SealFlags};
-use std::sync::Arc;
 
 /// The largest segment a memfd buffer's mapping has.
 const MAX_SEGMENT: usize = 64 * 1024;
@@ -56,10 +55,7 @@ impl Heap for MemfdHeap {
     fn allocate(&self, request: &AllocRequest) -> Result<DmaBuf> {
         request.check()?;
         let memory = MemfdMemory::new("dmabuf", request.len)?;
-        DmaBuf::export(MemfdBuffer {
-            size: memory.len as u64,
-            memory: Arc::new(memory),
-        })
+        DmaBuf::export(MemfdBuffer::new("memfd", memory, MAX_SEGMENT))
     }
 }
 
@@ -133,48 +129,12 @@ fn fault(offset: usize, len: usize) -> Error {
     }
 }
 
-/// A memfd buffer's exporter.
-#[derive(Debug)]
-pub struct MemfdBuffer {
-    memory: Arc<MemfdMemory>,
-    size: u64,
-}
+/// A memfd buffer's exporter: a memfd's pages that never move.
+pub type MemfdBuffer = PagesBuffer<MemfdMemory>;
 
-impl MemfdBuffer {
+impl PagesBuffer<MemfdMemory> {
     /// The memfd, to share with another process.
     pub fn fd(&self) -> BorrowedFd<'_> {
-        self.memory.fd()
-    }
-
-    /// The storage.
-    pub fn memory(&self) -> &Arc<MemfdMemory> {
-        &self.memory
-    }
-}
-
-impl Exporter for MemfdBuffer {
-    fn name(&self) -> &str {
-        "memfd"
-    }
-
-    fn size(&self) -> u64 {
-        self.size
-    }
-
-    fn map(&self, _locked: &Locked<'_>, device: &Device, direction: Direction) -> Result<SgTable> {
-        let memory: Arc<dyn Memory> = self.memory.clone();
-        SgTable::map_memory(device, direction, &memory, self.size as usize, MAX_SEGMENT)
-    }
-
-    fn unmap(&self, _locked: &Locked<'_>, table: SgTable) {
-        table.unmap_from_device();
-    }
-
-    fn vmap(&self, _locked: &Locked<'_>) -> Result<Arc<dyn Memory>> {
-        Ok(self.memory.clone())
-    }
-
-    fn mmap(&self, _buf: &DmaBuf) -> Result<Arc<dyn Memory>> {
-        Ok(self.memory.clone())
+        self.memory().fd()
     }
 }

@@ -10,10 +10,12 @@
 
 mod devmem;
 mod memfd;
+mod pages;
 mod system;
 
 pub use devmem::{DevMemBuffer, DeviceMemory, Placement};
 pub use memfd::{MemfdBuffer, MemfdHeap, MemfdMemory};
+pub use pages::PagesBuffer;
 pub use system::{SystemBuffer, SystemHeap};
 
 use super::DmaBuf;

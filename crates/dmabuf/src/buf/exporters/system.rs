@@ -3,10 +3,9 @@
 //! A static exporter: the pages never move. Mappings cover the buffer in segments of at most
 //! [`SystemHeap::max_segment`] bytes, as the kernel heap hands out high-order page chunks.
 
-use super::{AllocRequest, Heap};
-use crate::buf::{Device, Direction, DmaBuf, Exporter, HostMemory, Locked, Memory, SgTable};
+use super::{AllocRequest, Heap, PagesBuffer};
+use crate::buf::{DmaBuf, HostMemory};
 use crate::error::{Error, Result};
-use std::sync::Arc;
 
 /// The largest segment the system heap maps (kernel: order-4 pages, 64 KiB).
 const MAX_SEGMENT: usize = 64 * 1024;
@@ -71,58 +70,9 @@ impl Heap for SystemHeap {
         } else {
             Error::NoMemory
         })?;
-        DmaBuf::export(SystemBuffer {
-            size: memory.len() as u64,
-            memory: Arc::new(memory),
-            max_segment: self.max_segment,
-        })
+        DmaBuf::export(SystemBuffer::new("system", memory, self.max_segment))
     }
 }
 
-/// A system-heap buffer's exporter.
-#[derive(Debug)]
-pub struct SystemBuffer {
-    memory: Arc<HostMemory>,
-    size: u64,
-    max_segment: usize,
-}
-
-impl SystemBuffer {
-    /// The pages.
-    pub fn memory(&self) -> &Arc<HostMemory> {
-        &self.memory
-    }
-}
-
-impl Exporter for SystemBuffer {
-    fn name(&self) -> &str {
-        "system"
-    }
-
-    fn size(&self) -> u64 {
-        self.size
-    }
-
-    fn map(&self, _locked: &Locked<'_>, device: &Device, direction: Direction) -> Result<SgTable> {
-        let memory: Arc<dyn Memory> = self.memory.clone();
-        SgTable::map_memory(
-            device,
-            direction,
-            &memory,
-            self.size as usize,
-            self.max_segment,
-        )
-    }
-
-    fn unmap(&self, _locked: &Locked<'_>, table: SgTable) {
-        table.unmap_from_device();
-    }
-
-    fn vmap(&self, _locked: &Locked<'_>) -> Result<Arc<dyn Memory>> {
-        Ok(self.memory.clone())
-    }
-
-    fn mmap(&self, _buf: &DmaBuf) -> Result<Arc<dyn Memory>> {
-        Ok(self.memory.clone())
-    }
-}
+/// A system-heap buffer's exporter: zeroed host pages that never move.
+pub type SystemBuffer = PagesBuffer<HostMemory>;

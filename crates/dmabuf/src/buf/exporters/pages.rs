@@ -1,0 +1,70 @@
+//! The static exporter shared by the system heap and memfd buffers: memory that never
+//! moves, mapped whole, offered to the CPU through `vmap` and `mmap`.
+
+use crate::buf::{Device, Direction, DmaBuf, Exporter, Locked, Memory, SgTable};
+use crate::error::Result;
+use std::sync::Arc;
+
+/// A buffer whose storage `M` stays put for its whole life (kernel: the system heap's and
+/// udmabuf's `dma_buf_ops`). See [`SystemBuffer`](super::SystemBuffer) and
+/// [`MemfdBuffer`](super::MemfdBuffer).
+#[derive(Debug)]
+pub struct PagesBuffer<M> {
+    name: &'static str,
+    memory: Arc<M>,
+    size: u64,
+    max_segment: usize,
+}
+
+impl<M: Memory + 'static> PagesBuffer<M> {
+    pub(super) fn new(name: &'static str, memory: M, max_segment: usize) -> Self {
+        PagesBuffer {
+            name,
+            size: memory.len() as u64,
+            memory: Arc::new(memory),
+            max_segment,
+        }
+    }
+
+    /// The storage.
+    pub fn memory(&self) -> &Arc<M> {
+        &self.memory
+    }
+
+    fn shared(&self) -> Arc<dyn Memory> {
+        self.memory.clone()
+    }
+}
+
+impl<M: Memory + 'static> Exporter for PagesBuffer<M> {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn map(&self, _locked: &Locked<'_>, device: &Device, direction: Direction) -> Result<SgTable> {
+        let memory = self.shared();
+        SgTable::map_memory(
+            device,
+            direction,
+            &memory,
+            self.size as usize,
+            self.max_segment,
+        )
+    }
+
+    fn unmap(&self, _locked: &Locked<'_>, table: SgTable) {
+        table.unmap_from_device();
+    }
+
+    fn vmap(&self, _locked: &Locked<'_>) -> Result<Arc<dyn Memory>> {
+        Ok(self.shared())
+    }
+
+    fn mmap(&self, _buf: &DmaBuf) -> Result<Arc<dyn Memory>> {
+        Ok(self.shared())
+    }
+}
