@@ -1,5 +1,5 @@
 //! Eviction under load: many device-memory buffers in a pool that holds a third of them,
-//! importer threads on two devices mapping and writing through dynamic attachments, while an
+//! importer threads on three devices mapping and writing through dynamic attachments, while an
 //! evictor allocates to force buffers out (and mapping brings them back). Each write job
 //! publishes a write fence under the lock, waits for the jobs before it, writes the whole
 //! buffer through its mapping and signals. At the end every buffer must hold exactly its last
@@ -152,6 +152,7 @@ fn importer_thread(
 fn eviction_under_concurrent_device_writes_loses_no_byte() {
     let gpu = Device::new("gpu", DeviceCaps::NONE);
     let copy = Device::new("copy-engine", DeviceCaps::PEER_TO_PEER);
+    let video = Device::new("video-decoder", DeviceCaps::PEER_TO_PEER);
     let vram = DeviceMemory::new(&gpu, RESIDENT * SIZE as u64);
     let bufs: Vec<DmaBuf> = (0..BUFFERS)
         .map(|_| vram.alloc(SIZE as u64).expect("alloc"))
@@ -162,6 +163,7 @@ fn eviction_under_concurrent_device_writes_loses_no_byte() {
     let (jobs, forced) = std::thread::scope(|s| {
         let a = s.spawn(|| importer_thread(&gpu, &bufs, &seqs, &notified, 0x1234));
         let b = s.spawn(|| importer_thread(&copy, &bufs, &seqs, &notified, 0x9876));
+        let c = s.spawn(|| importer_thread(&video, &bufs, &seqs, &notified, 0x5555));
         let evictor = s.spawn(|| {
             let mut forced = 0u64;
             while !stop.load(Ordering::Relaxed) {
@@ -174,9 +176,13 @@ fn eviction_under_concurrent_device_writes_loses_no_byte() {
             }
             forced
         });
-        let (a, b) = (a.join().expect("gpu"), b.join().expect("copy"));
+        let results = [
+            a.join().expect("gpu"),
+            b.join().expect("copy"),
+            c.join().expect("video"),
+        ];
         stop.store(true, Ordering::Relaxed);
-        let jobs = a.and_then(|a| b.map(|b| a + b));
+        let jobs: Result<u64, String> = results.into_iter().sum();
         (jobs, evictor.join().expect("evictor"))
     });
     let jobs = jobs.unwrap_or_else(|e| panic!("{e}"));
