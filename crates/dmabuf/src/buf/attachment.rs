@@ -266,6 +266,12 @@ impl<K: Kind> Attachment<K> {
         let att = &self.inner;
         let buf = &att.buf;
         let locked = buf.locked(guard)?;
+        if !K::DYNAMIC {
+            // Memory management (moves, clears) must be done before a static importer
+            // touches the storage, cached mapping or not; it waits with the lock held, as the
+            // kernel does.
+            buf.resv().wait(Usage::Kernel);
+        }
         {
             let st = att.state.lock();
             if let Some(table) = &st.cached {
@@ -275,11 +281,6 @@ impl<K: Kind> Attachment<K> {
                 }
                 return Ok(Mapping::new(att.clone(), table.clone(), true));
             }
-        }
-        if !K::DYNAMIC {
-            // Memory management (moves, clears) must be done before a static importer
-            // touches the storage; it waits with the lock held, as the kernel does.
-            buf.resv().wait(Usage::Kernel);
         }
         let table = Arc::new(buf.exporter().map(&locked, &att.device, direction)?);
         if buf.exporter().caches_mapping() {
