@@ -1,0 +1,137 @@
+//! The crate's error: a kernel answer with its errno, or a check made before asking.
+
+use rustix::io::Errno;
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, always with an errno ([`Error::errno`]).
+///
+/// [`Error::Sys`] is the kernel's own answer. The other variants are checks made before any
+/// system call, where the kernel would have answered with the errno [`Error::errno`] gives.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A system call failed.
+    #[error("{call}: {errno}")]
+    Sys {
+        /// The call, e.g. `"ioctl(DMA_BUF_IOCTL_SYNC)"`.
+        call: &'static str,
+        /// What the kernel answered.
+        errno: Errno,
+    },
+    /// The descriptor is not a dma-buf (its file system is not the dma-buf pseudo file system).
+    /// The kernel's `dma_buf_get()` answers `EINVAL`.
+    #[error("not a dma-buf (file system magic {fs_magic:#x})")]
+    NotDmaBuf {
+        /// The file system magic `fstatfs` reported.
+        fs_magic: u64,
+    },
+    /// The descriptor is not a sync_file: `SYNC_IOC_FILE_INFO` was refused with `errno`
+    /// (`ENOTTY` from files without that ioctl, `EINVAL` from some drivers).
+    #[error("not a sync_file ({errno})")]
+    NotSyncFile {
+        /// The errno the probe got.
+        errno: Errno,
+    },
+    /// An `O_PATH` descriptor: it names a file but cannot be used for I/O; the kernel's
+    /// `fget()` refuses it with `EBADF`.
+    #[error("O_PATH descriptor: not usable for I/O")]
+    PathOnly,
+    /// A name longer than the uAPI's 32-byte fields allow (31 bytes and the NUL); `EINVAL`.
+    #[error("name of {len} bytes, at most 31 fit")]
+    NameTooLong {
+        /// The name's length in bytes.
+        len: usize,
+    },
+    /// A name with an interior NUL byte, or otherwise unusable (e.g. a heap name holding
+    /// `/`); `EINVAL`.
+    #[error("invalid name {name:?}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+    },
+    /// Flags outside the set the call accepts; `EINVAL`.
+    #[error("invalid flags {flags:#x}")]
+    InvalidFlags {
+        /// The flags as given.
+        flags: u64,
+    },
+    /// An offset or size that must be a multiple of the page size is not; `EINVAL`.
+    #[error("{what} {value:#x} is not page-aligned")]
+    Unaligned {
+        /// Which argument.
+        what: &'static str,
+        /// Its value.
+        value: u64,
+    },
+    /// A zero length where the kernel needs at least one page; `EINVAL`.
+    #[error("zero length")]
+    ZeroLength,
+    /// A range outside the file or mapping; `EINVAL`.
+    #[error("range {offset:#x}+{len:#x} exceeds {size:#x}")]
+    OutOfRange {
+        /// Start of the range.
+        offset: u64,
+        /// Length of the range.
+        len: u64,
+        /// Size of the object.
+        size: u64,
+    },
+    /// A memfd given to udmabuf without the `F_SEAL_SHRINK` seal; the kernel answers `EINVAL`.
+    #[error("memfd lacks the F_SEAL_SHRINK seal")]
+    MissingShrinkSeal,
+    /// A memfd given to udmabuf with the `F_SEAL_WRITE` seal; the kernel answers `EINVAL`.
+    #[error("memfd has the F_SEAL_WRITE seal")]
+    WriteSealed,
+    /// A descriptor that should be a memfd does not support seals (`F_GET_SEALS` answered
+    /// `errno`).
+    #[error("not a sealable memfd ({errno})")]
+    NotMemfd {
+        /// What `F_GET_SEALS` answered.
+        errno: Errno,
+    },
+    /// `/proc/self/fdinfo/<fd>` lacked a field or held one that does not parse; `EINVAL`.
+    #[error("malformed fdinfo: field {field}")]
+    MalformedFdInfo {
+        /// The field that was missing or malformed.
+        field: &'static str,
+    },
+    /// A wait ran out of time (`ETIME`, as libsync's `sync_wait`).
+    #[error("timed out")]
+    TimedOut,
+}
+
+impl Error {
+    /// The errno of this error: the kernel's answer for [`Error::Sys`], and for the checks the
+    /// errno the kernel would have given.
+    pub fn errno(&self) -> Errno {
+        match self {
+            Error::Sys { errno, .. } | Error::NotSyncFile { errno } => *errno,
+            Error::NotMemfd { errno } => *errno,
+            Error::PathOnly => Errno::BADF,
+            Error::TimedOut => Errno::TIME,
+            Error::NotDmaBuf { .. }
+            | Error::NameTooLong { .. }
+            | Error::InvalidName { .. }
+            | Error::InvalidFlags { .. }
+            | Error::Unaligned { .. }
+            | Error::ZeroLength
+            | Error::OutOfRange { .. }
+            | Error::MissingShrinkSeal
+            | Error::WriteSealed
+            | Error::MalformedFdInfo { .. } => Errno::INVAL,
+        }
+    }
+
+    /// A closure turning an errno into [`Error::Sys`] for `call`.
+    pub(crate) fn sys(call: &'static str) -> impl FnOnce(Errno) -> Error {
+        move |errno| Error::Sys { call, errno }
+    }
+}
+
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> Self {
+        std::io::Error::new(std::io::Error::from(e.errno()).kind(), e)
+    }
+}

@@ -1,0 +1,58 @@
+//! # dmabuf-linux — real kernel dma-buf and sync_file file descriptors
+//!
+//! Programs that share buffers with GPUs, cameras, codecs and compositors hold kernel dma-buf and
+//! sync_file descriptors. This crate wraps them, over [`rustix`], as owned types that were
+//! checked to be what they claim, with every uAPI call of the two objects:
+//!
+//! * [`SyncFileFd`] — a kernel fence as a file (`sync_file`): `SYNC_IOC_MERGE`,
+//!   `SYNC_IOC_FILE_INFO` (the two-call pattern, as owned [`SyncFileInfo`]),
+//!   `SYNC_IOC_SET_DEADLINE`, and waits through `poll(POLLIN)`.
+//! * [`DmaBufFd`] — a shared buffer (`dma_buf`): its size, CPU-access brackets
+//!   (`DMA_BUF_IOCTL_SYNC`, as the guard [`CpuAccessGuard`]), a safe mapping
+//!   ([`MappedDmaBuf`]), `DMA_BUF_SET_NAME`, sync_file export and import, readiness for reading
+//!   or writing through `poll`, and its `/proc/self/fdinfo` entry ([`DmaBufFdInfo`]).
+//! * [`DmaHeap`] — allocation from `/dev/dma_heap/<name>`.
+//! * [`Udmabuf`] — a dma-buf made from a sealed memfd through `/dev/udmabuf`, with its
+//!   preconditions checked before the ioctl.
+//!
+//! # Errors
+//!
+//! Every fallible call returns [`Error`], a small enum: [`Error::Sys`] carries the
+//! [`rustix::io::Errno`] the kernel answered with and the call that answered it; the other
+//! variants are checks this crate makes before calling the kernel (a name too long, a wrong kind
+//! of descriptor, an unaligned offset), each with the errno the kernel would have given, through
+//! [`Error::errno`]. Constructors that take an [`OwnedFd`](std::os::fd::OwnedFd) give it back
+//! with the error, so nothing is closed behind the caller's back.
+//!
+//! # Things this crate does not do
+//!
+//! * It does not allocate through GPU drivers (GEM, dumb buffers) or DRM syncobjs; only the
+//!   generic allocators (dma-heaps, udmabuf) are here.
+//! * It does not bridge kernel fences to the in-process `dmabuf` library yet (issue 6 continues
+//!   with one epoll reactor for that), nor offer async readiness.
+//! * It does not create pending fences: `sw_sync` is debugfs-only and absent from distribution
+//!   kernels.
+//! * It does not make CPU access exclusive: `DMA_BUF_IOCTL_SYNC` only keeps caches coherent;
+//!   other processes and devices may still write the buffer while a bracket is open.
+//!
+//! The crate is Linux-only and compiles to nothing on other systems. All `unsafe` code lives in
+//! the private `uapi` module, one `// SAFETY:` comment per block.
+//!
+//! # References
+//!  - [dma-buf uAPI](https://docs.kernel.org/driver-api/dma-buf.html)
+//!  - [`include/uapi/linux/dma-buf.h`, `sync_file.h`, `dma-heap.h`, `udmabuf.h`](https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/include/uapi/linux)
+#![cfg(target_os = "linux")]
+
+mod dma_buf;
+mod dma_heap;
+mod error;
+mod poll;
+mod sync_file;
+mod uapi;
+mod udmabuf;
+
+pub use dma_buf::{Access, CpuAccessGuard, DMA_BUF_MAGIC, DmaBufFd, DmaBufFdInfo, MappedDmaBuf};
+pub use dma_heap::{DMA_HEAP_DIR, DmaHeap};
+pub use error::{Error, Result};
+pub use sync_file::{FenceInfo, FenceStatus, NAME_LEN, SyncFileFd, SyncFileInfo};
+pub use udmabuf::{UDMABUF_PATH, Udmabuf};

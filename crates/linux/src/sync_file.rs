@@ -1,0 +1,325 @@
+//! Kernel sync files: a fence as a file descriptor (kernel: `struct sync_file`).
+//!
+//! A [`SyncFileFd`] owns a descriptor checked to be a sync_file. It merges with another
+//! (`SYNC_IOC_MERGE`), describes its leaf fences (`SYNC_IOC_FILE_INFO`, asked twice: once for
+//! the count, once to fill), forwards deadlines (`SYNC_IOC_SET_DEADLINE`), and waits through
+//! `poll(POLLIN)`, which the kernel raises once the fence has signalled.
+//!
+//! The owned info types mirror the in-process `dmabuf::sync_file::{SyncFileInfo, FenceInfo}`
+//! field for field, with timestamps as [`Duration`]s since boot (`CLOCK_MONOTONIC`).
+//!
+//! Kernel: `drivers/dma-buf/sync_file.c`, uAPI `include/uapi/linux/sync_file.h`.
+
+use crate::error::{Error, Result};
+use crate::{poll, uapi};
+use rustix::event::PollFlags;
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
+use rustix::io::Errno;
+use std::time::Duration;
+
+/// Size of the uAPI's name fields, NUL included: names hold at most `NAME_LEN - 1` bytes.
+pub const NAME_LEN: usize = 32;
+
+/// A fence's state (kernel: `dma_fence_get_status()`: 0, 1 or a negative errno).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FenceStatus {
+    /// Not signalled yet (kernel: 0).
+    Pending,
+    /// Signalled without error (kernel: 1).
+    Signaled,
+    /// Signalled with an error (kernel: the negative errno).
+    Failed(Errno),
+}
+
+impl FenceStatus {
+    /// The status from the kernel's integer: 0 pending, positive signalled, negative failed.
+    pub fn from_raw(raw: i32) -> FenceStatus {
+        match raw {
+            0 => FenceStatus::Pending,
+            r if r > 0 => FenceStatus::Signaled,
+            r => FenceStatus::Failed(errno_from_status(r)),
+        }
+    }
+
+    /// The kernel's integer form: 0 pending, 1 signalled, `-errno` failed.
+    pub fn to_raw(self) -> i32 {
+        match self {
+            FenceStatus::Pending => 0,
+            FenceStatus::Signaled => 1,
+            FenceStatus::Failed(e) => -e.raw_os_error(),
+        }
+    }
+
+    /// Whether the fence has signalled, with or without an error.
+    pub fn is_signaled(self) -> bool {
+        self != FenceStatus::Pending
+    }
+}
+
+/// The errno of a negative status; `EINVAL` for values no errno has (rustix asserts the range).
+fn errno_from_status(raw: i32) -> Errno {
+    match raw.checked_neg() {
+        Some(e @ 1..=4095) => Errno::from_raw_os_error(e),
+        _ => Errno::INVAL,
+    }
+}
+
+/// One leaf fence as `SYNC_IOC_FILE_INFO` reports it (kernel: `struct sync_fence_info`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[doc(alias = "sync_fence_info")]
+pub struct FenceInfo {
+    /// The timeline's name (kernel: `obj_name`).
+    pub timeline: String,
+    /// The driver's name (kernel: `driver_name`).
+    pub driver: String,
+    /// Pending, signalled, or signalled with an error (kernel: `status`).
+    pub status: FenceStatus,
+    /// When the fence signalled, on `CLOCK_MONOTONIC`; `None` while pending (kernel:
+    /// `timestamp_ns`, 0 while pending).
+    pub timestamp: Option<Duration>,
+}
+
+impl FenceInfo {
+    /// The timestamp as the uAPI reports it: nanoseconds of `CLOCK_MONOTONIC`, 0 while pending.
+    pub fn timestamp_ns(&self) -> u64 {
+        self.timestamp
+            .map_or(0, |t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn from_uapi(raw: &uapi::SyncFenceInfo) -> FenceInfo {
+        FenceInfo {
+            timeline: c_name(&raw.obj_name),
+            driver: c_name(&raw.driver_name),
+            status: FenceStatus::from_raw(raw.status),
+            timestamp: (raw.timestamp_ns != 0).then(|| Duration::from_nanos(raw.timestamp_ns)),
+        }
+    }
+}
+
+/// Everything `SYNC_IOC_FILE_INFO` reports about a sync file (kernel: `struct sync_file_info`
+/// with its `sync_fence_info` array).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[doc(alias = "sync_file_info")]
+pub struct SyncFileInfo {
+    /// The file's name: the one given at merge, else `"<driver>-<timeline><context>-<seqno>"`.
+    pub name: String,
+    /// Signalled, replaced by the status of the first leaf that is pending or failed.
+    pub status: FenceStatus,
+    /// The leaves, in the kernel's unwrap order.
+    pub fences: Vec<FenceInfo>,
+}
+
+impl SyncFileInfo {
+    /// The number of leaves listed (kernel: `num_fences`).
+    pub fn num_fences(&self) -> usize {
+        self.fences.len()
+    }
+}
+
+/// An owned kernel sync_file descriptor.
+#[derive(Debug)]
+pub struct SyncFileFd(OwnedFd);
+
+impl SyncFileFd {
+    /// `ioctl(fd, SYNC_IOC_FILE_INFO, {num_fences: 0})`—Takes `fd` if it is a sync_file.
+    ///
+    /// The probe asks only for the leaf count, which every sync_file answers and other files
+    /// refuse.
+    ///
+    /// # Errors
+    /// The error and `fd`, unchanged: [`Error::NotSyncFile`] when the probe is refused with
+    /// `ENOTTY` or `EINVAL`; [`Error::Sys`] otherwise (e.g. `EBADF` for an `O_PATH`
+    /// descriptor).
+    ///
+    /// # References
+    ///  - [sync_file](https://docs.kernel.org/driver-api/sync_file.html)
+    pub fn from_fd(fd: OwnedFd) -> std::result::Result<SyncFileFd, (Error, OwnedFd)> {
+        match uapi::sync_file_info_count(fd.as_fd()) {
+            Ok(_) => Ok(SyncFileFd(fd)),
+            Err(errno @ (Errno::NOTTY | Errno::INVAL)) => Err((Error::NotSyncFile { errno }, fd)),
+            Err(errno) => Err((Error::sys("ioctl(SYNC_IOC_FILE_INFO)")(errno), fd)),
+        }
+    }
+
+    /// Wraps a descriptor the kernel just returned as a sync_file.
+    pub(crate) fn from_kernel(fd: OwnedFd) -> SyncFileFd {
+        SyncFileFd(fd)
+    }
+
+    /// `ioctl(self, SYNC_IOC_MERGE, {name, fd2: other})`—A new sync_file signalled when both
+    /// are.
+    ///
+    /// The kernel flattens both into their leaves, keeps the latest leaf per context and drops
+    /// leaves already signalled (all signalled: one signalled stub). Both inputs stay valid.
+    /// The new descriptor is close-on-exec.
+    ///
+    /// # Errors
+    /// [`Error::NameTooLong`] past 31 bytes and [`Error::InvalidName`] for a NUL inside, both
+    /// before the ioctl; [`Error::Sys`] with the kernel's errno.
+    ///
+    /// # References
+    ///  - [`sync_file.h`](https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/include/uapi/linux/sync_file.h)
+    #[doc(alias = "SYNC_IOC_MERGE")]
+    pub fn merge(&self, name: &str, other: &SyncFileFd) -> Result<SyncFileFd> {
+        let name = name_field(name)?;
+        uapi::sync_merge(self.0.as_fd(), name, other.0.as_fd())
+            .map(SyncFileFd)
+            .map_err(Error::sys("ioctl(SYNC_IOC_MERGE)"))
+    }
+
+    /// `ioctl(self, SYNC_IOC_FILE_INFO)`, twice—The name, overall status and every leaf.
+    ///
+    /// The first call asks for the count, the second fills an array that size.
+    ///
+    /// # Errors
+    /// [`Error::Sys`] with the kernel's errno.
+    #[doc(alias = "SYNC_IOC_FILE_INFO")]
+    pub fn info(&self) -> Result<SyncFileInfo> {
+        let call = "ioctl(SYNC_IOC_FILE_INFO)";
+        let head = uapi::sync_file_info_count(self.0.as_fd()).map_err(Error::sys(call))?;
+        let mut leaves = vec![uapi::SyncFenceInfo::ZERO; head.num_fences as usize];
+        let full = if leaves.is_empty() {
+            head
+        } else {
+            uapi::sync_file_info_fill(self.0.as_fd(), &mut leaves).map_err(Error::sys(call))?
+        };
+        leaves.truncate(full.num_fences as usize);
+        Ok(SyncFileInfo {
+            name: c_name(&full.name),
+            status: FenceStatus::from_raw(full.status),
+            fences: leaves.iter().map(FenceInfo::from_uapi).collect(),
+        })
+    }
+
+    /// `ioctl(self, SYNC_IOC_FILE_INFO, {num_fences: 0})`—The overall status only.
+    ///
+    /// # Errors
+    /// [`Error::Sys`] with the kernel's errno.
+    pub fn status(&self) -> Result<FenceStatus> {
+        uapi::sync_file_info_count(self.0.as_fd())
+            .map(|i| FenceStatus::from_raw(i.status))
+            .map_err(Error::sys("ioctl(SYNC_IOC_FILE_INFO)"))
+    }
+
+    /// `ioctl(self, SYNC_IOC_SET_DEADLINE, {deadline_ns})`—Hints that the fence is wanted by
+    /// `deadline_ns` on `CLOCK_MONOTONIC`.
+    ///
+    /// Drivers may raise clocks to meet it; most ignore it. Linux before 6.4 lacks the ioctl
+    /// and answers `ENOTTY`.
+    ///
+    /// # Errors
+    /// [`Error::Sys`] with the kernel's errno.
+    #[doc(alias = "SYNC_IOC_SET_DEADLINE")]
+    pub fn set_deadline(&self, deadline_ns: u64) -> Result<()> {
+        uapi::sync_set_deadline(self.0.as_fd(), deadline_ns)
+            .map_err(Error::sys("ioctl(SYNC_IOC_SET_DEADLINE)"))
+    }
+
+    /// `poll(self, POLLIN, timeout)`—Waits until the fence signals; `None` waits forever.
+    ///
+    /// Restarts on `EINTR` with the time left. A fence that failed still signals: read
+    /// [`status`](Self::status) for the error.
+    ///
+    /// # Errors
+    /// [`Error::TimedOut`] (`ETIME`) when the time runs out; [`Error::Sys`] from `poll`.
+    ///
+    /// # References
+    ///  - [Linux `poll`](https://man7.org/linux/man-pages/man2/poll.2.html)
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<()> {
+        poll::wait_one(self.0.as_fd(), PollFlags::IN, timeout)
+    }
+
+    /// `poll(self, POLLIN, 0)`—Whether the fence has signalled, without waiting.
+    ///
+    /// # Errors
+    /// [`Error::Sys`] from `poll`.
+    pub fn is_signaled(&self) -> Result<bool> {
+        poll::poll_one(self.0.as_fd(), PollFlags::IN, Some(Duration::ZERO))
+            .map(|r| r.contains(PollFlags::IN))
+    }
+}
+
+impl AsFd for SyncFileFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl AsRawFd for SyncFileFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+impl IntoRawFd for SyncFileFd {
+    fn into_raw_fd(self) -> RawFd {
+        self.0.into_raw_fd()
+    }
+}
+
+impl From<SyncFileFd> for OwnedFd {
+    fn from(f: SyncFileFd) -> OwnedFd {
+        f.0
+    }
+}
+
+/// A name as the uAPI's 32-byte, NUL-terminated field.
+fn name_field(name: &str) -> Result<[u8; NAME_LEN]> {
+    if name.len() >= NAME_LEN {
+        return Err(Error::NameTooLong { len: name.len() });
+    }
+    if name.bytes().any(|b| b == 0) {
+        return Err(Error::InvalidName { name: name.into() });
+    }
+    let mut field = [0u8; NAME_LEN];
+    field[..name.len()].copy_from_slice(name.as_bytes());
+    Ok(field)
+}
+
+/// The text of a NUL-terminated uAPI name field (lossy: the kernel does not promise UTF-8).
+pub(crate) fn c_name(field: &[u8]) -> String {
+    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+    String::from_utf8_lossy(&field[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_field_fits_31_bytes_and_refuses_more() {
+        let f = name_field(&"a".repeat(31)).unwrap();
+        assert_eq!(f[30], b'a');
+        assert_eq!(f[31], 0);
+        assert_eq!(
+            name_field(&"a".repeat(32)),
+            Err(Error::NameTooLong { len: 32 })
+        );
+        assert_eq!(name_field("a\0b").unwrap_err().errno(), Errno::INVAL);
+    }
+
+    #[test]
+    fn c_name_stops_at_nul_or_end() {
+        assert_eq!(c_name(b"stub\0junk"), "stub");
+        assert_eq!(c_name(b"full"), "full");
+    }
+
+    #[test]
+    fn status_round_trips_the_kernel_integers() {
+        for s in [
+            FenceStatus::Pending,
+            FenceStatus::Signaled,
+            FenceStatus::Failed(Errno::NOENT),
+        ] {
+            assert_eq!(FenceStatus::from_raw(s.to_raw()), s);
+        }
+        assert_eq!(
+            FenceStatus::from_raw(i32::MIN),
+            FenceStatus::Failed(Errno::INVAL)
+        );
+        assert_eq!(
+            FenceStatus::from_raw(-5000),
+            FenceStatus::Failed(Errno::INVAL)
+        );
+    }
+}

@@ -1,0 +1,486 @@
+//! The kernel's dma-buf, sync_file, dma-heap and udmabuf uAPI: `#[repr(C)]` structs, opcodes,
+//! and one safe function per ioctl.
+//!
+//! # Safety
+//! This is the crate's only module with `unsafe`. Each ioctl passes exactly the struct its
+//! opcode encodes (sizes checked at compile time against the uAPI headers), and each descriptor
+//! the kernel returns is wrapped in an `OwnedFd` at once. The mapping helpers at the end hand
+//! out slices only for the lifetime of a borrow of the mapping.
+//!
+//! Kernel headers: `include/uapi/linux/{dma-buf,sync_file,dma-heap,udmabuf}.h`.
+#![allow(unsafe_code)]
+
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use rustix::io::Result;
+use rustix::ioctl::{Ioctl, IoctlOutput, Opcode, Updater, opcode};
+use std::ffi::{CStr, c_void};
+use std::mem::size_of;
+use std::ptr::NonNull;
+
+// ---- dma-buf.h (ioctl group 'b') ----
+
+/// `struct dma_buf_sync`.
+#[repr(C)]
+pub(crate) struct DmaBufSync {
+    pub flags: u64,
+}
+const _: () = assert!(size_of::<DmaBufSync>() == 8);
+
+pub(crate) const DMA_BUF_SYNC_READ: u64 = 1 << 0;
+pub(crate) const DMA_BUF_SYNC_WRITE: u64 = 2;
+pub(crate) const DMA_BUF_SYNC_END: u64 = 1 << 2;
+pub(crate) const DMA_BUF_SYNC_VALID_FLAGS_MASK: u64 =
+    DMA_BUF_SYNC_READ | DMA_BUF_SYNC_WRITE | DMA_BUF_SYNC_END;
+/// `DMA_BUF_NAME_LEN`, NUL included.
+pub(crate) const DMA_BUF_NAME_LEN: usize = 32;
+
+/// `struct dma_buf_export_sync_file` and `struct dma_buf_import_sync_file` (same layout).
+#[repr(C)]
+pub(crate) struct DmaBufSyncFile {
+    pub flags: u32,
+    pub fd: i32,
+}
+const _: () = assert!(size_of::<DmaBufSyncFile>() == 8);
+
+const DMA_BUF_IOCTL_SYNC: Opcode = opcode::write::<DmaBufSync>(b'b', 0);
+/// `_B`: the argument size is a `__u64`, the argument itself the string's address.
+const DMA_BUF_SET_NAME_B: Opcode = opcode::write::<u64>(b'b', 1);
+const DMA_BUF_IOCTL_EXPORT_SYNC_FILE: Opcode = opcode::read_write::<DmaBufSyncFile>(b'b', 2);
+const DMA_BUF_IOCTL_IMPORT_SYNC_FILE: Opcode = opcode::write::<DmaBufSyncFile>(b'b', 3);
+
+// ---- sync_file.h (ioctl group '>') ----
+
+/// `struct sync_merge_data`.
+#[repr(C)]
+pub(crate) struct SyncMergeData {
+    pub name: [u8; 32],
+    pub fd2: i32,
+    pub fence: i32,
+    pub flags: u32,
+    pub pad: u32,
+}
+const _: () = assert!(size_of::<SyncMergeData>() == 48);
+
+/// `struct sync_fence_info`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct SyncFenceInfo {
+    pub obj_name: [u8; 32],
+    pub driver_name: [u8; 32],
+    pub status: i32,
+    pub flags: u32,
+    pub timestamp_ns: u64,
+}
+const _: () = assert!(size_of::<SyncFenceInfo>() == 80);
+
+impl SyncFenceInfo {
+    pub(crate) const ZERO: SyncFenceInfo = SyncFenceInfo {
+        obj_name: [0; 32],
+        driver_name: [0; 32],
+        status: 0,
+        flags: 0,
+        timestamp_ns: 0,
+    };
+}
+
+/// `struct sync_file_info`.
+#[repr(C)]
+pub(crate) struct SyncFileInfo {
+    pub name: [u8; 32],
+    pub status: i32,
+    pub flags: u32,
+    pub num_fences: u32,
+    pub pad: u32,
+    /// User address of a `sync_fence_info` array.
+    pub sync_fence_info: u64,
+}
+const _: () = assert!(size_of::<SyncFileInfo>() == 56);
+
+/// `struct sync_set_deadline`.
+#[repr(C)]
+pub(crate) struct SyncSetDeadline {
+    pub deadline_ns: u64,
+    pub pad: u64,
+}
+const _: () = assert!(size_of::<SyncSetDeadline>() == 16);
+
+const SYNC_IOC_MERGE: Opcode = opcode::read_write::<SyncMergeData>(b'>', 3);
+const SYNC_IOC_FILE_INFO: Opcode = opcode::read_write::<SyncFileInfo>(b'>', 4);
+const SYNC_IOC_SET_DEADLINE: Opcode = opcode::write::<SyncSetDeadline>(b'>', 5);
+
+// ---- dma-heap.h (ioctl group 'H') ----
+
+/// `struct dma_heap_allocation_data`.
+#[repr(C)]
+pub(crate) struct DmaHeapAllocationData {
+    pub len: u64,
+    pub fd: u32,
+    pub fd_flags: u32,
+    pub heap_flags: u64,
+}
+const _: () = assert!(size_of::<DmaHeapAllocationData>() == 24);
+
+const DMA_HEAP_IOCTL_ALLOC: Opcode = opcode::read_write::<DmaHeapAllocationData>(b'H', 0);
+
+// ---- udmabuf.h (ioctl group 'u') ----
+
+/// `UDMABUF_FLAGS_CLOEXEC`.
+pub(crate) const UDMABUF_FLAGS_CLOEXEC: u32 = 0x01;
+
+/// `struct udmabuf_create`.
+#[repr(C)]
+pub(crate) struct UdmabufCreate {
+    pub memfd: u32,
+    pub flags: u32,
+    pub offset: u64,
+    pub size: u64,
+}
+const _: () = assert!(size_of::<UdmabufCreate>() == 24);
+
+/// `struct udmabuf_create_item`.
+#[repr(C)]
+pub(crate) struct UdmabufCreateItem {
+    pub memfd: u32,
+    pub pad: u32,
+    pub offset: u64,
+    pub size: u64,
+}
+const _: () = assert!(size_of::<UdmabufCreateItem>() == 24);
+
+/// `struct udmabuf_create_list` without its trailing item array.
+#[repr(C)]
+pub(crate) struct UdmabufCreateList {
+    pub flags: u32,
+    pub count: u32,
+}
+const _: () = assert!(size_of::<UdmabufCreateList>() == 8);
+
+const UDMABUF_CREATE: Opcode = opcode::write::<UdmabufCreate>(b'u', 0x42);
+const UDMABUF_CREATE_LIST: Opcode = opcode::write::<UdmabufCreateList>(b'u', 0x43);
+
+// ---- ioctl patterns rustix lacks ----
+
+/// An ioctl whose argument is a pointer to `T` the kernel only reads, and whose return value
+/// is a new file descriptor (udmabuf's pattern).
+struct FdReturning<const OPCODE: Opcode, T> {
+    arg: *mut c_void,
+    _input: std::marker::PhantomData<T>,
+}
+
+// SAFETY: `as_ptr` returns the pointer given at construction, which points to a `T` that the
+// caller keeps alive across the call; the kernel only reads it (IS_MUTATING false), and a
+// non-negative return value of these opcodes is a new descriptor owned by the caller.
+unsafe impl<const OPCODE: Opcode, T> Ioctl for FdReturning<OPCODE, T> {
+    type Output = OwnedFd;
+    const IS_MUTATING: bool = false;
+
+    fn opcode(&self) -> Opcode {
+        OPCODE
+    }
+
+    fn as_ptr(&mut self) -> *mut c_void {
+        self.arg
+    }
+
+    unsafe fn output_from_ptr(out: IoctlOutput, _: *mut c_void) -> Result<OwnedFd> {
+        // SAFETY: rustix calls this only for a successful (non-negative) return, which for
+        // these opcodes is a descriptor the kernel just installed for us.
+        Ok(unsafe { OwnedFd::from_raw_fd(out) })
+    }
+}
+
+/// An ioctl whose argument is an address passed as the integer itself (`DMA_BUF_SET_NAME`).
+struct PointerArg<const OPCODE: Opcode> {
+    arg: *mut c_void,
+}
+
+// SAFETY: the pointer is passed through unchanged; the caller guarantees what it points to
+// (a NUL-terminated string the kernel only reads).
+unsafe impl<const OPCODE: Opcode> Ioctl for PointerArg<OPCODE> {
+    type Output = ();
+    const IS_MUTATING: bool = false;
+
+    fn opcode(&self) -> Opcode {
+        OPCODE
+    }
+
+    fn as_ptr(&mut self) -> *mut c_void {
+        self.arg
+    }
+
+    unsafe fn output_from_ptr(_: IoctlOutput, _: *mut c_void) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Wraps a descriptor number the kernel just wrote into an ioctl struct.
+///
+/// # Safety
+/// `raw` must be a descriptor the kernel returned to us by the ioctl that just succeeded, owned
+/// by nobody else.
+unsafe fn take_fd(raw: i32) -> OwnedFd {
+    // SAFETY: forwarded from the caller.
+    unsafe { OwnedFd::from_raw_fd(raw) }
+}
+
+// ---- dma-buf ioctls ----
+
+/// `ioctl(fd, DMA_BUF_IOCTL_SYNC, {flags})`, once (no restart).
+pub(crate) fn dma_buf_sync(fd: BorrowedFd<'_>, flags: u64) -> Result<()> {
+    let mut arg = DmaBufSync { flags };
+    // SAFETY: DMA_BUF_IOCTL_SYNC takes a `struct dma_buf_sync`, which `DmaBufSync` mirrors;
+    // the kernel only reads it.
+    unsafe { rustix::ioctl::ioctl(fd, Updater::<DMA_BUF_IOCTL_SYNC, _>::new(&mut arg)) }
+}
+
+/// `ioctl(fd, DMA_BUF_SET_NAME_B, name)`.
+pub(crate) fn dma_buf_set_name(fd: BorrowedFd<'_>, name: &CStr) -> Result<()> {
+    let ctl = PointerArg::<DMA_BUF_SET_NAME_B> {
+        arg: name.as_ptr().cast_mut().cast(),
+    };
+    // SAFETY: DMA_BUF_SET_NAME takes the address of a NUL-terminated string, which `name` is
+    // and stays during the call; the kernel copies at most DMA_BUF_NAME_LEN bytes and never
+    // writes through it.
+    unsafe { rustix::ioctl::ioctl(fd, ctl) }
+}
+
+/// `ioctl(fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, {flags, fd})`.
+pub(crate) fn dma_buf_export_sync_file(fd: BorrowedFd<'_>, flags: u32) -> Result<OwnedFd> {
+    let mut arg = DmaBufSyncFile { flags, fd: -1 };
+    // SAFETY: the opcode takes a `struct dma_buf_export_sync_file`, mirrored by
+    // `DmaBufSyncFile`; the kernel writes `fd`.
+    unsafe {
+        rustix::ioctl::ioctl(
+            fd,
+            Updater::<DMA_BUF_IOCTL_EXPORT_SYNC_FILE, _>::new(&mut arg),
+        )?;
+    }
+    // SAFETY: on success `arg.fd` is a new sync_file descriptor installed for us.
+    Ok(unsafe { take_fd(arg.fd) })
+}
+
+/// `ioctl(fd, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, {flags, sync_file})`.
+pub(crate) fn dma_buf_import_sync_file(
+    fd: BorrowedFd<'_>,
+    flags: u32,
+    sync_file: BorrowedFd<'_>,
+) -> Result<()> {
+    let mut arg = DmaBufSyncFile {
+        flags,
+        fd: sync_file.as_raw_fd(),
+    };
+    // SAFETY: the opcode takes a `struct dma_buf_import_sync_file`, mirrored by
+    // `DmaBufSyncFile`; the kernel only reads it and takes its own reference to the fence.
+    unsafe {
+        rustix::ioctl::ioctl(
+            fd,
+            Updater::<DMA_BUF_IOCTL_IMPORT_SYNC_FILE, _>::new(&mut arg),
+        )
+    }
+}
+
+// ---- sync_file ioctls ----
+
+/// `ioctl(fd, SYNC_IOC_MERGE, {name, fd2})`: the merged sync_file.
+pub(crate) fn sync_merge(
+    fd: BorrowedFd<'_>,
+    name: [u8; 32],
+    fd2: BorrowedFd<'_>,
+) -> Result<OwnedFd> {
+    let mut arg = SyncMergeData {
+        name,
+        fd2: fd2.as_raw_fd(),
+        fence: -1,
+        flags: 0,
+        pad: 0,
+    };
+    // SAFETY: SYNC_IOC_MERGE takes a `struct sync_merge_data`, mirrored by `SyncMergeData`;
+    // the kernel writes `fence`.
+    unsafe { rustix::ioctl::ioctl(fd, Updater::<SYNC_IOC_MERGE, _>::new(&mut arg))? };
+    // SAFETY: on success `arg.fence` is a new sync_file descriptor installed for us.
+    Ok(unsafe { take_fd(arg.fence) })
+}
+
+/// `ioctl(fd, SYNC_IOC_FILE_INFO, {num_fences: 0})`: name, overall status, leaf count.
+pub(crate) fn sync_file_info_count(fd: BorrowedFd<'_>) -> Result<SyncFileInfo> {
+    sync_file_info_fill(fd, &mut [])
+}
+
+/// `ioctl(fd, SYNC_IOC_FILE_INFO, {num_fences: out.len(), sync_fence_info: out})`; with an
+/// empty `out`, only counts.
+pub(crate) fn sync_file_info_fill(
+    fd: BorrowedFd<'_>,
+    out: &mut [SyncFenceInfo],
+) -> Result<SyncFileInfo> {
+    let mut arg = SyncFileInfo {
+        name: [0; 32],
+        status: 0,
+        flags: 0,
+        num_fences: u32::try_from(out.len()).unwrap_or(u32::MAX),
+        pad: 0,
+        sync_fence_info: if out.is_empty() {
+            0
+        } else {
+            out.as_mut_ptr() as u64
+        },
+    };
+    // SAFETY: SYNC_IOC_FILE_INFO takes a `struct sync_file_info`, mirrored by `SyncFileInfo`.
+    // When `num_fences` is non-zero, `sync_fence_info` points to `out`, `num_fences` writable
+    // `SyncFenceInfo`s (the uAPI's `struct sync_fence_info`), and the kernel writes at most
+    // that many (it refuses with EINVAL if the file has more).
+    unsafe { rustix::ioctl::ioctl(fd, Updater::<SYNC_IOC_FILE_INFO, _>::new(&mut arg))? };
+    Ok(arg)
+}
+
+/// `ioctl(fd, SYNC_IOC_SET_DEADLINE, {deadline_ns})`.
+pub(crate) fn sync_set_deadline(fd: BorrowedFd<'_>, deadline_ns: u64) -> Result<()> {
+    let mut arg = SyncSetDeadline {
+        deadline_ns,
+        pad: 0,
+    };
+    // SAFETY: SYNC_IOC_SET_DEADLINE takes a `struct sync_set_deadline`, mirrored by
+    // `SyncSetDeadline`; the kernel only reads it.
+    unsafe { rustix::ioctl::ioctl(fd, Updater::<SYNC_IOC_SET_DEADLINE, _>::new(&mut arg)) }
+}
+
+// ---- dma-heap and udmabuf ioctls ----
+
+/// `ioctl(heap, DMA_HEAP_IOCTL_ALLOC, {len, fd_flags, heap_flags})`: the new dma-buf.
+pub(crate) fn dma_heap_alloc(
+    heap: BorrowedFd<'_>,
+    len: u64,
+    fd_flags: u32,
+    heap_flags: u64,
+) -> Result<OwnedFd> {
+    let mut arg = DmaHeapAllocationData {
+        len,
+        fd: 0,
+        fd_flags,
+        heap_flags,
+    };
+    // SAFETY: DMA_HEAP_IOCTL_ALLOC takes a `struct dma_heap_allocation_data`, mirrored by
+    // `DmaHeapAllocationData`; the kernel writes `fd`.
+    unsafe { rustix::ioctl::ioctl(heap, Updater::<DMA_HEAP_IOCTL_ALLOC, _>::new(&mut arg))? };
+    // SAFETY: on success `arg.fd` is a new dma-buf descriptor installed for us.
+    Ok(unsafe { take_fd(arg.fd as i32) })
+}
+
+/// `ioctl(dev, UDMABUF_CREATE, {memfd, flags, offset, size})`: the new dma-buf.
+pub(crate) fn udmabuf_create(
+    dev: BorrowedFd<'_>,
+    memfd: BorrowedFd<'_>,
+    offset: u64,
+    size: u64,
+) -> Result<OwnedFd> {
+    let arg = UdmabufCreate {
+        memfd: memfd.as_raw_fd() as u32,
+        flags: UDMABUF_FLAGS_CLOEXEC,
+        offset,
+        size,
+    };
+    let ctl = FdReturning::<UDMABUF_CREATE, UdmabufCreate> {
+        arg: (&raw const arg).cast_mut().cast(),
+        _input: std::marker::PhantomData,
+    };
+    // SAFETY: UDMABUF_CREATE reads a `struct udmabuf_create` (mirrored by `UdmabufCreate`,
+    // alive on this stack frame during the call) and returns the new descriptor.
+    unsafe { rustix::ioctl::ioctl(dev, ctl) }
+}
+
+/// `ioctl(dev, UDMABUF_CREATE_LIST, {flags, count, list})`: one dma-buf over several ranges.
+pub(crate) fn udmabuf_create_list(
+    dev: BorrowedFd<'_>,
+    items: &[(BorrowedFd<'_>, u64, u64)],
+) -> Result<OwnedFd> {
+    // The header is 8 bytes and the items 8-aligned: an u64 buffer holds both exactly.
+    let mut buf: Vec<u64> = Vec::with_capacity(1 + 3 * items.len());
+    let head = UdmabufCreateList {
+        flags: UDMABUF_FLAGS_CLOEXEC,
+        count: u32::try_from(items.len()).unwrap_or(u32::MAX),
+    };
+    buf.push(pack(head.flags, head.count));
+    for (memfd, offset, size) in items {
+        let item = UdmabufCreateItem {
+            memfd: memfd.as_raw_fd() as u32,
+            pad: 0,
+            offset: *offset,
+            size: *size,
+        };
+        buf.extend([pack(item.memfd, item.pad), item.offset, item.size]);
+    }
+    let ctl = FdReturning::<UDMABUF_CREATE_LIST, UdmabufCreateList> {
+        arg: buf.as_mut_ptr().cast(),
+        _input: std::marker::PhantomData,
+    };
+    // SAFETY: `buf` holds a `struct udmabuf_create_list` followed by `count` `struct
+    // udmabuf_create_item`s in the uAPI layout (8-byte header, 24-byte items), alive during the call; the kernel
+    // only reads it and returns the new descriptor.
+    unsafe { rustix::ioctl::ioctl(dev, ctl) }
+}
+
+/// Two `u32` fields as one native-endian `u64`, as they lie in memory.
+fn pack(first: u32, second: u32) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes[..4].copy_from_slice(&first.to_ne_bytes());
+    bytes[4..].copy_from_slice(&second.to_ne_bytes());
+    u64::from_ne_bytes(bytes)
+}
+
+// ---- mappings ----
+
+/// A shared read-write mapping of a whole file; unmapped on drop.
+pub(crate) struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Mapping {
+    /// `mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)`.
+    pub(crate) fn new(fd: impl AsFd, len: usize) -> Result<Mapping> {
+        use rustix::mm::{MapFlags, ProtFlags};
+        // SAFETY: a fresh mapping chosen by the kernel (no address hint) overlaps no Rust
+        // object; it is owned by the returned `Mapping` and unmapped exactly once, on drop.
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                fd,
+                0,
+            )?
+        };
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(rustix::io::Errno::FAULT)?;
+        Ok(Mapping { ptr, len })
+    }
+
+    /// The mapping's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The mapped bytes, for as long as `self` is borrowed.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr..ptr+len` is a live readable mapping owned by `self`, unmapped only on
+        // drop, which the borrow prevents. Other processes or devices may change the bytes;
+        // the callers open a DMA_BUF_IOCTL_SYNC bracket around every use, as the uAPI asks.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The mapped bytes, writable, for as long as `self` is borrowed mutably.
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`; the mapping is writable and the exclusive borrow of `self`
+        // means no other slice of this mapping exists in this program.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly what mmap returned and no slice of it outlives the
+        // borrow of `self`, which has ended.
+        if let Err(e) = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len) } {
+            tracing::warn!(errno = %e, "munmap of a dma-buf mapping failed");
+        }
+    }
+}

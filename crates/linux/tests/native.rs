@@ -1,0 +1,202 @@
+//! Error paths and descriptor hygiene, runnable on any Linux host: every constructor refuses
+//! the wrong kind of descriptor with a typed error carrying the errno and gives it back, bad
+//! arguments are refused before any ioctl, and no test leaks a descriptor.
+//!
+//! The device paths are in `tests/devices.rs`.
+
+use dmabuf_linux::{DmaBufFd, DmaHeap, Error, SyncFileFd, Udmabuf};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::{MemfdFlags, Mode, OFlags, SealFlags};
+use rustix::io::Errno;
+use std::sync::Mutex;
+
+/// Tests count `/proc/self/fd`, so they run one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Runs `body` alone and asserts it closed every descriptor it opened.
+fn no_leak(body: impl FnOnce()) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = open_fds();
+    body();
+    assert_eq!(open_fds(), before, "descriptors leaked");
+}
+
+/// A few descriptors of the wrong kind, with what each is.
+fn wrong_kinds() -> Vec<(&'static str, OwnedFd)> {
+    let (r, w) = rustix::pipe::pipe().unwrap();
+    let memfd = rustix::fs::memfd_create("native", MemfdFlags::CLOEXEC).unwrap();
+    let null =
+        rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()).unwrap();
+    vec![
+        ("pipe read end", r),
+        ("pipe write end", w),
+        ("memfd", memfd),
+        ("/dev/null", null),
+    ]
+}
+
+fn o_path() -> OwnedFd {
+    rustix::fs::open("/dev/null", OFlags::PATH | OFlags::CLOEXEC, Mode::empty()).unwrap()
+}
+
+fn same_file(a: &OwnedFd, b: &OwnedFd) -> bool {
+    let (a, b) = (rustix::fs::fstat(a).unwrap(), rustix::fs::fstat(b).unwrap());
+    (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+}
+
+#[test]
+fn sync_file_from_fd_refuses_other_files_and_gives_them_back() {
+    no_leak(|| {
+        for (what, fd) in wrong_kinds() {
+            let probe = fd.try_clone().unwrap();
+            let (err, back) = SyncFileFd::from_fd(fd).unwrap_err();
+            assert!(
+                matches!(err, Error::NotSyncFile { errno } if errno == Errno::NOTTY || errno == Errno::INVAL),
+                "{what}: {err:?}"
+            );
+            assert!(same_file(&back, &probe), "{what}: a different fd came back");
+        }
+    });
+}
+
+#[test]
+fn sync_file_from_fd_of_an_o_path_fd_is_ebadf() {
+    no_leak(|| {
+        let (err, _back) = SyncFileFd::from_fd(o_path()).unwrap_err();
+        assert_eq!(err.errno(), Errno::BADF, "{err:?}");
+        assert!(matches!(err, Error::Sys { .. }));
+    });
+}
+
+#[test]
+fn dma_buf_from_fd_refuses_other_files_and_gives_them_back() {
+    no_leak(|| {
+        for (what, fd) in wrong_kinds() {
+            let probe = fd.try_clone().unwrap();
+            let (err, back) = DmaBufFd::from_fd(fd).unwrap_err();
+            assert!(matches!(err, Error::NotDmaBuf { .. }), "{what}: {err:?}");
+            assert_eq!(err.errno(), Errno::INVAL);
+            assert!(same_file(&back, &probe), "{what}: a different fd came back");
+        }
+    });
+}
+
+#[test]
+fn dma_buf_from_fd_of_an_o_path_fd_is_ebadf() {
+    no_leak(|| {
+        let (err, back) = DmaBufFd::from_fd(o_path()).unwrap_err();
+        assert_eq!(err, Error::PathOnly);
+        assert_eq!(err.errno(), Errno::BADF);
+        drop(back);
+    });
+}
+
+#[test]
+fn dma_heap_open_checks_names_then_reports_the_kernel_errno() {
+    no_leak(|| {
+        for bad in ["", ".", "..", "../null", "a/b", "nul\0"] {
+            let err = DmaHeap::open(bad).unwrap_err();
+            assert!(matches!(err, Error::InvalidName { .. }), "{bad:?}: {err:?}");
+            assert_eq!(err.errno(), Errno::INVAL);
+        }
+        let err = DmaHeap::open("no-such-heap-here").unwrap_err();
+        assert_eq!(err.errno(), Errno::NOENT, "{err:?}");
+        // Lists what exists (nothing on a host without heaps), never fails for a missing dir.
+        let heaps = DmaHeap::list().unwrap();
+        if !std::path::Path::new(dmabuf_linux::DMA_HEAP_DIR).exists() {
+            assert!(heaps.is_empty());
+        }
+    });
+}
+
+#[test]
+fn udmabuf_open_without_the_device_is_enoent() {
+    no_leak(|| {
+        if std::path::Path::new(dmabuf_linux::UDMABUF_PATH).exists() {
+            eprintln!("SKIPPED: /dev/udmabuf exists here; the ENOENT path needs a host without it");
+            return;
+        }
+        assert_eq!(Udmabuf::open().unwrap_err().errno(), Errno::NOENT);
+    });
+}
+
+fn sealed_memfd(len: u64, seals: SealFlags) -> OwnedFd {
+    let fd = rustix::fs::memfd_create("udmabuf", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
+        .unwrap();
+    rustix::fs::ftruncate(&fd, len).unwrap();
+    if !seals.is_empty() {
+        rustix::fs::fcntl_add_seals(&fd, seals).unwrap();
+    }
+    fd
+}
+
+#[test]
+fn udmabuf_preconditions_are_typed_errors_before_the_ioctl() {
+    no_leak(|| {
+        let page = rustix::param::page_size() as u64;
+        let good = sealed_memfd(4 * page, SealFlags::SHRINK);
+        assert_eq!(Udmabuf::check_memfd(&good, 0, 4 * page), Ok(()));
+        assert_eq!(Udmabuf::check_memfd(&good, page, 2 * page), Ok(()));
+
+        assert_eq!(Udmabuf::check_memfd(&good, 0, 0), Err(Error::ZeroLength));
+        assert_eq!(
+            Udmabuf::check_memfd(&good, 1, page),
+            Err(Error::Unaligned {
+                what: "offset",
+                value: 1
+            })
+        );
+        assert_eq!(
+            Udmabuf::check_memfd(&good, 0, page + 1),
+            Err(Error::Unaligned {
+                what: "size",
+                value: page + 1
+            })
+        );
+        let past = Udmabuf::check_memfd(&good, 2 * page, 4 * page).unwrap_err();
+        assert!(matches!(past, Error::OutOfRange { .. }), "{past:?}");
+        assert_eq!(
+            Udmabuf::check_memfd(&good, u64::MAX - page + 1, page)
+                .unwrap_err()
+                .errno(),
+            Errno::INVAL
+        );
+
+        let unsealed = sealed_memfd(page, SealFlags::empty());
+        assert_eq!(
+            Udmabuf::check_memfd(&unsealed, 0, page),
+            Err(Error::MissingShrinkSeal)
+        );
+        let write_sealed = sealed_memfd(page, SealFlags::SHRINK | SealFlags::WRITE);
+        assert_eq!(
+            Udmabuf::check_memfd(&write_sealed, 0, page),
+            Err(Error::WriteSealed)
+        );
+
+        // Not a memfd at all: no seals to read.
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        let err = Udmabuf::check_memfd(r.as_fd(), 0, page).unwrap_err();
+        assert!(
+            matches!(err, Error::NotMemfd { errno } if errno == Errno::INVAL),
+            "{err:?}"
+        );
+        let err = Udmabuf::check_memfd(o_path(), 0, page).unwrap_err();
+        assert_eq!(err.errno(), Errno::BADF, "{err:?}");
+    });
+}
+
+#[test]
+fn errors_convert_to_io_errors_with_their_errno() {
+    let io: std::io::Error = Error::MissingShrinkSeal.into();
+    assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);
+    let io: std::io::Error = Error::Sys {
+        call: "open",
+        errno: Errno::NOENT,
+    }
+    .into();
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+}
