@@ -1,0 +1,292 @@
+//! One epoll thread for every kernel fd the library waits on, and the bridge that turns a
+//! kernel sync_file into a library [`Fence`].
+//!
+//! [`Reactor::watch`] hands an fd to the reactor thread, which calls back once it polls
+//! readable (`EPOLLIN`, one-shot) and gives the fd back. [`Reactor::bridge`] builds on it: a
+//! library fence that signals when the fd is readable, with the status (and timestamp) read
+//! from the fd at that moment. [`SyncFileFd::to_fence`] bridges a real sync_file, carrying
+//! over its error and signal time. No thread per fd: a thousand pending fds cost one thread
+//! and one epoll set.
+//!
+//! # Rules
+//! * Callbacks run on the reactor thread, one at a time: keep them short (signalling a fence
+//!   is). A bridged fence's callbacks run there too.
+//! * Dropping a [`Reactor`] stops its thread; fds still watched are closed and their bridged
+//!   fences signal `ECANCELED` (their issuers were dropped). [`Reactor::global`] never stops.
+
+use crate::error::{Error, Result};
+use crate::sync_file::{FenceStatus as KernelStatus, SyncFileFd};
+use dmabuf::fence::{Fence, FenceContext};
+use dmabuf::{Errno, FenceStatus, MonotonicTime};
+use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
+use rustix::event::{EventfdFlags, eventfd};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+
+/// The token of the reactor's own wake-up eventfd.
+const WAKE: u64 = 0;
+
+/// Events fetched per `epoll_wait`.
+const BATCH: usize = 64;
+
+/// A watched fd's callback: removes the fd from the epoll set, then runs the user's callback.
+type Fire = Box<dyn FnOnce(BorrowedFd<'_>) + Send>;
+
+/// An epoll reactor thread.
+///
+/// ```
+/// use dmabuf::FenceStatus;
+/// use dmabuf_linux::Reactor;
+/// use rustix::event::{EventfdFlags, eventfd};
+///
+/// let reactor = Reactor::new()?;
+/// let efd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).unwrap();
+/// let poke = rustix::io::dup(&efd).unwrap();
+/// let fence = reactor
+///     .bridge(efd, "doc", "eventfd", |_| (FenceStatus::Signaled, None))
+///     .map_err(|(e, _fd)| e)?;
+/// assert!(!fence.is_signaled());
+/// rustix::io::write(&poke, &1u64.to_ne_bytes()).unwrap(); // the fd becomes readable
+/// fence.wait();
+/// # Ok::<(), dmabuf_linux::Error>(())
+/// ```
+pub struct Reactor {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    epoll: OwnedFd,
+    wake: OwnedFd,
+    stop: AtomicBool,
+    next: AtomicU64,
+    /// Watched fds by token; an entry is inserted before its fd joins the epoll set.
+    entries: Mutex<HashMap<u64, Fire>>,
+}
+
+impl Reactor {
+    /// A reactor with its own thread.
+    ///
+    /// # Errors
+    /// [`Error::Sys`] if the epoll set, the wake-up eventfd or the thread cannot be made.
+    pub fn new() -> Result<Reactor> {
+        let epoll = epoll::create(CreateFlags::CLOEXEC).map_err(Error::sys("epoll_create1"))?;
+        let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
+            .map_err(Error::sys("eventfd"))?;
+        epoll::add(&epoll, &wake, EventData::new_u64(WAKE), EventFlags::IN)
+            .map_err(Error::sys("epoll_ctl(ADD)"))?;
+        let shared = Arc::new(Shared {
+            epoll,
+            wake,
+            stop: AtomicBool::new(false),
+            next: AtomicU64::new(WAKE + 1),
+            entries: Mutex::new(HashMap::new()),
+        });
+        let run = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("dmabuf-reactor".into())
+            .spawn(move || run.run())
+            .map_err(|e| Error::Sys {
+                call: "pthread_create",
+                errno: rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::AGAIN),
+            })?;
+        Ok(Reactor {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// The process's shared reactor, started on first use.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new), on first use.
+    pub fn global() -> Result<&'static Reactor> {
+        static GLOBAL: OnceLock<Reactor> = OnceLock::new();
+        if let Some(r) = GLOBAL.get() {
+            return Ok(r);
+        }
+        let r = Reactor::new()?;
+        Ok(GLOBAL.get_or_init(|| r))
+    }
+
+    /// Fds watched now.
+    pub fn pending(&self) -> usize {
+        self.shared.lock().len()
+    }
+
+    /// Calls `on_ready(fd)` on the reactor thread once `fd` polls readable, and stops
+    /// watching it.
+    ///
+    /// # Errors
+    /// [`Error::Sys`] from `epoll_ctl` (e.g. `EPERM` for a regular file, which epoll cannot
+    /// watch), handing `fd` back.
+    pub fn watch<F, C>(&self, fd: F, on_ready: C) -> std::result::Result<(), (Error, F)>
+    where
+        F: AsFd + Send + 'static,
+        C: FnOnce(F) + Send + 'static,
+    {
+        let token = self.shared.next.fetch_add(1, Ordering::Relaxed);
+        let mut entries = self.shared.lock();
+        // Added under the entries lock: the reactor thread looks the token up under it, so
+        // it cannot see the event before the entry exists.
+        if let Err(e) = epoll::add(
+            &self.shared.epoll,
+            &fd,
+            EventData::new_u64(token),
+            EventFlags::IN | EventFlags::ONESHOT,
+        ) {
+            return Err((Error::sys("epoll_ctl(ADD)")(e), fd));
+        }
+        entries.insert(
+            token,
+            Box::new(move |epoll: BorrowedFd<'_>| {
+                // Removed before the fd can be closed or reused by the callback.
+                let _ = epoll::delete(epoll, &fd);
+                on_ready(fd);
+            }),
+        );
+        Ok(())
+    }
+
+    /// A library fence that signals once `fd` polls readable, with the status and
+    /// timestamp `status(&fd)` reads then (a `Failed` status signals with that error; no
+    /// timestamp: the time it was seen). The fence has a context of its own, named
+    /// `driver`/`timeline`.
+    ///
+    /// # Errors
+    /// As [`watch`](Self::watch), handing `fd` back.
+    pub fn bridge<F, S>(
+        &self,
+        fd: F,
+        driver: &str,
+        timeline: &str,
+        status: S,
+    ) -> std::result::Result<Fence, (Error, F)>
+    where
+        F: AsFd + Send + 'static,
+        S: FnOnce(&F) -> (FenceStatus, Option<MonotonicTime>) + Send + 'static,
+    {
+        let ctx = FenceContext::new(driver.to_owned(), timeline.to_owned());
+        let (signaller, fence) = ctx.next_fence();
+        self.watch(fd, move |fd| match status(&fd) {
+            (FenceStatus::Failed(e), _) => {
+                signaller.signal_with_error(e);
+            }
+            (_, Some(at)) => {
+                signaller.signal_timestamp(at);
+            }
+            (_, None) => {
+                signaller.signal();
+            }
+        })?;
+        Ok(fence)
+    }
+}
+
+impl SyncFileFd {
+    /// A library fence for this kernel sync_file, through `reactor` (kernel fence → library
+    /// fence): it signals when the file polls readable, with the file's error if it failed
+    /// and the latest signal time of its fences. Named after the file's first fence.
+    ///
+    /// # Errors
+    /// [`Error::Sys`] from the info query or from `epoll_ctl`, handing the file back.
+    pub fn to_fence(self, reactor: &Reactor) -> std::result::Result<Fence, (Error, SyncFileFd)> {
+        let info = match self.info() {
+            Ok(i) => i,
+            Err(e) => return Err((e, self)),
+        };
+        let (driver, timeline) = info
+            .fences
+            .first()
+            .map_or(("sync_file".to_owned(), info.name.clone()), |f| {
+                (f.driver.clone(), f.timeline.clone())
+            });
+        reactor.bridge(self, &driver, &timeline, |file| match file.info() {
+            Ok(info) => {
+                let latest = info.fences.iter().filter_map(|f| f.timestamp).max();
+                let at = latest.map(|d| MonotonicTime::from_nanos(d.as_nanos() as u64));
+                (library_status(info.status), at)
+            }
+            Err(e) => (FenceStatus::Failed(library_errno(e.errno())), None),
+        })
+    }
+}
+
+/// The kernel's status as the library's.
+fn library_status(status: KernelStatus) -> FenceStatus {
+    match status {
+        KernelStatus::Pending | KernelStatus::Signaled => FenceStatus::Signaled,
+        KernelStatus::Failed(e) => FenceStatus::Failed(library_errno(e)),
+    }
+}
+
+/// A kernel errno as the library's.
+fn library_errno(e: rustix::io::Errno) -> Errno {
+    Errno::from_raw(e.raw_os_error()).unwrap_or(Errno::EIO)
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Fire>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn run(&self) {
+        let mut events = Vec::with_capacity(BATCH);
+        loop {
+            events.clear();
+            match epoll::wait(
+                &self.epoll,
+                rustix::buffer::spare_capacity(&mut events),
+                None,
+            ) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => {
+                    tracing::error!(errno = %e, "dmabuf reactor: epoll_wait failed; stopping");
+                    return;
+                }
+            }
+            for ev in &events {
+                let token = ev.data.u64();
+                if token == WAKE {
+                    let mut buf = [0u8; 8];
+                    let _ = rustix::io::read(&self.wake, &mut buf);
+                    if self.stop.load(Ordering::Acquire) {
+                        return;
+                    }
+                    continue;
+                }
+                let fire = self.lock().remove(&token);
+                if let Some(fire) = fire {
+                    fire(self.epoll.as_fd());
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Reactor {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        let _ = rustix::io::write(&self.shared.wake, &1u64.to_ne_bytes());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        // Watched fds close here; their bridged fences' issuers drop, which signals them
+        // ECANCELED.
+        self.shared.lock().clear();
+    }
+}
+
+impl std::fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reactor")
+            .field("pending", &self.pending())
+            .finish()
+    }
+}

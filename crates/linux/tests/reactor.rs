@@ -1,0 +1,144 @@
+//! The epoll reactor and the fd → fence bridge, natively, with eventfds standing in for
+//! kernel sync_files (real sync_files are bridged in the guest tests).
+
+use dmabuf::{Errno, FenceStatus, MonotonicTime};
+use dmabuf_linux::Reactor;
+use rustix::event::{EventfdFlags, eventfd};
+use rustix::fd::OwnedFd;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Tests count `/proc/self/fd`, so they run one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").expect("/proc").count()
+}
+
+/// Threads of this process named like a reactor's.
+fn reactor_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == "dmabuf-reactor")
+        .count()
+}
+
+fn efd() -> OwnedFd {
+    eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).expect("eventfd")
+}
+
+fn poke(fd: &OwnedFd) {
+    rustix::io::write(fd, &1u64.to_ne_bytes()).expect("write eventfd");
+}
+
+#[test]
+fn a_bridged_fd_signals_its_fence_when_readable_with_the_status_read_then() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = open_fds();
+    {
+        let reactor = Reactor::new().expect("reactor");
+        let (a, b) = (efd(), efd());
+        let (poke_a, poke_b) = (
+            rustix::io::dup(&a).expect("dup"),
+            rustix::io::dup(&b).expect("dup"),
+        );
+        let at = MonotonicTime::from_nanos(123_456_789);
+        let ok = reactor
+            .bridge(a, "test", "ok", move |_| (FenceStatus::Signaled, Some(at)))
+            .map_err(|(e, _)| e)
+            .expect("bridge");
+        let failed = reactor
+            .bridge(b, "test", "failed", |_| {
+                (FenceStatus::Failed(Errno::ETIME), None)
+            })
+            .map_err(|(e, _)| e)
+            .expect("bridge");
+        assert_eq!(reactor.pending(), 2);
+        assert_eq!(
+            ok.wait_timeout(Duration::from_millis(20)),
+            Err(dmabuf::Error::TimedOut)
+        );
+        poke(&poke_a);
+        ok.wait_timeout(Duration::from_secs(5)).expect("signalled");
+        assert_eq!(ok.status(), FenceStatus::Signaled);
+        assert_eq!(
+            ok.timestamp(),
+            Some(at),
+            "the fd's signal time carried over"
+        );
+        assert_eq!((ok.driver_name(), ok.timeline_name()), ("test", "ok"));
+        poke(&poke_b);
+        failed
+            .wait_timeout(Duration::from_secs(5))
+            .expect("signalled");
+        assert_eq!(failed.status(), FenceStatus::Failed(Errno::ETIME));
+        assert_eq!(reactor.pending(), 0);
+    }
+    assert_eq!(open_fds(), before, "no fd leaked");
+}
+
+#[test]
+fn a_thousand_pending_fds_share_one_thread_and_all_signal() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = open_fds();
+    let threads_before = reactor_threads();
+    {
+        let reactor = Reactor::new().expect("reactor");
+        let mut pokes = Vec::new();
+        let mut fences = Vec::new();
+        for _ in 0..1000 {
+            let fd = efd();
+            pokes.push(rustix::io::dup(&fd).expect("dup"));
+            fences.push(
+                reactor
+                    .bridge(fd, "test", "many", |_| (FenceStatus::Signaled, None))
+                    .map_err(|(e, _)| e)
+                    .expect("bridge"),
+            );
+        }
+        assert_eq!(reactor.pending(), 1000);
+        assert_eq!(
+            reactor_threads(),
+            threads_before + 1,
+            "one reactor thread for all"
+        );
+        assert!(fences.iter().all(|f| !f.is_signaled()));
+        for p in pokes.iter().rev() {
+            poke(p);
+        }
+        for f in &fences {
+            f.wait_timeout(Duration::from_secs(10)).expect("signalled");
+        }
+        assert_eq!(reactor.pending(), 0);
+    }
+    assert_eq!(open_fds(), before, "no fd leaked");
+}
+
+#[test]
+fn dropping_the_reactor_cancels_what_it_still_watches() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = open_fds();
+    let fence = {
+        let reactor = Reactor::new().expect("reactor");
+        reactor
+            .bridge(efd(), "test", "orphan", |_| (FenceStatus::Signaled, None))
+            .map_err(|(e, _)| e)
+            .expect("bridge")
+    };
+    assert_eq!(fence.status(), FenceStatus::Failed(Errno::ECANCELED));
+    assert_eq!(open_fds(), before, "the watched fd was closed");
+}
+
+#[test]
+fn an_fd_epoll_cannot_watch_is_handed_back() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let reactor = Reactor::global().expect("reactor");
+    let file = std::fs::File::open("/proc/self/status").expect("a regular file");
+    let (err, file) = reactor
+        .watch(OwnedFd::from(file), |_| {})
+        .expect_err("epoll refuses regular files");
+    assert_eq!(err.errno(), rustix::io::Errno::PERM);
+    drop(file);
+    assert_eq!(reactor.pending(), 0);
+}
