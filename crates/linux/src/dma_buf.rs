@@ -24,35 +24,20 @@ use std::time::Duration;
 /// The dma-buf pseudo file system's magic (`"DMAB"`), as `fstatfs` reports it.
 pub const DMA_BUF_MAGIC: u64 = 0x444d_4142;
 
-/// A CPU access mode (kernel: `DMA_BUF_SYNC_READ` / `_WRITE` / `_RW`), as
-/// `dmabuf::resv::Access`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Access {
-    /// Reading: waits for writers only; polls as `POLLIN`.
-    Read,
-    /// Writing: waits for readers and writers; polls as `POLLOUT`.
-    Write,
-    /// Both: waits as a writer.
-    ReadWrite,
+pub use dmabuf::resv::Access;
+
+/// The uAPI flags of an access: `DMA_BUF_SYNC_READ` 1, `DMA_BUF_SYNC_WRITE` 2, both 3.
+fn sync_flags(access: Access) -> u32 {
+    access.to_flags()
 }
 
-impl Access {
-    /// The uAPI flags: `DMA_BUF_SYNC_READ` 1, `DMA_BUF_SYNC_WRITE` 2, both 3.
-    pub fn flags(self) -> u32 {
-        match self {
-            Access::Read => uapi::DMA_BUF_SYNC_READ as u32,
-            Access::Write => uapi::DMA_BUF_SYNC_WRITE as u32,
-            Access::ReadWrite => (uapi::DMA_BUF_SYNC_READ | uapi::DMA_BUF_SYNC_WRITE) as u32,
-        }
-    }
-
-    /// The `poll` event that reports this access ready: `POLLIN` (no pending writer) for
-    /// reading, `POLLOUT` (nothing pending) otherwise.
-    fn poll_event(self) -> PollFlags {
-        match self {
-            Access::Read => PollFlags::IN,
-            Access::Write | Access::ReadWrite => PollFlags::OUT,
-        }
+/// The `poll` event that reports `access` ready: `POLLIN` (no pending writer) for reading,
+/// `POLLOUT` (nothing pending) otherwise.
+fn poll_event(access: Access) -> PollFlags {
+    if access.is_write() {
+        PollFlags::OUT
+    } else {
+        PollFlags::IN
     }
 }
 
@@ -143,7 +128,7 @@ impl DmaBufFd {
     /// [`Error::Sys`] with the kernel's errno.
     #[doc(alias = "DMA_BUF_IOCTL_SYNC")]
     pub fn begin_cpu_access(&self, access: Access) -> Result<CpuAccessGuard<'_>> {
-        self.sync(u64::from(access.flags()))?;
+        self.sync(u64::from(sync_flags(access)))?;
         Ok(CpuAccessGuard {
             buf: self,
             access,
@@ -195,7 +180,7 @@ impl DmaBufFd {
     /// [`Error::Sys`] with the kernel's errno.
     #[doc(alias = "DMA_BUF_IOCTL_EXPORT_SYNC_FILE")]
     pub fn export_sync_file(&self, access: Access) -> Result<SyncFileFd> {
-        uapi::dma_buf_export_sync_file(self.0.as_fd(), access.flags())
+        uapi::dma_buf_export_sync_file(self.0.as_fd(), sync_flags(access))
             .map(SyncFileFd::from_kernel)
             .map_err(Error::sys("ioctl(DMA_BUF_IOCTL_EXPORT_SYNC_FILE)"))
     }
@@ -210,7 +195,7 @@ impl DmaBufFd {
     /// [`Error::Sys`] with the kernel's errno.
     #[doc(alias = "DMA_BUF_IOCTL_IMPORT_SYNC_FILE")]
     pub fn import_sync_file(&self, sync_file: &SyncFileFd, access: Access) -> Result<()> {
-        uapi::dma_buf_import_sync_file(self.0.as_fd(), access.flags(), sync_file.as_fd())
+        uapi::dma_buf_import_sync_file(self.0.as_fd(), sync_flags(access), sync_file.as_fd())
             .map_err(Error::sys("ioctl(DMA_BUF_IOCTL_IMPORT_SYNC_FILE)"))
     }
 
@@ -220,7 +205,7 @@ impl DmaBufFd {
     /// # Errors
     /// [`Error::Sys`] from `poll`.
     pub fn is_ready(&self, access: Access) -> Result<bool> {
-        let ev = access.poll_event();
+        let ev = poll_event(access);
         poll::poll_one(self.0.as_fd(), ev, Some(Duration::ZERO)).map(|r| r.contains(ev))
     }
 
@@ -230,7 +215,7 @@ impl DmaBufFd {
     /// # Errors
     /// [`Error::TimedOut`] (`ETIME`); [`Error::Sys`] from `poll`.
     pub fn wait_ready(&self, access: Access, timeout: Option<Duration>) -> Result<()> {
-        poll::wait_one(self.0.as_fd(), access.poll_event(), timeout)
+        poll::wait_one(self.0.as_fd(), poll_event(access), timeout)
     }
 
     /// Reads `/proc/self/fdinfo/<fd>`—Size, file references, exporter and name.
@@ -313,7 +298,7 @@ impl CpuAccessGuard<'_> {
     pub fn end(mut self) -> Result<()> {
         self.ended = true;
         self.buf
-            .sync(uapi::DMA_BUF_SYNC_END | u64::from(self.access.flags()))
+            .sync(uapi::DMA_BUF_SYNC_END | u64::from(sync_flags(self.access)))
     }
 }
 
@@ -322,7 +307,7 @@ impl Drop for CpuAccessGuard<'_> {
         if !self.ended
             && let Err(e) = self
                 .buf
-                .sync(uapi::DMA_BUF_SYNC_END | u64::from(self.access.flags()))
+                .sync(uapi::DMA_BUF_SYNC_END | u64::from(sync_flags(self.access)))
         {
             tracing::warn!(error = %e, "DMA_BUF_IOCTL_SYNC END failed on drop");
         }
@@ -487,11 +472,11 @@ mod tests {
 
     #[test]
     fn access_flags_and_poll_events() {
-        assert_eq!(Access::Read.flags(), 1);
-        assert_eq!(Access::Write.flags(), 2);
-        assert_eq!(Access::ReadWrite.flags(), 3);
-        assert_eq!(Access::Read.poll_event(), PollFlags::IN);
-        assert_eq!(Access::ReadWrite.poll_event(), PollFlags::OUT);
+        assert_eq!(sync_flags(Access::Read), uapi::DMA_BUF_SYNC_READ as u32);
+        assert_eq!(sync_flags(Access::Write), uapi::DMA_BUF_SYNC_WRITE as u32);
+        assert_eq!(sync_flags(Access::ReadWrite), 3);
+        assert_eq!(poll_event(Access::Read), PollFlags::IN);
+        assert_eq!(poll_event(Access::ReadWrite), PollFlags::OUT);
     }
 
     #[test]

@@ -14,6 +14,13 @@
 //! * [`DmaHeap`] — allocation from `/dev/dma_heap/<name>`.
 //! * [`Udmabuf`] — a dma-buf made from a sealed memfd through `/dev/udmabuf`, with its
 //!   preconditions checked before the ioctl.
+//! * [`Reactor`] — one epoll thread for every fd the library waits on, and the bridge from a
+//!   kernel sync_file (or any pollable fd) to a library [`dmabuf::Fence`]
+//!   ([`SyncFileFd::to_fence`]), carrying status, error and signal time.
+//!
+//! Statuses, infos and access modes are the in-process library's own types
+//! ([`FenceStatus`], [`SyncFileInfo`], [`Access`]), so a kernel object and a library object
+//! describe themselves in the same terms and compare with `==`.
 //!
 //! # Errors
 //!
@@ -28,8 +35,8 @@
 //!
 //! * It does not allocate through GPU drivers (GEM, dumb buffers) or DRM syncobjs; only the
 //!   generic allocators (dma-heaps, udmabuf) are here.
-//! * It does not bridge kernel fences to the in-process `dmabuf` library yet (issue 6 continues
-//!   with one epoll reactor for that), nor offer async readiness.
+//! * It does not yet wrap a kernel dma-buf as a library buffer, or turn a library memfd buffer
+//!   into a udmabuf, nor offer async readiness on a dma-buf fd.
 //! * It does not create pending fences: `sw_sync` is debugfs-only and absent from distribution
 //!   kernels.
 //! * It does not make CPU access exclusive: `DMA_BUF_IOCTL_SYNC` only keeps caches coherent;

@@ -15,7 +15,7 @@
 //!   fences signal `ECANCELED` (their issuers were dropped). [`Reactor::global`] never stops.
 
 use crate::error::{Error, Result};
-use crate::sync_file::{FenceStatus as KernelStatus, SyncFileFd};
+use crate::sync_file::SyncFileFd;
 use dmabuf::fence::{Fence, FenceContext};
 use dmabuf::{Errno, FenceStatus, MonotonicTime};
 use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
@@ -207,19 +207,17 @@ impl SyncFileFd {
         reactor.bridge(self, &driver, &timeline, |file| match file.info() {
             Ok(info) => {
                 let latest = info.fences.iter().filter_map(|f| f.timestamp).max();
-                let at = latest.map(|d| MonotonicTime::from_nanos(d.as_nanos() as u64));
-                (library_status(info.status), at)
+                let at = latest;
+                // Readable means signalled: a file still reading as pending (it cannot) counts
+                // as signalled rather than never.
+                let status = match info.status {
+                    FenceStatus::Pending => FenceStatus::Signaled,
+                    other => other,
+                };
+                (status, at)
             }
             Err(e) => (FenceStatus::Failed(library_errno(e.errno())), None),
         })
-    }
-}
-
-/// The kernel's status as the library's.
-fn library_status(status: KernelStatus) -> FenceStatus {
-    match status {
-        KernelStatus::Pending | KernelStatus::Signaled => FenceStatus::Signaled,
-        KernelStatus::Failed(e) => FenceStatus::Failed(library_errno(e)),
     }
 }
 

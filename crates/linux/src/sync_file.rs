@@ -5,13 +5,17 @@
 //! the count, once to fill), forwards deadlines (`SYNC_IOC_SET_DEADLINE`), and waits through
 //! `poll(POLLIN)`, which the kernel raises once the fence has signalled.
 //!
-//! The owned info types mirror the in-process `dmabuf::sync_file::{SyncFileInfo, FenceInfo}`
-//! field for field, with timestamps as [`Duration`]s since boot (`CLOCK_MONOTONIC`).
+//! Its info is the in-process model's own [`SyncFileInfo`] and [`FenceInfo`], and statuses are
+//! [`FenceStatus`]: a kernel file and a library one describe themselves in the same terms, so
+//! they compare directly.
 //!
 //! Kernel: `drivers/dma-buf/sync_file.c`, uAPI `include/uapi/linux/sync_file.h`.
 
 use crate::error::{Error, Result};
 use crate::{poll, uapi};
+pub use dmabuf::FenceStatus;
+use dmabuf::MonotonicTime;
+pub use dmabuf::sync_file::{FenceInfo, SyncFileInfo};
 use rustix::event::PollFlags;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use rustix::io::Errno;
@@ -20,99 +24,13 @@ use std::time::Duration;
 /// Size of the uAPI's name fields, NUL included: names hold at most `NAME_LEN - 1` bytes.
 pub const NAME_LEN: usize = 32;
 
-/// A fence's state (kernel: `dma_fence_get_status()`: 0, 1 or a negative errno).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FenceStatus {
-    /// Not signalled yet (kernel: 0).
-    Pending,
-    /// Signalled without error (kernel: 1).
-    Signaled,
-    /// Signalled with an error (kernel: the negative errno).
-    Failed(Errno),
-}
-
-impl FenceStatus {
-    /// The status from the kernel's integer: 0 pending, positive signalled, negative failed.
-    pub fn from_raw(raw: i32) -> FenceStatus {
-        match raw {
-            0 => FenceStatus::Pending,
-            r if r > 0 => FenceStatus::Signaled,
-            r => FenceStatus::Failed(errno_from_status(r)),
-        }
-    }
-
-    /// The kernel's integer form: 0 pending, 1 signalled, `-errno` failed.
-    pub fn to_raw(self) -> i32 {
-        match self {
-            FenceStatus::Pending => 0,
-            FenceStatus::Signaled => 1,
-            FenceStatus::Failed(e) => -e.raw_os_error(),
-        }
-    }
-
-    /// Whether the fence has signalled, with or without an error.
-    pub fn is_signaled(self) -> bool {
-        self != FenceStatus::Pending
-    }
-}
-
-/// The errno of a negative status; `EINVAL` for values no errno has (rustix asserts the range).
-fn errno_from_status(raw: i32) -> Errno {
-    match raw.checked_neg() {
-        Some(e @ 1..=4095) => Errno::from_raw_os_error(e),
-        _ => Errno::INVAL,
-    }
-}
-
-/// One leaf fence as `SYNC_IOC_FILE_INFO` reports it (kernel: `struct sync_fence_info`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[doc(alias = "sync_fence_info")]
-pub struct FenceInfo {
-    /// The timeline's name (kernel: `obj_name`).
-    pub timeline: String,
-    /// The driver's name (kernel: `driver_name`).
-    pub driver: String,
-    /// Pending, signalled, or signalled with an error (kernel: `status`).
-    pub status: FenceStatus,
-    /// When the fence signalled, on `CLOCK_MONOTONIC`; `None` while pending (kernel:
-    /// `timestamp_ns`, 0 while pending).
-    pub timestamp: Option<Duration>,
-}
-
-impl FenceInfo {
-    /// The timestamp as the uAPI reports it: nanoseconds of `CLOCK_MONOTONIC`, 0 while pending.
-    pub fn timestamp_ns(&self) -> u64 {
-        self.timestamp
-            .map_or(0, |t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX))
-    }
-
-    fn from_uapi(raw: &uapi::SyncFenceInfo) -> FenceInfo {
-        FenceInfo {
-            timeline: c_name(&raw.obj_name),
-            driver: c_name(&raw.driver_name),
-            status: FenceStatus::from_raw(raw.status),
-            timestamp: (raw.timestamp_ns != 0).then(|| Duration::from_nanos(raw.timestamp_ns)),
-        }
-    }
-}
-
-/// Everything `SYNC_IOC_FILE_INFO` reports about a sync file (kernel: `struct sync_file_info`
-/// with its `sync_fence_info` array).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[doc(alias = "sync_file_info")]
-pub struct SyncFileInfo {
-    /// The file's name: the one given at merge, else `"<driver>-<timeline><context>-<seqno>"`.
-    pub name: String,
-    /// Signalled, replaced by the status of the first leaf that is pending or failed.
-    pub status: FenceStatus,
-    /// The leaves, in the kernel's unwrap order.
-    pub fences: Vec<FenceInfo>,
-}
-
-impl SyncFileInfo {
-    /// The number of leaves listed (kernel: `num_fences`).
-    pub fn num_fences(&self) -> usize {
-        self.fences.len()
+/// A leaf's info from the uAPI struct.
+fn fence_info(raw: &uapi::SyncFenceInfo) -> FenceInfo {
+    FenceInfo {
+        timeline: c_name(&raw.obj_name),
+        driver: c_name(&raw.driver_name),
+        status: FenceStatus::from_raw(raw.status),
+        timestamp: (raw.timestamp_ns != 0).then(|| MonotonicTime::from_nanos(raw.timestamp_ns)),
     }
 }
 
@@ -187,7 +105,7 @@ impl SyncFileFd {
         Ok(SyncFileInfo {
             name: c_name(&full.name),
             status: FenceStatus::from_raw(full.status),
-            fences: leaves.iter().map(FenceInfo::from_uapi).collect(),
+            fences: leaves.iter().map(fence_info).collect(),
         })
     }
 
@@ -306,20 +224,21 @@ mod tests {
 
     #[test]
     fn status_round_trips_the_kernel_integers() {
+        use dmabuf::Errno as LibErrno;
         for s in [
             FenceStatus::Pending,
             FenceStatus::Signaled,
-            FenceStatus::Failed(Errno::NOENT),
+            FenceStatus::Failed(LibErrno::ENOENT),
         ] {
             assert_eq!(FenceStatus::from_raw(s.to_raw()), s);
         }
         assert_eq!(
             FenceStatus::from_raw(i32::MIN),
-            FenceStatus::Failed(Errno::INVAL)
+            FenceStatus::Failed(LibErrno::EINVAL)
         );
         assert_eq!(
             FenceStatus::from_raw(-5000),
-            FenceStatus::Failed(Errno::INVAL)
+            FenceStatus::Failed(LibErrno::EINVAL)
         );
     }
 }

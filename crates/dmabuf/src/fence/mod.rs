@@ -43,6 +43,22 @@ pub enum FenceStatus {
 }
 
 impl FenceStatus {
+    /// The status from the kernel's integer form: 0 pending, positive signalled, negative
+    /// failed with that errno (one no errno has reads as `EINVAL`).
+    ///
+    /// ```
+    /// use dmabuf::{Errno, FenceStatus};
+    /// assert_eq!(FenceStatus::from_raw(-62), FenceStatus::Failed(Errno::ETIME));
+    /// assert_eq!(FenceStatus::from_raw(FenceStatus::Signaled.to_raw()), FenceStatus::Signaled);
+    /// ```
+    pub fn from_raw(raw: i32) -> FenceStatus {
+        match raw {
+            0 => FenceStatus::Pending,
+            r if r > 0 => FenceStatus::Signaled,
+            r => FenceStatus::Failed(Errno::from_raw(r).unwrap_or(Errno::EINVAL)),
+        }
+    }
+
     /// The kernel's integer form: 0 pending, 1 signalled, `-errno` failed.
     pub fn to_raw(self) -> i32 {
         match self {
