@@ -14,6 +14,7 @@
 //! * [`DmaHeap`] — allocation from `/dev/dma_heap/<name>`.
 //! * [`Udmabuf`] — a dma-buf made from a sealed memfd through `/dev/udmabuf`, with its
 //!   preconditions checked before the ioctl.
+//! * [`Vgem`] — the virtual GEM driver's buffers with pending kernel fences, for tests.
 //! * [`Reactor`] — one epoll thread for every fd the library waits on, and the bridge from a
 //!   kernel sync_file (or any pollable fd) to a library [`dmabuf::Fence`]
 //!   ([`SyncFileFd::to_fence`]), carrying status, error and signal time.
@@ -37,8 +38,8 @@
 //!   generic allocators (dma-heaps, udmabuf) are here.
 //! * It does not yet wrap a kernel dma-buf as a library buffer, or turn a library memfd buffer
 //!   into a udmabuf, nor offer async readiness on a dma-buf fd.
-//! * It does not create pending fences: `sw_sync` is debugfs-only and absent from distribution
-//!   kernels.
+//! * It does not use `sw_sync` (debugfs-only, absent from distribution kernels); pending kernel
+//!   fences for tests come from [`Vgem`].
 //! * It does not make CPU access exclusive: `DMA_BUF_IOCTL_SYNC` only keeps caches coherent;
 //!   other processes and devices may still write the buffer while a bracket is open.
 //!
@@ -58,6 +59,7 @@ mod reactor;
 mod sync_file;
 mod uapi;
 mod udmabuf;
+mod vgem;
 
 pub use dma_buf::{Access, CpuAccessGuard, DMA_BUF_MAGIC, DmaBufFd, DmaBufFdInfo, MappedDmaBuf};
 pub use dma_heap::{DMA_HEAP_DIR, DmaHeap};
@@ -65,3 +67,4 @@ pub use error::{Error, Result};
 pub use reactor::Reactor;
 pub use sync_file::{FenceInfo, FenceStatus, NAME_LEN, SyncFileFd, SyncFileInfo};
 pub use udmabuf::{UDMABUF_PATH, Udmabuf};
+pub use vgem::{Vgem, VgemBuffer, VgemFence};

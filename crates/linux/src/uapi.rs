@@ -12,7 +12,7 @@
 
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use rustix::io::Result;
-use rustix::ioctl::{Ioctl, IoctlOutput, Opcode, Updater, opcode};
+use rustix::ioctl::{Ioctl, IoctlOutput, Opcode, Setter, Updater, opcode};
 use std::ffi::{CStr, c_void};
 use std::mem::size_of;
 use std::ptr::NonNull;
@@ -157,6 +157,142 @@ const _: () = assert!(size_of::<UdmabufCreateList>() == 8);
 
 const UDMABUF_CREATE: Opcode = opcode::write::<UdmabufCreate>(b'u', 0x42);
 const UDMABUF_CREATE_LIST: Opcode = opcode::write::<UdmabufCreateList>(b'u', 0x43);
+
+// ---- vgem (DRM): test buffers with pending fences ----
+
+/// `struct drm_mode_create_dumb`.
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct DrmModeCreateDumb {
+    pub height: u32,
+    pub width: u32,
+    pub bpp: u32,
+    pub flags: u32,
+    pub handle: u32,
+    pub pitch: u32,
+    pub size: u64,
+}
+const _: () = assert!(size_of::<DrmModeCreateDumb>() == 32);
+
+/// `struct drm_prime_handle`.
+#[repr(C)]
+pub(crate) struct DrmPrimeHandle {
+    pub handle: u32,
+    pub flags: u32,
+    pub fd: i32,
+}
+const _: () = assert!(size_of::<DrmPrimeHandle>() == 12);
+
+/// `struct drm_gem_close`.
+#[repr(C)]
+pub(crate) struct DrmGemClose {
+    pub handle: u32,
+    pub pad: u32,
+}
+const _: () = assert!(size_of::<DrmGemClose>() == 8);
+
+/// `struct drm_vgem_fence_attach`.
+#[repr(C)]
+pub(crate) struct DrmVgemFenceAttach {
+    pub handle: u32,
+    pub flags: u32,
+    pub out_fence: u32,
+    pub pad: u32,
+}
+const _: () = assert!(size_of::<DrmVgemFenceAttach>() == 16);
+
+/// `struct drm_vgem_fence_signal`.
+#[repr(C)]
+pub(crate) struct DrmVgemFenceSignal {
+    pub fence: u32,
+    pub flags: u32,
+}
+const _: () = assert!(size_of::<DrmVgemFenceSignal>() == 8);
+
+/// `VGEM_FENCE_WRITE`: the fence is added as the buffer's writer.
+pub(crate) const VGEM_FENCE_WRITE: u32 = 1;
+/// `DRM_CLOEXEC | DRM_RDWR` for `DRM_IOCTL_PRIME_HANDLE_TO_FD`.
+const DRM_PRIME_FLAGS: u32 = 0o2_000_000 | 0o2;
+
+const DRM_IOCTL_GEM_CLOSE: Opcode = opcode::write::<DrmGemClose>(b'd', 0x09);
+const DRM_IOCTL_PRIME_HANDLE_TO_FD: Opcode = opcode::read_write::<DrmPrimeHandle>(b'd', 0x2d);
+const DRM_IOCTL_VGEM_FENCE_ATTACH: Opcode = opcode::read_write::<DrmVgemFenceAttach>(b'd', 0x41);
+const DRM_IOCTL_VGEM_FENCE_SIGNAL: Opcode = opcode::write::<DrmVgemFenceSignal>(b'd', 0x42);
+const DRM_IOCTL_MODE_CREATE_DUMB: Opcode = opcode::read_write::<DrmModeCreateDumb>(b'd', 0xb2);
+
+/// `ioctl(dev, DRM_IOCTL_MODE_CREATE_DUMB)`: a `width`×`height` buffer of `bpp` bits per pixel.
+pub(crate) fn drm_create_dumb(
+    dev: BorrowedFd<'_>,
+    width: u32,
+    height: u32,
+    bpp: u32,
+) -> Result<DrmModeCreateDumb> {
+    let mut arg = DrmModeCreateDumb {
+        width,
+        height,
+        bpp,
+        ..DrmModeCreateDumb::default()
+    };
+    // SAFETY: DRM_IOCTL_MODE_CREATE_DUMB takes a `struct drm_mode_create_dumb`, mirrored by
+    // `DrmModeCreateDumb`; the kernel fills handle, pitch and size.
+    unsafe {
+        rustix::ioctl::ioctl(dev, Updater::<DRM_IOCTL_MODE_CREATE_DUMB, _>::new(&mut arg))?;
+    }
+    Ok(arg)
+}
+
+/// `ioctl(dev, DRM_IOCTL_GEM_CLOSE, {handle})`.
+pub(crate) fn drm_gem_close(dev: BorrowedFd<'_>, handle: u32) -> Result<()> {
+    let arg = DrmGemClose { handle, pad: 0 };
+    // SAFETY: DRM_IOCTL_GEM_CLOSE reads a `struct drm_gem_close`, mirrored by `DrmGemClose`.
+    unsafe { rustix::ioctl::ioctl(dev, Setter::<DRM_IOCTL_GEM_CLOSE, _>::new(arg)) }
+}
+
+/// `ioctl(dev, DRM_IOCTL_PRIME_HANDLE_TO_FD, {handle, DRM_CLOEXEC | DRM_RDWR})`: a dma-buf.
+pub(crate) fn drm_prime_handle_to_fd(dev: BorrowedFd<'_>, handle: u32) -> Result<OwnedFd> {
+    let mut arg = DrmPrimeHandle {
+        handle,
+        flags: DRM_PRIME_FLAGS,
+        fd: -1,
+    };
+    // SAFETY: DRM_IOCTL_PRIME_HANDLE_TO_FD takes a `struct drm_prime_handle`, mirrored by
+    // `DrmPrimeHandle`; on success the kernel wrote a new descriptor into `fd`.
+    unsafe {
+        rustix::ioctl::ioctl(
+            dev,
+            Updater::<DRM_IOCTL_PRIME_HANDLE_TO_FD, _>::new(&mut arg),
+        )?;
+    }
+    // SAFETY: the descriptor was just installed for us by the successful ioctl.
+    Ok(unsafe { take_fd(arg.fd) })
+}
+
+/// `ioctl(dev, DRM_IOCTL_VGEM_FENCE_ATTACH, {handle, flags})`: a pending fence on the buffer.
+pub(crate) fn vgem_fence_attach(dev: BorrowedFd<'_>, handle: u32, flags: u32) -> Result<u32> {
+    let mut arg = DrmVgemFenceAttach {
+        handle,
+        flags,
+        out_fence: 0,
+        pad: 0,
+    };
+    // SAFETY: DRM_IOCTL_VGEM_FENCE_ATTACH takes a `struct drm_vgem_fence_attach`, mirrored by
+    // `DrmVgemFenceAttach`; the kernel writes the fence id into `out_fence`.
+    unsafe {
+        rustix::ioctl::ioctl(
+            dev,
+            Updater::<DRM_IOCTL_VGEM_FENCE_ATTACH, _>::new(&mut arg),
+        )?;
+    }
+    Ok(arg.out_fence)
+}
+
+/// `ioctl(dev, DRM_IOCTL_VGEM_FENCE_SIGNAL, {fence})`.
+pub(crate) fn vgem_fence_signal(dev: BorrowedFd<'_>, fence: u32) -> Result<()> {
+    let arg = DrmVgemFenceSignal { fence, flags: 0 };
+    // SAFETY: DRM_IOCTL_VGEM_FENCE_SIGNAL reads a `struct drm_vgem_fence_signal`, mirrored by
+    // `DrmVgemFenceSignal`.
+    unsafe { rustix::ioctl::ioctl(dev, Setter::<DRM_IOCTL_VGEM_FENCE_SIGNAL, _>::new(arg)) }
+}
 
 // ---- ioctl patterns rustix lacks ----
 
