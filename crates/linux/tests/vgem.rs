@@ -1,7 +1,8 @@
 //! Pending kernel fences (vgem) against the in-process model: igt `dmabuf_sync_file`'s export
 //! cases (export-basic, export-before-signal, export-multiwait, export-wait-after-attach) run
 //! on a real vgem buffer in the guest kernel and on a library buffer, and every busy/idle
-//! answer must agree (and match igt's expectations); a pending kernel sync_file bridged
+//! answer must agree (and match igt's expectations), as must the import cases (import-basic,
+//! import-multiple-*, with an exported vgem sync_file standing in for sw_sync); a pending kernel sync_file bridged
 //! through the reactor signals the library fence when vgem signals.
 //!
 //! Needs the vgem driver (`/dev/dri/card*` driven by vgem); without it each test prints
@@ -44,13 +45,22 @@ trait World {
     fn export(&self, access: Access) -> Box<dyn Fn() -> bool>;
     /// Signals every pending fence.
     fn signal_all(&mut self);
+    /// A pending fence outside the buffer, as a sync file to import; returns its id (for
+    /// `signal` and `import`).
+    fn outside_fence(&mut self) -> usize;
+    /// Imports the sync file of outside fence `id` into the buffer.
+    fn import(&mut self, id: usize, access: Access);
 }
 
 /// The kernel: a vgem buffer exported as a dma-buf.
 struct Kernel<'v> {
+    vgem: &'v Vgem,
     buf: dmabuf_linux::VgemBuffer<'v>,
     fd: dmabuf_linux::DmaBufFd,
     fences: Vec<Option<dmabuf_linux::VgemFence<'v>>>,
+    /// Other vgem buffers carrying outside fences, and those fences' sync files by id.
+    others: Vec<dmabuf_linux::VgemBuffer<'v>>,
+    files: std::collections::HashMap<usize, dmabuf_linux::SyncFileFd>,
 }
 
 impl World for Kernel<'_> {
@@ -77,6 +87,25 @@ impl World for Kernel<'_> {
             self.signal(id);
         }
     }
+    fn outside_fence(&mut self) -> usize {
+        let other = self.vgem.create_buffer(4096).expect("vgem buffer");
+        let fence = other.attach_fence(true).expect("vgem fence");
+        let file = other
+            .export()
+            .expect("dma-buf")
+            .export_sync_file(Access::Read)
+            .expect("export");
+        self.others.push(other);
+        self.fences.push(Some(fence));
+        let id = self.fences.len() - 1;
+        self.files.insert(id, file);
+        id
+    }
+    fn import(&mut self, id: usize, access: Access) {
+        self.fd
+            .import_sync_file(&self.files[&id], access)
+            .expect("import");
+    }
 }
 
 /// The library: a system-heap buffer with fences from software contexts (vgem gives every
@@ -84,6 +113,7 @@ impl World for Kernel<'_> {
 struct Library {
     buf: dmabuf::buf::DmaBuf,
     fences: Vec<Option<Signaller>>,
+    files: std::collections::HashMap<usize, dmabuf::SyncFile>,
 }
 
 impl World for Library {
@@ -113,6 +143,60 @@ impl World for Library {
             self.signal(id);
         }
     }
+    fn outside_fence(&mut self) -> usize {
+        let (s, f) = FenceContext::new("vgem", "unbound").next_fence();
+        self.fences.push(Some(s));
+        let id = self.fences.len() - 1;
+        self.files.insert(id, dmabuf::SyncFile::new(f));
+        id
+    }
+    fn import(&mut self, id: usize, access: Access) {
+        self.buf
+            .import_sync_file(&self.files[&id], access)
+            .expect("import");
+    }
+}
+
+/// igt `import-basic`: an imported reader blocks writers only; a writer, everyone.
+fn import_basic(w: &mut dyn World) -> Vec<Busy> {
+    let mut seen = vec![w.busy()];
+    for access in [Access::Read, Access::Write, Access::ReadWrite] {
+        let f = w.outside_fence();
+        w.import(f, access);
+        seen.push(w.busy());
+        w.signal(f);
+        seen.push(w.busy());
+    }
+    seen
+}
+
+/// igt `import-multiple-read-only` / `-read-write`: `N` imported readers (and a writer), files
+/// exported after, readers signalled in reverse.
+fn import_multiple(w: &mut dyn World, write: bool) -> Vec<(Busy, bool, bool)> {
+    const N: usize = 8;
+    let readers: Vec<usize> = (0..N)
+        .map(|_| {
+            let f = w.outside_fence();
+            w.import(f, Access::Read);
+            f
+        })
+        .collect();
+    let writer = write.then(|| {
+        let f = w.outside_fence();
+        w.import(f, Access::Write);
+        f
+    });
+    let (read_file, write_file) = (w.export(Access::Read), w.export(Access::Write));
+    let mut seen = vec![(w.busy(), read_file(), write_file())];
+    for &r in readers.iter().rev() {
+        w.signal(r);
+        seen.push((w.busy(), read_file(), write_file()));
+    }
+    if let Some(f) = writer {
+        w.signal(f);
+        seen.push((w.busy(), read_file(), write_file()));
+    }
+    seen
 }
 
 /// igt `export-basic`'s steps; returns the busy answers after each.
@@ -186,13 +270,17 @@ fn worlds(vgem: &Vgem) -> (Kernel<'_>, Library) {
     let fd = buf.export().expect("dma-buf");
     (
         Kernel {
+            vgem,
             buf,
             fd,
             fences: Vec::new(),
+            others: Vec::new(),
+            files: Default::default(),
         },
         Library {
             buf: SystemHeap::new().alloc(4096).expect("buffer"),
             fences: Vec::new(),
+            files: Default::default(),
         },
     )
 }
@@ -233,6 +321,40 @@ fn export_wait_after_attach_agrees_between_the_kernel_and_the_library() {
             false, false, true, true, false, false, false, false, false, false, true, true
         ]
     );
+}
+
+// differential: igt dmabuf_sync_file import-basic, kernel vs library
+#[test]
+fn import_basic_agrees_between_the_kernel_and_the_library() {
+    let Some(vgem) = vgem() else { return };
+    let (mut k, mut l) = worlds(&vgem);
+    let (kk, ll) = (import_basic(&mut k), import_basic(&mut l));
+    assert_eq!(kk, ll, "kernel (left) and library (right) disagree");
+    let idle = [(false, false); 3];
+    let reader = [(false, false), (true, true), (true, true)];
+    let writer = [(true, true); 3];
+    assert_eq!(ll, [idle, reader, idle, writer, idle, writer, idle]);
+}
+
+// differential: igt dmabuf_sync_file import-multiple-read-only and -read-write
+#[test]
+fn import_multiple_agrees_between_the_kernel_and_the_library() {
+    let Some(vgem) = vgem() else { return };
+    for write in [false, true] {
+        let (mut k, mut l) = worlds(&vgem);
+        let (kk, ll) = (
+            import_multiple(&mut k, write),
+            import_multiple(&mut l, write),
+        );
+        assert_eq!(
+            kk, ll,
+            "write={write}: kernel (left) and library (right) disagree"
+        );
+        // The read file waits for the writer only; the write file for every reader too.
+        let (first, last) = (ll[0], ll[ll.len() - 1]);
+        assert_eq!((first.1, first.2), (write, true), "write={write}");
+        assert_eq!((last.1, last.2), (false, false), "write={write}");
+    }
 }
 
 // differential: igt dmabuf_sync_file export-basic, kernel vs library
