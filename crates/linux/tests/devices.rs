@@ -4,31 +4,13 @@
 //! Each test needs `/dev/dma_heap/system` or `/dev/udmabuf` and, without it, prints
 //! `SKIPPED: <why>` to stderr and returns. They run for real in the qemu guest (Linux 6.12).
 
+mod common;
+use common::{no_leak, skipped};
 use dmabuf_linux::{Access, DmaBufFd, DmaHeap, Error, FenceStatus, SyncFileFd, Udmabuf};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{MemfdFlags, OFlags, SealFlags};
 use rustix::io::Errno;
-use std::sync::Mutex;
 use std::time::Duration;
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-fn no_leak(body: impl FnOnce()) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let before = open_fds();
-    body();
-    assert_eq!(open_fds(), before, "descriptors leaked");
-}
-
-/// Prints `SKIPPED: why` straight to stderr, past libtest's capture, so a skip is never silent.
-fn skipped(why: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
-}
 
 fn system_heap() -> Option<DmaHeap> {
     match DmaHeap::open("system") {

@@ -4,26 +4,12 @@
 //!
 //! The device paths are in `tests/devices.rs`.
 
+mod common;
+use common::no_leak;
 use dmabuf_linux::{DmaBufFd, DmaHeap, Error, SyncFileFd, Udmabuf};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{MemfdFlags, Mode, OFlags, SealFlags};
 use rustix::io::Errno;
-use std::sync::Mutex;
-
-/// Tests count `/proc/self/fd`, so they run one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-/// Runs `body` alone and asserts it closed every descriptor it opened.
-fn no_leak(body: impl FnOnce()) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let before = open_fds();
-    body();
-    assert_eq!(open_fds(), before, "descriptors leaked");
-}
 
 /// A few descriptors of the wrong kind, with what each is.
 fn wrong_kinds() -> Vec<(&'static str, OwnedFd)> {

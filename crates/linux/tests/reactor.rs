@@ -1,19 +1,13 @@
 //! The epoll reactor and the fd → fence bridge, natively, with eventfds standing in for
 //! kernel sync_files (real sync_files are bridged in the guest tests).
 
+mod common;
+use common::{SERIAL, open_fds};
 use dmabuf::{Errno, FenceStatus, MonotonicTime};
 use dmabuf_linux::Reactor;
 use rustix::event::{EventfdFlags, eventfd};
 use rustix::fd::OwnedFd;
-use std::sync::Mutex;
 use std::time::Duration;
-
-/// Tests count `/proc/self/fd`, so they run one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").expect("/proc").count()
-}
 
 /// Threads of this process named like a reactor's.
 fn reactor_threads() -> usize {

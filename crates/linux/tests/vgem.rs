@@ -8,16 +8,13 @@
 //! Needs the vgem driver (`/dev/dri/card*` driven by vgem); without it each test prints
 //! `SKIPPED: <why>` to stderr and returns. They run for real in the qemu guest (Linux 6.12).
 
+mod common;
+use common::skipped;
 use dmabuf::buf::exporters::SystemHeap;
 use dmabuf::resv::Usage;
 use dmabuf::{FenceContext, Signaller};
 use dmabuf_linux::{Access, FenceStatus, Reactor, Vgem};
 use std::time::Duration;
-
-fn skipped(why: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
-}
 
 fn vgem() -> Option<Vgem> {
     match Vgem::open() {
