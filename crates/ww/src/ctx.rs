@@ -167,6 +167,13 @@ impl AcquireCtx {
         self.backoffs.set(self.backoffs.get() + 1);
     }
 
+    /// Whether a lock may skip the validator and the injector: neither is on, and the
+    /// context holds something already (so no wound to heal).
+    #[inline]
+    pub(crate) fn lean(&self) -> bool {
+        self.acquired.get() != 0 && self.inject.is_off() && self.validator.is_off()
+    }
+
     /// This context's identity in a lock word: the address of its shared part.
     pub(crate) fn id(&self) -> usize {
         std::ptr::from_ref::<CtxShared>(&self.shared) as usize

@@ -59,6 +59,12 @@ impl Injector {
             .set(one_in.map_or_else(|| GLOBAL.load(Ordering::Relaxed), NonZeroU32::get));
     }
 
+    /// Whether injection is off for this context.
+    #[inline]
+    pub(crate) fn is_off(&self) -> bool {
+        self.one_in.get() == 0
+    }
+
     /// Whether to inject a Deadlock now.
     #[inline]
     pub(crate) fn fire(&self) -> bool {

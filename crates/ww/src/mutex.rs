@@ -102,8 +102,12 @@ impl<T: ?Sized> WwMutex<T> {
     ///   [`lock_slow`](Self::lock_slow) this mutex and retry the rest.
     /// * [`WwError::AlreadyHeld`]: `ctx` holds this mutex already.
     /// * [`WwError::ClassMismatch`]: the mutex is of another class than `ctx`.
+    #[inline]
     pub fn lock<'a>(&'a self, ctx: &'a AcquireCtx) -> Result<WwGuard<'a, T>, WwError> {
-        self.lock_ctx(ctx, false, None)
+        match self.try_lock_lean(ctx) {
+            Some(g) => Ok(g),
+            None => self.lock_ctx(ctx, false, None),
+        }
     }
 
     /// Locks through `ctx`, giving up with [`WwError::Interrupted`] once `cancel` is
@@ -116,7 +120,10 @@ impl<T: ?Sized> WwMutex<T> {
         ctx: &'a AcquireCtx,
         cancel: &CancelToken,
     ) -> Result<WwGuard<'a, T>, WwError> {
-        self.lock_ctx(ctx, false, Some(cancel))
+        match self.try_lock_lean(ctx) {
+            Some(g) => Ok(g),
+            None => self.lock_ctx(ctx, false, Some(cancel)),
+        }
     }
 
     /// Sleeps until the mutex is free and locks it, after a Deadlock answer and with every
@@ -202,6 +209,25 @@ impl<T: ?Sized> WwMutex<T> {
         }
         validate::plain_acquire(self.class, self.instance(), true);
         Some(WwGuard::new(self, None))
+    }
+
+    /// The common case of `lock`, inlined into the caller's loop: the context already holds
+    /// a lock, neither the validator nor the injector is on, and the mutex is free. One
+    /// compare-and-swap and the bookkeeping; `None` sends the caller to the full path
+    /// (which also answers a class mismatch). Every instruction between a transaction's
+    /// first lock and its last unlock is time other transactions may wait for.
+    #[inline]
+    fn try_lock_lean<'a>(&'a self, ctx: &'a AcquireCtx) -> Option<WwGuard<'a, T>> {
+        if !ctx.lean() || !self.raw.try_lock_fast(ctx.id()) {
+            return None;
+        }
+        if !std::ptr::eq(ctx.class, self.class) {
+            self.raw.unlock(ctx.id());
+            return None;
+        }
+        self.raw.note_owner(Some(&ctx.shared));
+        ctx.acquired.set(ctx.acquired.get() + 1);
+        Some(WwGuard::new(self, Some(ctx)))
     }
 
     fn lock_ctx<'a>(

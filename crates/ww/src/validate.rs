@@ -36,6 +36,12 @@ mod imp {
             }
         }
 
+        /// Whether the validator is off for this context.
+        #[inline]
+        pub(crate) fn is_off(&self) -> bool {
+            self.id.is_none()
+        }
+
         pub(crate) fn done(&self) {
             if let Some(id) = self.id {
                 ww::acquire_done(id);
@@ -144,6 +150,11 @@ mod imp {
         #[inline]
         pub(crate) fn init(_class: &'static WwClass) -> Self {
             Ctx
+        }
+        /// Always off.
+        #[inline]
+        pub(crate) fn is_off(&self) -> bool {
+            true
         }
         #[inline]
         pub(crate) fn done(&self) {}
