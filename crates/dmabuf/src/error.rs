@@ -202,6 +202,15 @@ pub enum Error {
         /// The number of entries offered.
         given: usize,
     },
+    /// A system call behind an exporter or a memory object failed (a kernel dma-buf's
+    /// `DMA_BUF_IOCTL_SYNC`, say), with the errno it answered.
+    #[error("{call} failed: {errno}")]
+    Os {
+        /// The call that failed.
+        call: &'static str,
+        /// Its errno.
+        errno: Errno,
+    },
 }
 
 impl Error {
@@ -221,6 +230,7 @@ impl Error {
             | Error::InvalidFlags(_)
             | Error::InvalidSize(_) => Errno::EINVAL,
             Error::Ww(e) => Errno::from_raw(e.errno()).unwrap_or(Errno::EINVAL),
+            Error::Os { errno, .. } => *errno,
             Error::ContextMismatch(..)
             | Error::NoFences
             | Error::ContainerMember

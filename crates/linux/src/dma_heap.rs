@@ -128,6 +128,32 @@ fn io_error(call: &'static str, e: &std::io::Error) -> Error {
 mod tests {
     use super::*;
 
+    // ports dmabuf-heap selftest: alloc_compat
+    #[test]
+    fn alloc_compat_older_and_newer_argument_layouts() {
+        let heap = match DmaHeap::open("system") {
+            Ok(h) => h,
+            Err(e) => {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED: /dev/dma_heap/system missing ({e})"
+                );
+                return;
+            }
+        };
+        let flags = (OFlags::RDWR | OFlags::CLOEXEC).bits();
+        let older = uapi::dma_heap_alloc_older(heap.as_fd(), 1 << 20, flags)
+            .expect("the kernel accepts the shorter argument");
+        let older = DmaBufFd::from_fd(older).expect("a dma-buf");
+        assert_eq!(older.size().unwrap(), 1 << 20);
+        let tail = [0xffff_ffff, 0x8888_8888, 0x1111_1111];
+        let newer = uapi::dma_heap_alloc_newer(heap.as_fd(), 1 << 20, flags, tail)
+            .expect("the kernel ignores an unknown tail");
+        let newer = DmaBufFd::from_fd(newer).expect("a dma-buf");
+        assert_eq!(newer.size().unwrap(), 1 << 20);
+    }
+
     #[test]
     fn alloc_arguments_follow_the_selftest_alloc_errors() {
         assert_eq!(

@@ -100,6 +100,16 @@ pub enum Error {
     /// A wait ran out of time (`ETIME`, as libsync's `sync_wait`).
     #[error("timed out")]
     TimedOut,
+    /// A library buffer was given where a buffer of a particular exporter was needed (a
+    /// memfd buffer for udmabuf, a [`KernelBuffer`](crate::KernelBuffer)'s for its fences).
+    #[error("a buffer of exporter {exporter:?} cannot be used here")]
+    WrongExporter {
+        /// The buffer's exporter.
+        exporter: String,
+    },
+    /// The in-process library refused (exporting a buffer, adding fences, …).
+    #[error(transparent)]
+    Library(#[from] dmabuf::Error),
 }
 
 impl Error {
@@ -110,6 +120,7 @@ impl Error {
             Error::Sys { errno, .. } | Error::NotSyncFile { errno } => *errno,
             Error::NotMemfd { errno } => *errno,
             Error::PathOnly => Errno::BADF,
+            Error::Library(e) => Errno::from_raw_os_error(e.errno().raw()),
             Error::TimedOut => Errno::TIME,
             Error::NotDmaBuf { .. }
             | Error::NameTooLong { .. }
@@ -120,7 +131,8 @@ impl Error {
             | Error::OutOfRange { .. }
             | Error::MissingShrinkSeal
             | Error::WriteSealed
-            | Error::MalformedFdInfo { .. } => Errno::INVAL,
+            | Error::MalformedFdInfo { .. }
+            | Error::WrongExporter { .. } => Errno::INVAL,
         }
     }
 
@@ -128,6 +140,29 @@ impl Error {
     pub(crate) fn sys(call: &'static str) -> impl FnOnce(Errno) -> Error {
         move |errno| Error::Sys { call, errno }
     }
+}
+
+impl From<Error> for dmabuf::Error {
+    /// A library error passes through; any other becomes [`dmabuf::Error::Os`] with the
+    /// errno.
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Library(e) => e,
+            Error::Sys { call, .. } => dmabuf::Error::Os {
+                call,
+                errno: library_errno(e.errno()),
+            },
+            other => dmabuf::Error::Os {
+                call: "dmabuf-linux",
+                errno: library_errno(other.errno()),
+            },
+        }
+    }
+}
+
+/// The library's errno for a kernel errno.
+pub(crate) fn library_errno(e: Errno) -> dmabuf::Errno {
+    dmabuf::Errno::from_raw(e.raw_os_error()).unwrap_or(dmabuf::Errno::EIO)
 }
 
 impl From<Error> for std::io::Error {

@@ -15,6 +15,10 @@
 //! * [`Udmabuf`] — a dma-buf made from a sealed memfd through `/dev/udmabuf`, with its
 //!   preconditions checked before the ioctl.
 //! * [`Vgem`] — the virtual GEM driver's buffers with pending kernel fences, for tests.
+//! * Bridges to the in-process library: [`KernelBuffer`] makes a kernel dma-buf a library
+//!   buffer that library importers attach and map (with its pending kernel fences brought
+//!   into the library's implicit sync), and [`Udmabuf::create_from`] makes a library memfd
+//!   buffer a kernel dma-buf over the same pages.
 //! * [`Reactor`] — one epoll thread for every fd the library waits on, and the bridge from a
 //!   kernel sync_file (or any pollable fd) to a library [`dmabuf::Fence`]
 //!   ([`SyncFileFd::to_fence`]), carrying status, error and signal time.
@@ -36,8 +40,10 @@
 //!
 //! * It does not allocate through GPU drivers (GEM, dumb buffers) or DRM syncobjs; only the
 //!   generic allocators (dma-heaps, udmabuf) are here.
-//! * It does not yet wrap a kernel dma-buf as a library buffer, or turn a library memfd buffer
-//!   into a udmabuf, nor offer async readiness on a dma-buf fd.
+//! * It does not offer async readiness on a dma-buf fd directly; bridge a sync_file exported
+//!   from it ([`DmaBufFd::export_sync_file`], [`SyncFileFd::to_fence`]) instead.
+//! * Library fences do not flow into kernel buffers: user space cannot make a kernel fence
+//!   it signals itself (`sw_sync` aside).
 //! * It does not use `sw_sync` (debugfs-only, absent from distribution kernels); pending kernel
 //!   fences for tests come from [`Vgem`].
 //! * It does not make CPU access exclusive: `DMA_BUF_IOCTL_SYNC` only keeps caches coherent;
@@ -54,6 +60,7 @@
 mod dma_buf;
 mod dma_heap;
 mod error;
+mod kernel_buffer;
 mod poll;
 mod reactor;
 mod sync_file;
@@ -64,6 +71,7 @@ mod vgem;
 pub use dma_buf::{Access, CpuAccessGuard, DMA_BUF_MAGIC, DmaBufFd, DmaBufFdInfo, MappedDmaBuf};
 pub use dma_heap::{DMA_HEAP_DIR, DmaHeap};
 pub use error::{Error, Result};
+pub use kernel_buffer::KernelBuffer;
 pub use reactor::Reactor;
 pub use sync_file::{FenceInfo, FenceStatus, NAME_LEN, SyncFileFd, SyncFileInfo};
 pub use udmabuf::{UDMABUF_PATH, Udmabuf};

@@ -14,10 +14,11 @@
 //! * Dropping a [`Reactor`] stops its thread; fds still watched are closed and their bridged
 //!   fences signal `ECANCELED` (their issuers were dropped). [`Reactor::global`] never stops.
 
+use crate::error::library_errno;
 use crate::error::{Error, Result};
 use crate::sync_file::SyncFileFd;
 use dmabuf::fence::{Fence, FenceContext};
-use dmabuf::{Errno, FenceStatus, MonotonicTime};
+use dmabuf::{FenceStatus, MonotonicTime};
 use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
 use rustix::event::{EventfdFlags, eventfd};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -219,11 +220,6 @@ impl SyncFileFd {
             Err(e) => (FenceStatus::Failed(library_errno(e.errno())), None),
         })
     }
-}
-
-/// A kernel errno as the library's.
-fn library_errno(e: rustix::io::Errno) -> Errno {
-    Errno::from_raw(e.raw_os_error()).unwrap_or(Errno::EIO)
 }
 
 impl Shared {

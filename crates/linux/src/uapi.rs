@@ -122,6 +122,32 @@ const _: () = assert!(size_of::<DmaHeapAllocationData>() == 24);
 
 const DMA_HEAP_IOCTL_ALLOC: Opcode = opcode::read_write::<DmaHeapAllocationData>(b'H', 0);
 
+/// The selftest's "older" `struct dma_heap_allocation_data`: no `heap_flags`. The ioctl
+/// number encodes the size, and the kernel accepts a shorter argument (zero-filling the rest).
+#[cfg(test)]
+#[repr(C)]
+pub(crate) struct DmaHeapAllocationDataOlder {
+    pub len: u64,
+    pub fd: u32,
+    pub fd_flags: u32,
+}
+#[cfg(test)]
+const _: () = assert!(size_of::<DmaHeapAllocationDataOlder>() == 16);
+
+/// The selftest's "newer" `struct dma_heap_allocation_data`: three more words the kernel
+/// does not know, which it ignores.
+#[cfg(test)]
+#[repr(C)]
+pub(crate) struct DmaHeapAllocationDataNewer {
+    pub len: u64,
+    pub fd: u32,
+    pub fd_flags: u32,
+    pub heap_flags: u64,
+    pub tail: [u64; 3],
+}
+#[cfg(test)]
+const _: () = assert!(size_of::<DmaHeapAllocationDataNewer>() == 48);
+
 // ---- udmabuf.h (ioctl group 'u') ----
 
 /// `UDMABUF_FLAGS_CLOEXEC`.
@@ -501,6 +527,51 @@ pub(crate) fn dma_heap_alloc(
     Ok(unsafe { take_fd(arg.fd as i32) })
 }
 
+/// `DMA_HEAP_IOCTL_ALLOC` with the older, shorter argument (selftest `alloc_compat`).
+#[cfg(test)]
+pub(crate) fn dma_heap_alloc_older(
+    heap: BorrowedFd<'_>,
+    len: u64,
+    fd_flags: u32,
+) -> Result<OwnedFd> {
+    const OLDER: Opcode = opcode::read_write::<DmaHeapAllocationDataOlder>(b'H', 0);
+    let mut arg = DmaHeapAllocationDataOlder {
+        len,
+        fd: 0,
+        fd_flags,
+    };
+    // SAFETY: the opcode encodes `size_of::<DmaHeapAllocationDataOlder>()`, so the kernel
+    // reads and writes back exactly that many bytes of `arg` (it zero-fills the fields it
+    // misses); it writes `fd`.
+    unsafe { rustix::ioctl::ioctl(heap, Updater::<OLDER, _>::new(&mut arg))? };
+    // SAFETY: on success `arg.fd` is a new dma-buf descriptor installed for us.
+    Ok(unsafe { take_fd(arg.fd as i32) })
+}
+
+/// `DMA_HEAP_IOCTL_ALLOC` with the newer, longer argument whose unknown `tail` the kernel
+/// ignores (selftest `alloc_compat`).
+#[cfg(test)]
+pub(crate) fn dma_heap_alloc_newer(
+    heap: BorrowedFd<'_>,
+    len: u64,
+    fd_flags: u32,
+    tail: [u64; 3],
+) -> Result<OwnedFd> {
+    const NEWER: Opcode = opcode::read_write::<DmaHeapAllocationDataNewer>(b'H', 0);
+    let mut arg = DmaHeapAllocationDataNewer {
+        len,
+        fd: 0,
+        fd_flags,
+        heap_flags: 0,
+        tail,
+    };
+    // SAFETY: the opcode encodes `size_of::<DmaHeapAllocationDataNewer>()`; the kernel
+    // copies at most that many bytes in and out of `arg` and writes `fd`.
+    unsafe { rustix::ioctl::ioctl(heap, Updater::<NEWER, _>::new(&mut arg))? };
+    // SAFETY: on success `arg.fd` is a new dma-buf descriptor installed for us.
+    Ok(unsafe { take_fd(arg.fd as i32) })
+}
+
 /// `ioctl(dev, UDMABUF_CREATE, {memfd, flags, offset, size})`: the new dma-buf.
 pub(crate) fn udmabuf_create(
     dev: BorrowedFd<'_>,
@@ -610,6 +681,11 @@ impl Mapping {
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 }
+
+// SAFETY: the mapping is memory of the whole process, not of a thread: unmapping it from
+// another thread is as valid as from this one, and `bytes`/`bytes_mut` borrow `self`, so
+// moving the owner moves every right to the bytes with it.
+unsafe impl Send for Mapping {}
 
 impl Drop for Mapping {
     fn drop(&mut self) {

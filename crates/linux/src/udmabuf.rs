@@ -96,6 +96,32 @@ impl Udmabuf {
             .map_err(Error::sys("ioctl(UDMABUF_CREATE)"))
     }
 
+    /// A kernel dma-buf over the pages of a library memfd buffer (one from
+    /// [`MemfdHeap`](dmabuf::buf::exporters::MemfdHeap)): [`create`](Self::create) on its
+    /// memfd, whole. Bytes written on either side are seen by the other; fences are not
+    /// shared (the library buffer's reservation object and the kernel buffer's are two).
+    ///
+    /// ```no_run
+    /// use dmabuf::buf::exporters::MemfdHeap;
+    /// use dmabuf_linux::Udmabuf;
+    /// let buf = MemfdHeap::new().alloc(4096)?;
+    /// let kernel = Udmabuf::open()?.create_from(&buf)?; // hand this fd to a GPU, a compositor…
+    /// assert_eq!(kernel.size()?, 4096);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::WrongExporter`] if `buf` is not a memfd buffer; then as
+    /// [`create`](Self::create).
+    pub fn create_from(&self, buf: &dmabuf::buf::DmaBuf) -> Result<DmaBufFd> {
+        let memfd = buf
+            .exporter_as::<dmabuf::buf::exporters::MemfdBuffer>()
+            .ok_or_else(|| Error::WrongExporter {
+                exporter: buf.exporter().name().to_owned(),
+            })?;
+        self.create(memfd.fd(), 0, buf.size())
+    }
+
     /// `ioctl(dev, UDMABUF_CREATE_LIST, {UDMABUF_FLAGS_CLOEXEC, count, items})`—One dma-buf
     /// over several `(memfd, offset, size)` ranges, in order.
     ///
