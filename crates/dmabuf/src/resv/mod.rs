@@ -241,14 +241,17 @@ impl Resv {
     pub fn lock_all<'a>(ctx: &'a AcquireCtx, objects: &[&'a Resv]) -> Result<Vec<ResvGuard<'a>>> {
         let mutexes: Vec<&'a WwMutex<Locked>> = objects.iter().map(|r| &r.lock).collect();
         let guards = ctx.lock_all(&mutexes)?;
+        // One guard per distinct object, in order of first appearance: a single forward walk
+        // over `objects` pairs them.
+        let mut rest = objects.iter();
         Ok(guards
             .into_iter()
             .map(|g| {
-                let resv = objects
-                    .iter()
+                let resv = rest
+                    .by_ref()
                     .find(|r| std::ptr::eq(&r.lock, g.mutex()))
                     .copied()
-                    .unwrap_or(objects[0]);
+                    .expect("lock_all returns guards in the objects' order");
                 ResvGuard::new(resv, g)
             })
             .collect())
