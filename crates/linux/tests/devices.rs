@@ -211,3 +211,28 @@ fn udmabuf_shares_pages_with_its_memfd() {
             .unwrap();
     });
 }
+
+/// A memfd of `len` bytes with `seals` added (none if empty).
+fn memfd(len: u64, seals: SealFlags) -> OwnedFd {
+    let fd = rustix::fs::memfd_create("bad-input", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
+        .unwrap();
+    rustix::fs::ftruncate(&fd, len).unwrap();
+    if !seals.is_empty() {
+        rustix::fs::fcntl_add_seals(&fd, seals).unwrap();
+    }
+    fd
+}
+
+// The kernel refuses F_SEAL_FUTURE_WRITE as it does F_SEAL_WRITE (since the December 2024
+// fix, in 6.12 stable too); the check before the ioctl used to let it through to an untyped
+// EINVAL.
+#[test]
+fn udmabuf_refuses_a_future_write_seal() {
+    no_leak(|| {
+        let Some(dev) = udmabuf() else { return };
+        let page = rustix::param::page_size() as u64;
+        let fd = memfd(page, SealFlags::SHRINK | SealFlags::FUTURE_WRITE);
+        let err = dev.create(&fd, 0, page).unwrap_err();
+        assert_eq!(err, Error::WriteSealed);
+    });
+}

@@ -163,15 +163,24 @@ fn udmabuf_preconditions_are_typed_errors_before_the_ioctl() {
             Err(Error::WriteSealed)
         );
 
-        // Not a memfd at all: no seals to read.
+        // F_SEAL_FUTURE_WRITE is a write seal too (the kernel refuses it since 2024).
+        let future_write = sealed_memfd(page, SealFlags::SHRINK | SealFlags::FUTURE_WRITE);
+        assert_eq!(
+            Udmabuf::check_memfd(&future_write, 0, page),
+            Err(Error::WriteSealed)
+        );
+
+        // Not a memfd at all: no seals to read; udmabuf would answer EBADFD.
         let (r, _w) = rustix::pipe::pipe().unwrap();
         let err = Udmabuf::check_memfd(r.as_fd(), 0, page).unwrap_err();
         assert!(
             matches!(err, Error::NotMemfd { errno } if errno == Errno::INVAL),
             "{err:?}"
         );
+        assert_eq!(err.errno(), Errno::BADFD);
         let err = Udmabuf::check_memfd(o_path(), 0, page).unwrap_err();
-        assert_eq!(err.errno(), Errno::BADF, "{err:?}");
+        assert_eq!(err, Error::NotMemfd { errno: Errno::BADF });
+        assert_eq!(err.errno(), Errno::BADFD, "{err:?}");
     });
 }
 
