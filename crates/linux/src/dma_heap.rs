@@ -84,7 +84,8 @@ impl DmaHeap {
     /// # Errors
     /// Before the ioctl: [`Error::ZeroLength`]; [`Error::InvalidFlags`] for `fd_flags`
     /// outside `O_ACCMODE | O_CLOEXEC` or any `heap_flags` (no heap defines one). Then
-    /// [`Error::Sys`] with the kernel's errno (`ENOMEM` when too large).
+    /// [`Error::Sys`] with the kernel's errno (`ENOMEM` when too large; `EINVAL` when `len`
+    /// rounded up to pages wraps past `u64::MAX`).
     #[doc(alias = "DMA_HEAP_IOCTL_ALLOC")]
     pub fn alloc_with(&self, len: u64, fd_flags: OFlags, heap_flags: u64) -> Result<DmaBufFd> {
         check_alloc(len, fd_flags, heap_flags)?;

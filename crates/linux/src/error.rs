@@ -81,14 +81,18 @@ pub enum Error {
     /// A memfd given to udmabuf without the `F_SEAL_SHRINK` seal; the kernel answers `EINVAL`.
     #[error("memfd lacks the F_SEAL_SHRINK seal")]
     MissingShrinkSeal,
-    /// A memfd given to udmabuf with the `F_SEAL_WRITE` seal; the kernel answers `EINVAL`.
-    #[error("memfd has the F_SEAL_WRITE seal")]
+    /// A memfd given to udmabuf with the `F_SEAL_WRITE` or `F_SEAL_FUTURE_WRITE` seal; the
+    /// kernel answers `EINVAL` (for `F_SEAL_FUTURE_WRITE` since the December 2024 fix, in
+    /// stable kernels too: a udmabuf mapping would bypass the seal).
+    #[error("memfd has a write seal (F_SEAL_WRITE or F_SEAL_FUTURE_WRITE)")]
     WriteSealed,
     /// A descriptor that should be a memfd does not support seals (`F_GET_SEALS` answered
-    /// `errno`).
+    /// `errno`); udmabuf refuses any file that is not shmem (or hugetlbfs) with `EBADFD`,
+    /// which is what [`Error::errno`] gives.
     #[error("not a sealable memfd ({errno})")]
     NotMemfd {
-        /// What `F_GET_SEALS` answered.
+        /// What `F_GET_SEALS` answered (`EINVAL` for a file without seals, `EBADF` for an
+        /// `O_PATH` descriptor).
         errno: Errno,
     },
     /// `/proc/self/fdinfo/<fd>` lacked a field or held one that does not parse; `EINVAL`.
@@ -118,7 +122,7 @@ impl Error {
     pub fn errno(&self) -> Errno {
         match self {
             Error::Sys { errno, .. } | Error::NotSyncFile { errno } => *errno,
-            Error::NotMemfd { errno } => *errno,
+            Error::NotMemfd { .. } => Errno::BADFD,
             Error::PathOnly => Errno::BADF,
             Error::Library(e) => Errno::from_raw_os_error(e.errno().raw()),
             Error::TimedOut => Errno::TIME,

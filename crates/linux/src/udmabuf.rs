@@ -1,7 +1,8 @@
 //! udmabuf: a dma-buf over the pages of a sealed memfd, through `/dev/udmabuf`.
 //!
 //! The kernel's preconditions are checked before the ioctl, each with its own error: the memfd
-//! carries `F_SEAL_SHRINK` (its pages cannot vanish under the buffer) and not `F_SEAL_WRITE`,
+//! carries `F_SEAL_SHRINK` (its pages cannot vanish under the buffer) and no write seal
+//! (`F_SEAL_WRITE`, `F_SEAL_FUTURE_WRITE`: writes through the buffer would bypass it),
 //! and offset and size are page-aligned and inside the file.
 //!
 //! Kernel: `drivers/dma-buf/udmabuf.c`, uAPI `include/uapi/linux/udmabuf.h`.
@@ -39,7 +40,8 @@ impl Udmabuf {
     /// # Errors
     /// [`Error::ZeroLength`]; [`Error::Unaligned`] for an offset or size that is not a
     /// multiple of the page size; [`Error::NotMemfd`] if `memfd` has no seals
-    /// (`F_GET_SEALS` fails); [`Error::MissingShrinkSeal`]; [`Error::WriteSealed`];
+    /// (`F_GET_SEALS` fails; the kernel's `EBADFD`); [`Error::MissingShrinkSeal`];
+    /// [`Error::WriteSealed`] for `F_SEAL_WRITE` or `F_SEAL_FUTURE_WRITE`;
     /// [`Error::OutOfRange`] past the end of the file; [`Error::Sys`] from `fstat`.
     pub fn check_memfd(memfd: impl AsFd, offset: u64, size: u64) -> Result<()> {
         let memfd = memfd.as_fd();
@@ -64,7 +66,7 @@ impl Udmabuf {
         if !seals.contains(SealFlags::SHRINK) {
             return Err(Error::MissingShrinkSeal);
         }
-        if seals.contains(SealFlags::WRITE) {
+        if seals.intersects(SealFlags::WRITE | SealFlags::FUTURE_WRITE) {
             return Err(Error::WriteSealed);
         }
         let file_size = rustix::fs::fstat(memfd)

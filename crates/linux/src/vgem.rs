@@ -12,7 +12,7 @@
 use crate::dma_buf::DmaBufFd;
 use crate::error::{Error, Result};
 use crate::uapi;
-use rustix::fd::{AsFd, OwnedFd};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 
 /// An open vgem device.
@@ -68,6 +68,12 @@ impl Vgem {
             handle: dumb.handle,
             size: dumb.size,
         })
+    }
+}
+
+impl AsFd for Vgem {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
     }
 }
 

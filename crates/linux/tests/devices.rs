@@ -211,3 +211,253 @@ fn udmabuf_shares_pages_with_its_memfd() {
             .unwrap();
     });
 }
+
+/// A memfd of `len` bytes with `seals` added (none if empty).
+fn memfd(len: u64, seals: SealFlags) -> OwnedFd {
+    let fd = rustix::fs::memfd_create("bad-input", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
+        .unwrap();
+    rustix::fs::ftruncate(&fd, len).unwrap();
+    if !seals.is_empty() {
+        rustix::fs::fcntl_add_seals(&fd, seals).unwrap();
+    }
+    fd
+}
+
+#[test]
+fn heap_alloc_sizes_the_kernel_answers() {
+    no_leak(|| {
+        let Some(heap) = system_heap() else { return };
+        // Not page-aligned: the kernel rounds up to whole pages.
+        let page = rustix::param::page_size() as u64;
+        assert_eq!(heap.alloc(1).unwrap().size().unwrap(), page);
+        assert_eq!(heap.alloc(page + 1).unwrap().size().unwrap(), 2 * page);
+        // Lengths that round up past the top of the address space wrap to 0: EINVAL from the
+        // kernel, not ENOMEM (nothing is allocated).
+        for len in [u64::MAX, u64::MAX - page + 2] {
+            let err = heap.alloc(len).unwrap_err();
+            assert_eq!(
+                err,
+                Error::Sys {
+                    call: "ioctl(DMA_HEAP_IOCTL_ALLOC)",
+                    errno: Errno::INVAL
+                },
+                "{len:#x}"
+            );
+        }
+    });
+}
+
+#[test]
+fn heap_alloc_flags_are_checked_and_a_read_only_buffer_refuses_mapping() {
+    no_leak(|| {
+        let Some(heap) = system_heap() else { return };
+        for bad in [
+            OFlags::APPEND,
+            OFlags::PATH,
+            OFlags::NONBLOCK,
+            OFlags::DIRECT,
+        ] {
+            let err = heap.alloc_with(4096, OFlags::RDWR | bad, 0).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidFlags { .. }),
+                "{bad:?}: {err:?}"
+            );
+            assert_eq!(err.errno(), Errno::INVAL);
+        }
+        for heap_flags in [1, 1 << 63] {
+            assert_eq!(
+                heap.alloc_with(4096, OFlags::RDWR, heap_flags).unwrap_err(),
+                Error::InvalidFlags { flags: heap_flags }
+            );
+        }
+        // Allowed, but a buffer not open read-write cannot be mapped: EACCES from mmap.
+        for mode in [OFlags::RDONLY, OFlags::WRONLY] {
+            let buf = heap.alloc_with(4096, mode | OFlags::CLOEXEC, 0).unwrap();
+            let fl = rustix::fs::fcntl_getfl(&buf).unwrap();
+            assert_eq!(fl & OFlags::ACCMODE, mode, "the kernel applies the mode");
+            assert_eq!(
+                buf.mmap().unwrap_err(),
+                Error::Sys {
+                    call: "mmap",
+                    errno: Errno::ACCESS
+                },
+                "{mode:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn device_fds_are_neither_dma_bufs_nor_sync_files() {
+    no_leak(|| {
+        let Some(heap) = system_heap() else { return };
+        let fd = heap.as_fd().try_clone_to_owned().unwrap();
+        let (err, fd) = DmaBufFd::from_fd(fd).unwrap_err();
+        assert!(matches!(err, Error::NotDmaBuf { .. }), "{err:?}");
+        // The heap's ioctl refuses numbers past its own with EINVAL.
+        let (err, _fd) = SyncFileFd::from_fd(fd).unwrap_err();
+        assert_eq!(
+            err,
+            Error::NotSyncFile {
+                errno: Errno::INVAL
+            }
+        );
+
+        let Some(dev) = udmabuf() else { return };
+        let fd = dev.as_fd().try_clone_to_owned().unwrap();
+        let (err, fd) = DmaBufFd::from_fd(fd).unwrap_err();
+        assert!(matches!(err, Error::NotDmaBuf { .. }), "{err:?}");
+        let (err, _fd) = SyncFileFd::from_fd(fd).unwrap_err();
+        assert_eq!(
+            err,
+            Error::NotSyncFile {
+                errno: Errno::NOTTY
+            }
+        );
+    });
+}
+
+#[test]
+fn dma_buf_sync_flags_and_names_are_checked() {
+    no_leak(|| {
+        let Some(heap) = system_heap() else { return };
+        let buf = heap.alloc(4096).unwrap();
+        // END alone, unknown bits, everything: refused before the ioctl, as the kernel would.
+        for flags in [0, 4, 8, 1 | 8, 2 | 16, u64::MAX] {
+            let err = buf.sync(flags).unwrap_err();
+            assert_eq!(err, Error::InvalidFlags { flags });
+            assert_eq!(err.errno(), Errno::INVAL);
+        }
+        // The valid ones pass through the kernel (START then END, for each access).
+        for rw in [1, 2, 3] {
+            buf.sync(rw).unwrap();
+            buf.sync(rw | 4).unwrap();
+        }
+
+        let err = buf.set_name("a\0b").unwrap_err();
+        assert!(matches!(err, Error::InvalidName { .. }), "{err:?}");
+        assert_eq!(err.errno(), Errno::INVAL);
+        let longest = "n".repeat(31);
+        buf.set_name(&longest).unwrap();
+        assert_eq!(
+            buf.fdinfo().unwrap().name.as_deref(),
+            Some(longest.as_str())
+        );
+        assert_eq!(
+            buf.set_name(&"n".repeat(100)).unwrap_err(),
+            Error::NameTooLong { len: 100 }
+        );
+        assert_eq!(
+            buf.fdinfo().unwrap().name.as_deref(),
+            Some(longest.as_str())
+        );
+    });
+}
+
+#[test]
+fn udmabuf_bad_input_is_refused_with_typed_errors() {
+    no_leak(|| {
+        let Some(dev) = udmabuf() else { return };
+        let page = rustix::param::page_size() as u64;
+        let good = memfd(4 * page, SealFlags::SHRINK);
+
+        assert_eq!(dev.create(&good, 0, 0).unwrap_err(), Error::ZeroLength);
+        assert_eq!(
+            dev.create(&good, page / 2, page).unwrap_err(),
+            Error::Unaligned {
+                what: "offset",
+                value: page / 2
+            }
+        );
+        assert_eq!(
+            dev.create(&good, 0, page + 512).unwrap_err(),
+            Error::Unaligned {
+                what: "size",
+                value: page + 512
+            }
+        );
+        assert!(matches!(
+            dev.create(&good, 3 * page, 2 * page).unwrap_err(),
+            Error::OutOfRange { .. }
+        ));
+        assert_eq!(
+            dev.create(memfd(page, SealFlags::empty()), 0, page)
+                .unwrap_err(),
+            Error::MissingShrinkSeal
+        );
+        assert_eq!(
+            dev.create(memfd(page, SealFlags::SHRINK | SealFlags::WRITE), 0, page)
+                .unwrap_err(),
+            Error::WriteSealed
+        );
+        // A memfd made without MFD_ALLOW_SEALING reports only F_SEAL_SEAL.
+        let unsealable = rustix::fs::memfd_create("bad-input", MemfdFlags::CLOEXEC).unwrap();
+        rustix::fs::ftruncate(&unsealable, page).unwrap();
+        assert_eq!(
+            dev.create(&unsealable, 0, page).unwrap_err(),
+            Error::MissingShrinkSeal
+        );
+
+        // Not memfds: a dma-buf, a procfs file, a pipe.
+        let dmabuf = dev.create(&good, 0, page).unwrap();
+        let status = rustix::fs::open(
+            "/proc/self/status",
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        let (pipe, _w) = rustix::pipe::pipe().unwrap();
+        for (what, fd) in [
+            ("dma-buf", dmabuf.as_fd()),
+            ("procfs", status.as_fd()),
+            ("pipe", pipe.as_fd()),
+        ] {
+            let err = dev.create(fd, 0, page).unwrap_err();
+            assert!(matches!(err, Error::NotMemfd { .. }), "{what}: {err:?}");
+        }
+
+        // Past the driver's size limit (module parameter size_limit_mb, 64 MiB by default):
+        // the kernel refuses before touching a page.
+        let big = memfd(65 << 20, SealFlags::SHRINK);
+        assert_eq!(
+            dev.create(&big, 0, 65 << 20).unwrap_err(),
+            Error::Sys {
+                call: "ioctl(UDMABUF_CREATE)",
+                errno: Errno::INVAL
+            }
+        );
+
+        // Lists: empty, one bad item among good ones, more items than the driver's
+        // list_limit (1024 by default).
+        assert_eq!(dev.create_list(&[]).unwrap_err(), Error::ZeroLength);
+        let unsealed = memfd(page, SealFlags::empty());
+        assert_eq!(
+            dev.create_list(&[(good.as_fd(), 0, page), (unsealed.as_fd(), 0, page)])
+                .unwrap_err(),
+            Error::MissingShrinkSeal
+        );
+        let many = vec![(good.as_fd(), 0, page); 1025];
+        assert_eq!(
+            dev.create_list(&many).unwrap_err(),
+            Error::Sys {
+                call: "ioctl(UDMABUF_CREATE_LIST)",
+                errno: Errno::INVAL
+            }
+        );
+        dev.create_list(&many[..1024]).unwrap();
+    });
+}
+
+// The kernel refuses F_SEAL_FUTURE_WRITE as it does F_SEAL_WRITE (since the December 2024
+// fix, in 6.12 stable too); the check before the ioctl used to let it through to an untyped
+// EINVAL.
+#[test]
+fn udmabuf_refuses_a_future_write_seal() {
+    no_leak(|| {
+        let Some(dev) = udmabuf() else { return };
+        let page = rustix::param::page_size() as u64;
+        let fd = memfd(page, SealFlags::SHRINK | SealFlags::FUTURE_WRITE);
+        let err = dev.create(&fd, 0, page).unwrap_err();
+        assert_eq!(err, Error::WriteSealed);
+    });
+}

@@ -3,30 +3,68 @@
 //! arguments are refused before any ioctl, and no test leaks a descriptor.
 //!
 //! The device paths are in `tests/devices.rs`.
+//!
+//! Not representable, so not tested: a closed descriptor (`OwnedFd` and `BorrowedFd` are open
+//! by construction; the nearest is an `O_PATH` one, which the kernel refuses with `EBADF`), a
+//! merge or import with a descriptor that is not a sync_file (both take a `SyncFileFd`, so
+//! the refusal is `SyncFileFd::from_fd`'s), and export or import with an invalid access
+//! (`Access` has only the three valid ones).
 
 mod common;
 use common::no_leak;
 use dmabuf_linux::{DmaBufFd, DmaHeap, Error, SyncFileFd, Udmabuf};
-use rustix::fd::{AsFd, OwnedFd};
+use rustix::fd::OwnedFd;
 use rustix::fs::{MemfdFlags, Mode, OFlags, SealFlags};
 use rustix::io::Errno;
+
+fn open(path: &str, flags: OFlags) -> OwnedFd {
+    rustix::fs::open(path, flags | OFlags::CLOEXEC, Mode::empty()).unwrap()
+}
 
 /// A few descriptors of the wrong kind, with what each is.
 fn wrong_kinds() -> Vec<(&'static str, OwnedFd)> {
     let (r, w) = rustix::pipe::pipe().unwrap();
     let memfd = rustix::fs::memfd_create("native", MemfdFlags::CLOEXEC).unwrap();
-    let null =
-        rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()).unwrap();
+    let (sock, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let eventfd = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC).unwrap();
+    let epoll = rustix::event::epoll::create(rustix::event::epoll::CreateFlags::CLOEXEC).unwrap();
+    let exe = std::env::current_exe().unwrap();
     vec![
         ("pipe read end", r),
         ("pipe write end", w),
         ("memfd", memfd),
-        ("/dev/null", null),
+        ("/dev/null", open("/dev/null", OFlags::RDWR)),
+        ("regular file", std::fs::File::open(exe).unwrap().into()),
+        ("procfs file", open("/proc/self/status", OFlags::RDONLY)),
+        ("directory", open("/", OFlags::RDONLY | OFlags::DIRECTORY)),
+        ("unix socket", sock.into()),
+        ("eventfd (an anon inode, as sync_files are)", eventfd),
+        ("epoll", epoll),
     ]
 }
 
+/// `O_PATH` descriptors of a device, a directory and a regular file.
+fn o_paths() -> Vec<(&'static str, OwnedFd)> {
+    let exe = std::env::current_exe().unwrap();
+    let exe = rustix::fs::open(exe, OFlags::PATH | OFlags::CLOEXEC, Mode::empty()).unwrap();
+    vec![
+        ("/dev/null", o_path()),
+        ("directory", open("/", OFlags::PATH | OFlags::DIRECTORY)),
+        ("regular file", exe),
+    ]
+}
+
+/// Whether `fd` lives on tmpfs (the test binary does in the guest's initramfs).
+fn on_tmpfs(fd: &OwnedFd) -> bool {
+    const TMPFS_MAGIC: u64 = 0x0102_1994;
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    let magic = rustix::fs::fstatfs(fd).unwrap().f_type as u64;
+    rustix::fs::fstat(fd).is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_file())
+        && magic == TMPFS_MAGIC
+}
+
 fn o_path() -> OwnedFd {
-    rustix::fs::open("/dev/null", OFlags::PATH | OFlags::CLOEXEC, Mode::empty()).unwrap()
+    open("/dev/null", OFlags::PATH)
 }
 
 fn same_file(a: &OwnedFd, b: &OwnedFd) -> bool {
@@ -52,9 +90,19 @@ fn sync_file_from_fd_refuses_other_files_and_gives_them_back() {
 #[test]
 fn sync_file_from_fd_of_an_o_path_fd_is_ebadf() {
     no_leak(|| {
-        let (err, _back) = SyncFileFd::from_fd(o_path()).unwrap_err();
-        assert_eq!(err.errno(), Errno::BADF, "{err:?}");
-        assert!(matches!(err, Error::Sys { .. }));
+        for (what, fd) in o_paths() {
+            let probe = fd.try_clone().unwrap();
+            let (err, back) = SyncFileFd::from_fd(fd).unwrap_err();
+            assert_eq!(
+                err,
+                Error::Sys {
+                    call: "ioctl(SYNC_IOC_FILE_INFO)",
+                    errno: Errno::BADF
+                },
+                "{what}"
+            );
+            assert!(same_file(&back, &probe), "{what}: a different fd came back");
+        }
     });
 }
 
@@ -74,10 +122,13 @@ fn dma_buf_from_fd_refuses_other_files_and_gives_them_back() {
 #[test]
 fn dma_buf_from_fd_of_an_o_path_fd_is_ebadf() {
     no_leak(|| {
-        let (err, back) = DmaBufFd::from_fd(o_path()).unwrap_err();
-        assert_eq!(err, Error::PathOnly);
-        assert_eq!(err.errno(), Errno::BADF);
-        drop(back);
+        for (what, fd) in o_paths() {
+            let probe = fd.try_clone().unwrap();
+            let (err, back) = DmaBufFd::from_fd(fd).unwrap_err();
+            assert_eq!(err, Error::PathOnly, "{what}");
+            assert_eq!(err.errno(), Errno::BADF);
+            assert!(same_file(&back, &probe), "{what}: a different fd came back");
+        }
     });
 }
 
@@ -163,15 +214,43 @@ fn udmabuf_preconditions_are_typed_errors_before_the_ioctl() {
             Err(Error::WriteSealed)
         );
 
-        // Not a memfd at all: no seals to read.
-        let (r, _w) = rustix::pipe::pipe().unwrap();
-        let err = Udmabuf::check_memfd(r.as_fd(), 0, page).unwrap_err();
-        assert!(
-            matches!(err, Error::NotMemfd { errno } if errno == Errno::INVAL),
-            "{err:?}"
+        // F_SEAL_FUTURE_WRITE is a write seal too (the kernel refuses it since 2024).
+        let future_write = sealed_memfd(page, SealFlags::SHRINK | SealFlags::FUTURE_WRITE);
+        assert_eq!(
+            Udmabuf::check_memfd(&future_write, 0, page),
+            Err(Error::WriteSealed)
         );
-        let err = Udmabuf::check_memfd(o_path(), 0, page).unwrap_err();
-        assert_eq!(err.errno(), Errno::BADF, "{err:?}");
+        // Other seals do not matter.
+        let more = sealed_memfd(page, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL);
+        assert_eq!(Udmabuf::check_memfd(&more, 0, page), Ok(()));
+        // A memfd made without MFD_ALLOW_SEALING reports only F_SEAL_SEAL.
+        let unsealable = rustix::fs::memfd_create("udmabuf", MemfdFlags::CLOEXEC).unwrap();
+        rustix::fs::ftruncate(&unsealable, page).unwrap();
+        assert_eq!(
+            Udmabuf::check_memfd(&unsealable, 0, page),
+            Err(Error::MissingShrinkSeal)
+        );
+
+        // Not a memfd at all: no seals to read; udmabuf would answer EBADFD.
+        for (what, fd) in wrong_kinds() {
+            let err = Udmabuf::check_memfd(&fd, 0, page).unwrap_err();
+            if what == "memfd" || on_tmpfs(&fd) {
+                // shmem files: seals to read, but not the shrink seal (only F_SEAL_SEAL for
+                // a file not made with MFD_ALLOW_SEALING); udmabuf's EINVAL.
+                assert_eq!(err, Error::MissingShrinkSeal, "{what}");
+                continue;
+            }
+            assert!(
+                matches!(err, Error::NotMemfd { errno } if errno == Errno::INVAL),
+                "{what}: {err:?}"
+            );
+            assert_eq!(err.errno(), Errno::BADFD, "{what}");
+        }
+        for (what, fd) in o_paths() {
+            let err = Udmabuf::check_memfd(&fd, 0, page).unwrap_err();
+            assert_eq!(err, Error::NotMemfd { errno: Errno::BADF }, "{what}");
+            assert_eq!(err.errno(), Errno::BADFD, "{what}");
+        }
     });
 }
 

@@ -1,0 +1,484 @@
+//! sync_file merge and info, the kernel against the in-process model: one script runs on real
+//! kernel sync_files (exported from vgem buffers holding pending vgem fences, signalled on
+//! demand) and on library [`SyncFile`]s built from library fences, and everything the two
+//! report must agree with `==`: the leaves `SYNC_IOC_FILE_INFO` lists, each leaf's status and
+//! whether it carries a timestamp, the overall status of the filled call, the status of the
+//! file's own fence (the `num_fences == 0` query), `poll` readiness, a zero-timeout wait's
+//! errno, and the name given at merge.
+//!
+//! Names aside: generated file names and leaf driver/timeline names are not compared. The
+//! kernel's carry vgem's fence contexts and, for a merge of signalled fences, the private
+//! stub's `stub` names, which the library cannot match by construction (its contexts are its
+//! own numbers, and it returns the latest signalled leaf instead of a stub; see
+//! `dmabuf::docs::differences_from_kernel`).
+//!
+//! vgem gives every fence a fence context of its own, so the selftests' and igt's cases where
+//! points of one sw_sync timeline collapse into one leaf cannot be built; what collapses
+//! instead is the same fence reached twice (a file merged with itself, a merge merged with one
+//! of its parts). vgem fences never carry an error (the signal ioctl and vgem's own ten-second
+//! timeout both signal without one), so the error-status cases (selftests `test_fence_*` with
+//! `sw_sync` timeline close, igt `timeline_closed`) are not ported here; the library's side of
+//! them is in `dmabuf`'s own `sync_file` tests.
+//!
+//! `SyncFileFd::info` is the kernel's two-call pattern: one call with `num_fences == 0` for
+//! the count, one with an array of exactly that many entries to fill.
+//!
+//! Needs the vgem driver; without it each test prints `SKIPPED: <why>` to stderr and returns.
+//! They run for real in the qemu guest (Linux 6.12).
+
+mod common;
+use common::{no_leak, skipped};
+use dmabuf::{FenceContext, Signaller, SyncFile};
+use dmabuf_linux::{
+    Access, Error, FenceStatus, SyncFileFd, SyncFileInfo, Vgem, VgemBuffer, VgemFence,
+};
+use rustix::fd::AsFd;
+use std::collections::HashMap;
+use std::time::Duration;
+
+fn vgem() -> Option<Vgem> {
+    match Vgem::open() {
+        Ok(v) => Some(v),
+        Err(e) => {
+            skipped(&format!("no vgem device ({e})"));
+            None
+        }
+    }
+}
+
+/// One leaf as `SYNC_IOC_FILE_INFO` lists it, names aside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Leaf {
+    status: FenceStatus,
+    /// Whether the leaf reports a signal time (`timestamp_ns != 0`).
+    stamped: bool,
+}
+
+/// Everything one sync file shows, names aside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    /// The leaves, in the order the info lists them.
+    leaves: Vec<Leaf>,
+    /// The filled call's overall status: the first pending or failed leaf's, else signalled.
+    status: FenceStatus,
+    /// The status of the file's own fence (the `num_fences == 0` query).
+    fence_status: FenceStatus,
+    /// `poll(POLLIN)` readiness.
+    signaled: bool,
+    /// The errno of a zero-timeout wait, `None` if it succeeded.
+    wait_now: Option<i32>,
+    /// The name given at merge (generated names differ by construction).
+    name: Option<String>,
+}
+
+impl Seen {
+    fn pending(n: usize) -> Seen {
+        Seen::of(FenceStatus::Pending, vec![P; n])
+    }
+
+    fn of(status: FenceStatus, leaves: Vec<Leaf>) -> Seen {
+        let done = status == FenceStatus::Signaled;
+        Seen {
+            leaves,
+            status,
+            fence_status: status,
+            signaled: done,
+            wait_now: (!done).then_some(libc_etime()),
+            name: None,
+        }
+    }
+
+    fn named(mut self, name: &str) -> Seen {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+const P: Leaf = Leaf {
+    status: FenceStatus::Pending,
+    stamped: false,
+};
+const S: Leaf = Leaf {
+    status: FenceStatus::Signaled,
+    stamped: true,
+};
+
+fn libc_etime() -> i32 {
+    rustix::io::Errno::TIME.raw_os_error()
+}
+
+/// One world's sync files, by index.
+trait World {
+    /// A sync file holding one new pending fence; returns the file's index, which also names
+    /// the fence for [`signal`](Self::signal).
+    fn pending(&mut self) -> usize;
+    /// Signals the fence that [`pending`](Self::pending) made with file `file`.
+    fn signal(&mut self, file: usize);
+    /// `SYNC_IOC_MERGE` of files `a` and `b`; returns the new file's index.
+    fn merge(&mut self, name: &str, a: usize, b: usize) -> usize;
+    /// `SYNC_IOC_FILE_INFO`, filled.
+    fn info(&self, file: usize) -> SyncFileInfo;
+    /// `SYNC_IOC_FILE_INFO` with `num_fences == 0`: the file's own fence's status.
+    fn status(&self, file: usize) -> FenceStatus;
+    /// `poll(POLLIN)` without waiting.
+    fn is_signaled(&self, file: usize) -> bool;
+    /// A zero-timeout wait: `None` if signalled, else the errno.
+    fn wait_now(&self, file: usize) -> Option<i32>;
+    /// Whether `file` came from a merge with a non-empty name.
+    fn named(&self, file: usize) -> bool;
+}
+
+fn seen(w: &dyn World, file: usize) -> Seen {
+    let info = w.info(file);
+    Seen {
+        leaves: info
+            .fences
+            .iter()
+            .map(|f| Leaf {
+                status: f.status,
+                stamped: f.timestamp.is_some(),
+            })
+            .collect(),
+        status: info.status,
+        fence_status: w.status(file),
+        signaled: w.is_signaled(file),
+        wait_now: w.wait_now(file),
+        name: w.named(file).then_some(info.name),
+    }
+}
+
+/// The kernel: each pending fence is a vgem writer fence on a vgem buffer of its own, taken
+/// out as a sync_file (`DMA_BUF_IOCTL_EXPORT_SYNC_FILE`, which hands out a lone fence itself,
+/// not wrapped).
+struct Kernel<'v> {
+    vgem: &'v Vgem,
+    bufs: Vec<VgemBuffer<'v>>,
+    fences: HashMap<usize, VgemFence<'v>>,
+    files: Vec<(SyncFileFd, bool)>,
+}
+
+impl World for Kernel<'_> {
+    fn pending(&mut self) -> usize {
+        let buf = self.vgem.create_buffer(4096).expect("vgem buffer");
+        let fence = buf.attach_fence(true).expect("vgem fence");
+        let file = buf
+            .export()
+            .expect("dma-buf")
+            .export_sync_file(Access::Read)
+            .expect("export");
+        self.bufs.push(buf);
+        self.files.push((file, false));
+        let id = self.files.len() - 1;
+        self.fences.insert(id, fence);
+        id
+    }
+    fn signal(&mut self, file: usize) {
+        let fence = self.fences.remove(&file).expect("a pending fence's file");
+        fence.signal().expect("signal");
+    }
+    fn merge(&mut self, name: &str, a: usize, b: usize) -> usize {
+        let merged = self.files[a]
+            .0
+            .merge(name, &self.files[b].0)
+            .expect("merge");
+        self.files.push((merged, !name.is_empty()));
+        self.files.len() - 1
+    }
+    fn info(&self, file: usize) -> SyncFileInfo {
+        self.files[file].0.info().expect("info")
+    }
+    fn status(&self, file: usize) -> FenceStatus {
+        self.files[file].0.status().expect("status")
+    }
+    fn is_signaled(&self, file: usize) -> bool {
+        self.files[file].0.is_signaled().expect("poll")
+    }
+    fn wait_now(&self, file: usize) -> Option<i32> {
+        let r = self.files[file].0.wait(Some(Duration::ZERO));
+        r.err().map(|e| e.errno().raw_os_error())
+    }
+    fn named(&self, file: usize) -> bool {
+        self.files[file].1
+    }
+}
+
+/// The library: each pending fence has a software context of its own, as vgem's do.
+#[derive(Default)]
+struct Library {
+    fences: HashMap<usize, Signaller>,
+    files: Vec<(SyncFile, bool)>,
+}
+
+impl World for Library {
+    fn pending(&mut self) -> usize {
+        let (s, f) = FenceContext::new("vgem", "unbound").next_fence();
+        self.files.push((SyncFile::new(f), false));
+        let id = self.files.len() - 1;
+        self.fences.insert(id, s);
+        id
+    }
+    fn signal(&mut self, file: usize) {
+        self.fences
+            .remove(&file)
+            .expect("a pending fence's file")
+            .signal();
+    }
+    fn merge(&mut self, name: &str, a: usize, b: usize) -> usize {
+        let merged = SyncFile::merge(name, &self.files[a].0, &self.files[b].0);
+        self.files.push((merged, !name.is_empty()));
+        self.files.len() - 1
+    }
+    fn info(&self, file: usize) -> SyncFileInfo {
+        self.files[file].0.info()
+    }
+    fn status(&self, file: usize) -> FenceStatus {
+        self.files[file].0.status()
+    }
+    fn is_signaled(&self, file: usize) -> bool {
+        self.files[file].0.is_signaled()
+    }
+    fn wait_now(&self, file: usize) -> Option<i32> {
+        let r = self.files[file].0.wait_timeout(Duration::ZERO);
+        r.err().map(|e| e.errno().raw())
+    }
+    fn named(&self, file: usize) -> bool {
+        self.files[file].1
+    }
+}
+
+/// Runs `script` in the kernel and in the library, asserts they agree, and returns what the
+/// library saw (for the expectations).
+fn both<T: PartialEq + std::fmt::Debug>(script: impl Fn(&mut dyn World) -> T) -> Option<T> {
+    let vgem = vgem()?;
+    let mut kernel = Kernel {
+        vgem: &vgem,
+        bufs: Vec::new(),
+        fences: HashMap::new(),
+        files: Vec::new(),
+    };
+    let k = script(&mut kernel);
+    drop(kernel);
+    let l = script(&mut Library::default());
+    assert_eq!(k, l, "kernel (left) and library (right) disagree");
+    Some(l)
+}
+
+/// Three pending fences merged as `merge(c, merge(b, a))`, signalled out of order: the merge
+/// lists all three (by fence context, whatever the merge order) and stays pending until the
+/// last; its inputs stay valid and unchanged.
+fn three_fences(w: &mut dyn World) -> Vec<Seen> {
+    let (a, b, c) = (w.pending(), w.pending(), w.pending());
+    let ba = w.merge("ba", b, a);
+    let cba = w.merge("cba", c, ba);
+    let mut out = vec![seen(w, cba)];
+    for f in [b, c, a] {
+        w.signal(f);
+        out.push(seen(w, cba));
+    }
+    out.extend([seen(w, ba), seen(w, a)]);
+    out
+}
+
+// ports selftests sync: test_fence_multi_timeline_wait (igt sw_sync: sync_multi_timeline_wait,
+// alloc_merge_fence), three vgem fences for three timelines
+#[test]
+fn merge_of_three_pending_fences_agrees_as_each_signals() {
+    no_leak(|| {
+        let Some(l) = both(three_fences) else { return };
+        assert_eq!(
+            l,
+            [
+                Seen::pending(3).named("cba"),
+                Seen::of(FenceStatus::Pending, vec![P, S, P]).named("cba"),
+                Seen::of(FenceStatus::Pending, vec![P, S, S]).named("cba"),
+                Seen::of(FenceStatus::Signaled, vec![S, S, S]).named("cba"),
+                Seen::of(FenceStatus::Signaled, vec![S, S]).named("ba"),
+                Seen::of(FenceStatus::Signaled, vec![S]),
+            ]
+        );
+    });
+}
+
+/// A file merged with itself.
+fn same_fence(w: &mut dyn World) -> Vec<Seen> {
+    let f = w.pending();
+    let ff = w.merge("ff", f, f);
+    let before = seen(w, ff);
+    w.signal(f);
+    // Merged again once signalled: all inputs signalled.
+    let done = w.merge("done", f, f);
+    vec![before, seen(w, ff), seen(w, done)]
+}
+
+// ports selftests sync: test_fence_merge_same_fence (igt sw_sync: sync_merge_same)
+#[test]
+fn merge_of_a_file_with_itself_agrees() {
+    no_leak(|| {
+        let Some(l) = both(same_fence) else { return };
+        assert_eq!(
+            l,
+            [
+                Seen::pending(1).named("ff"),
+                Seen::of(FenceStatus::Signaled, vec![S]).named("ff"),
+                Seen::of(FenceStatus::Signaled, vec![S]).named("done"),
+            ]
+        );
+    });
+}
+
+/// A merge merged with one of its own parts, and with its mirror image: the same fences
+/// reached twice count once.
+fn merge_with_a_part(w: &mut dyn World) -> Vec<Seen> {
+    let (a, b) = (w.pending(), w.pending());
+    let ab = w.merge("ab", a, b);
+    let aba = w.merge("ab+a", ab, a);
+    let ba = w.merge("ba", b, a);
+    let abba = w.merge("ab+ba", ab, ba);
+    let mut out = vec![seen(w, aba), seen(w, abba)];
+    w.signal(a);
+    out.extend([seen(w, aba), seen(w, abba)]);
+    w.signal(b);
+    out.extend([seen(w, aba), seen(w, abba)]);
+    out
+}
+
+// ports selftests sync: test_fence_one_timeline_merge, adapted: vgem has one context per
+// fence, so instead of points of one timeline collapsing, the same fence reached through two
+// inputs collapses (merge(merge(a, b), a) lists a and b once each)
+#[test]
+fn merge_of_a_merge_with_its_own_parts_agrees() {
+    no_leak(|| {
+        let Some(l) = both(merge_with_a_part) else {
+            return;
+        };
+        assert_eq!(
+            l,
+            [
+                Seen::pending(2).named("ab+a"),
+                Seen::pending(2).named("ab+ba"),
+                Seen::of(FenceStatus::Pending, vec![S, P]).named("ab+a"),
+                Seen::of(FenceStatus::Pending, vec![S, P]).named("ab+ba"),
+                Seen::of(FenceStatus::Signaled, vec![S, S]).named("ab+a"),
+                Seen::of(FenceStatus::Signaled, vec![S, S]).named("ab+ba"),
+            ]
+        );
+    });
+}
+
+/// Merges with signalled inputs: signalled leaves are dropped; with nothing pending the
+/// result is one signalled leaf carrying the latest input's signal time. Returns what was seen
+/// and whether that time is the latest input's.
+fn merge_with_signalled(w: &mut dyn World) -> (Vec<Seen>, bool) {
+    let (a, b) = (w.pending(), w.pending());
+    w.signal(a);
+    let ab = w.merge("ab", a, b);
+    let ba = w.merge("ba", b, a);
+    // Unnamed: the name comes from the fence, which differs between the worlds.
+    let unnamed = w.merge("", a, b);
+    let mut out = vec![seen(w, ab), seen(w, ba), seen(w, unnamed)];
+    w.signal(b);
+    out.push(seen(w, ab));
+    let both_done = w.merge("both done", a, b);
+    out.push(seen(w, both_done));
+    let stamp = |f: usize| w.info(f).fences[0].timestamp.expect("signalled leaf");
+    let latest = stamp(a).max(stamp(b));
+    (out, stamp(both_done) == latest)
+}
+
+// ports igt sw_sync: sync_expired_merge (merging fences that have already signalled), and the
+// merge rule of dropping signalled leaves
+#[test]
+fn merge_with_signalled_fences_agrees() {
+    no_leak(|| {
+        let Some((l, latest)) = both(merge_with_signalled) else {
+            return;
+        };
+        assert!(
+            latest,
+            "the all-signalled merge carries the latest signal time"
+        );
+        assert_eq!(
+            l,
+            [
+                Seen::pending(1).named("ab"),
+                Seen::pending(1).named("ba"),
+                Seen::pending(1),
+                Seen::of(FenceStatus::Signaled, vec![S]).named("ab"),
+                Seen::of(FenceStatus::Signaled, vec![S]).named("both done"),
+            ]
+        );
+    });
+}
+
+// ports igt sw_sync: sync_merge_invalid (a DRM fd and a plain file cannot be merged): merge
+// takes a `SyncFileFd`, so the refusal is at `SyncFileFd::from_fd`, with the fd given back
+#[test]
+fn a_drm_fd_is_not_a_sync_file_and_comes_back() {
+    no_leak(|| {
+        let Some(vgem) = vgem() else { return };
+        let fd = vgem.as_fd().try_clone_to_owned().unwrap();
+        let (err, back) = SyncFileFd::from_fd(fd).unwrap_err();
+        assert!(
+            matches!(err, Error::NotSyncFile { errno } if errno == rustix::io::Errno::INVAL || errno == rustix::io::Errno::NOTTY),
+            "{err:?}"
+        );
+        let (err, _back) = dmabuf_linux::DmaBufFd::from_fd(back).unwrap_err();
+        assert!(matches!(err, Error::NotDmaBuf { .. }), "{err:?}");
+    });
+}
+
+/// `ROUNDS` merges of a growing file with fences picked by a fixed xorshift sequence, then
+/// every fence signalled in turn. Returns what was seen after each signal and the number of
+/// distinct fences merged.
+fn random_merges(w: &mut dyn World) -> (Vec<Seen>, usize) {
+    const FENCES: usize = 8;
+    const ROUNDS: usize = 24;
+    let fences: Vec<usize> = (0..FENCES).map(|_| w.pending()).collect();
+    let mut x: u32 = 0x2545_f491;
+    let mut pick = || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        fences[x as usize % FENCES]
+    };
+    let first = pick();
+    let mut used = vec![first];
+    let mut merged = first;
+    for _ in 0..ROUNDS {
+        let f = pick();
+        merged = w.merge("random", merged, f);
+        if !used.contains(&f) {
+            used.push(f);
+        }
+    }
+    let mut out = vec![seen(w, merged)];
+    for &f in &fences {
+        w.signal(f);
+        out.push(seen(w, merged));
+    }
+    (out, used.len())
+}
+
+// ports selftests sync: test_merge_stress_random_merge (igt sw_sync: sync_random_merge),
+// scaled down: 8 vgem fences for 32 timelines, 24 merges for 32768
+#[test]
+fn random_merges_agree_and_count_each_fence_once() {
+    no_leak(|| {
+        let Some((l, distinct)) = both(random_merges) else {
+            return;
+        };
+        assert!(distinct > 1, "the sequence picks several fences");
+        assert_eq!(l[0], Seen::pending(distinct).named("random"));
+        let last = &l[l.len() - 1];
+        assert_eq!(
+            *last,
+            Seen::of(FenceStatus::Signaled, vec![S; distinct]).named("random")
+        );
+        // Pending until the last merged fence signals.
+        let pending = l
+            .iter()
+            .filter(|s| s.status == FenceStatus::Pending)
+            .count();
+        assert!((1..l.len()).contains(&pending), "{pending}");
+    });
+}
