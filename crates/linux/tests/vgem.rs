@@ -1,19 +1,22 @@
 //! Pending kernel fences (vgem) against the in-process model: igt `dmabuf_sync_file`'s export
-//! cases (export-basic, export-before-signal, export-multiwait, export-wait-after-attach) run
-//! on a real vgem buffer in the guest kernel and on a library buffer, and every busy/idle
-//! answer must agree (and match igt's expectations), as must the import cases (import-basic,
-//! import-multiple-*, with an exported vgem sync_file standing in for sw_sync); a pending kernel sync_file bridged
-//! through the reactor signals the library fence when vgem signals.
+//! cases (export-basic, export-before-signal, export-multiwait, export-wait-after-attach) and
+//! import cases (import-basic, import-multiple-*, with an exported vgem sync_file standing in
+//! for sw_sync) run on real kernel dma-bufs in the guest — a vgem buffer, a system-heap buffer
+//! and a udmabuf buffer, the last two given vgem fences through `IMPORT_SYNC_FILE` — and on a
+//! library buffer, and every busy/idle answer must agree (and match igt's expectations). A
+//! pending kernel sync_file bridged through the reactor signals the library fence when vgem
+//! signals.
 //!
 //! Needs the vgem driver (`/dev/dri/card*` driven by vgem); without it each test prints
-//! `SKIPPED: <why>` to stderr and returns. They run for real in the qemu guest (Linux 6.12).
+//! `SKIPPED: <why>` to stderr and returns (likewise for a missing heap or udmabuf device).
+//! They run for real in the qemu guest (Linux 6.12).
 
 mod common;
 use common::skipped;
-use dmabuf::buf::exporters::SystemHeap;
+use dmabuf::buf::exporters::{MemfdHeap, SystemHeap};
 use dmabuf::resv::Usage;
 use dmabuf::{FenceContext, Signaller};
-use dmabuf_linux::{Access, FenceStatus, Reactor, Vgem};
+use dmabuf_linux::{Access, DmaHeap, FenceStatus, Reactor, Udmabuf, Vgem};
 use std::time::Duration;
 
 fn vgem() -> Option<Vgem> {
@@ -49,10 +52,13 @@ trait World {
     fn import(&mut self, id: usize, access: Access);
 }
 
-/// The kernel: a vgem buffer exported as a dma-buf.
+/// The kernel: a dma-buf — a vgem buffer, which takes vgem fences directly, or a system-heap
+/// or udmabuf buffer, which has no fences of its own and gets vgem fences through
+/// `DMA_BUF_IOCTL_IMPORT_SYNC_FILE` (as writers or readers, the same usages).
 struct Kernel<'v> {
     vgem: &'v Vgem,
-    buf: dmabuf_linux::VgemBuffer<'v>,
+    /// The vgem buffer behind `fd`, if it is one.
+    buf: Option<dmabuf_linux::VgemBuffer<'v>>,
     fd: dmabuf_linux::DmaBufFd,
     fences: Vec<Option<dmabuf_linux::VgemFence<'v>>>,
     /// Other vgem buffers carrying outside fences, and those fences' sync files by id.
@@ -62,8 +68,16 @@ struct Kernel<'v> {
 
 impl World for Kernel<'_> {
     fn attach(&mut self, write: bool) -> usize {
-        self.fences
-            .push(Some(self.buf.attach_fence(write).expect("vgem fence")));
+        let fence = match &self.buf {
+            Some(buf) => buf.attach_fence(write).expect("vgem fence"),
+            None => {
+                let (fence, file) = self.vgem_file();
+                let access = if write { Access::Write } else { Access::Read };
+                self.fd.import_sync_file(&file, access).expect("import");
+                fence
+            }
+        };
+        self.fences.push(Some(fence));
         self.fences.len() - 1
     }
     fn signal(&mut self, id: usize) {
@@ -85,14 +99,7 @@ impl World for Kernel<'_> {
         }
     }
     fn outside_fence(&mut self) -> usize {
-        let other = self.vgem.create_buffer(4096).expect("vgem buffer");
-        let fence = other.attach_fence(true).expect("vgem fence");
-        let file = other
-            .export()
-            .expect("dma-buf")
-            .export_sync_file(Access::Read)
-            .expect("export");
-        self.others.push(other);
+        let (fence, file) = self.vgem_file();
         self.fences.push(Some(fence));
         let id = self.fences.len() - 1;
         self.files.insert(id, file);
@@ -102,6 +109,21 @@ impl World for Kernel<'_> {
         self.fd
             .import_sync_file(&self.files[&id], access)
             .expect("import");
+    }
+}
+
+impl<'v> Kernel<'v> {
+    /// A pending vgem fence on a buffer of its own, and a sync file of it.
+    fn vgem_file(&mut self) -> (dmabuf_linux::VgemFence<'v>, dmabuf_linux::SyncFileFd) {
+        let other = self.vgem.create_buffer(4096).expect("vgem buffer");
+        let fence = other.attach_fence(true).expect("vgem fence");
+        let file = other
+            .export()
+            .expect("dma-buf")
+            .export_sync_file(Access::Read)
+            .expect("export");
+        self.others.push(other);
+        (fence, file)
     }
 }
 
@@ -262,33 +284,67 @@ fn export_wait_after_attach(w: &mut dyn World) -> Vec<bool> {
     seen
 }
 
-fn worlds(vgem: &Vgem) -> (Kernel<'_>, Library) {
-    let buf = vgem.create_buffer(4096).expect("vgem buffer");
-    let fd = buf.export().expect("dma-buf");
-    (
-        Kernel {
-            vgem,
-            buf,
-            fd,
-            fences: Vec::new(),
-            others: Vec::new(),
-            files: Default::default(),
-        },
-        Library {
-            buf: SystemHeap::new().alloc(4096).expect("buffer"),
-            fences: Vec::new(),
-            files: Default::default(),
-        },
-    )
+/// The kernel buffers each case runs on, by name: a vgem buffer, then a system-heap and a
+/// udmabuf buffer where those devices exist.
+fn kernels(vgem: &Vgem) -> Vec<(&'static str, Kernel<'_>)> {
+    let kernel = |buf, fd| Kernel {
+        vgem,
+        buf,
+        fd,
+        fences: Vec::new(),
+        others: Vec::new(),
+        files: Default::default(),
+    };
+    let vbuf = vgem.create_buffer(4096).expect("vgem buffer");
+    let fd = vbuf.export().expect("dma-buf");
+    let mut all = vec![("vgem", kernel(Some(vbuf), fd))];
+    match DmaHeap::open("system") {
+        Ok(heap) => all.push((
+            "system heap",
+            kernel(None, heap.alloc(4096).expect("alloc")),
+        )),
+        Err(e) => skipped(&format!("system heap missing ({e})")),
+    }
+    match Udmabuf::open() {
+        Ok(dev) => {
+            let memfd = MemfdHeap::new().alloc(4096).expect("memfd buffer");
+            all.push((
+                "udmabuf",
+                kernel(None, dev.create_from(&memfd).expect("udmabuf")),
+            ));
+        }
+        Err(e) => skipped(&format!("udmabuf missing ({e})")),
+    }
+    all
+}
+
+fn library() -> Library {
+    Library {
+        buf: SystemHeap::new().alloc(4096).expect("buffer"),
+        fences: Vec::new(),
+        files: Default::default(),
+    }
+}
+
+/// Runs `case` on every kernel buffer and on a library buffer and asserts they agree;
+/// returns the library's answers.
+fn agree<T: PartialEq + std::fmt::Debug>(vgem: &Vgem, case: impl Fn(&mut dyn World) -> T) -> T {
+    let expected = case(&mut library());
+    for (name, mut kernel) in kernels(vgem) {
+        let got = case(&mut kernel);
+        assert_eq!(
+            got, expected,
+            "{name}: kernel (left) and library (right) disagree"
+        );
+    }
+    expected
 }
 
 // differential: igt dmabuf_sync_file export-before-signal, kernel vs library
 #[test]
 fn export_before_signal_agrees_between_the_kernel_and_the_library() {
     let Some(vgem) = vgem() else { return };
-    let (mut k, mut l) = worlds(&vgem);
-    let (kk, ll) = (export_before_signal(&mut k), export_before_signal(&mut l));
-    assert_eq!(kk, ll, "kernel (left) and library (right) disagree");
+    let ll = agree(&vgem, export_before_signal);
     assert_eq!(ll, [false, true, false, false, true, true, false, false]);
 }
 
@@ -296,9 +352,7 @@ fn export_before_signal_agrees_between_the_kernel_and_the_library() {
 #[test]
 fn export_multiwait_agrees_between_the_kernel_and_the_library() {
     let Some(vgem) = vgem() else { return };
-    let (mut k, mut l) = worlds(&vgem);
-    let (kk, ll) = (export_multiwait(&mut k), export_multiwait(&mut l));
-    assert_eq!(kk, ll, "kernel (left) and library (right) disagree");
+    let ll = agree(&vgem, export_multiwait);
     assert_eq!(ll, [true, true, false, true, false]);
 }
 
@@ -306,12 +360,7 @@ fn export_multiwait_agrees_between_the_kernel_and_the_library() {
 #[test]
 fn export_wait_after_attach_agrees_between_the_kernel_and_the_library() {
     let Some(vgem) = vgem() else { return };
-    let (mut k, mut l) = worlds(&vgem);
-    let (kk, ll) = (
-        export_wait_after_attach(&mut k),
-        export_wait_after_attach(&mut l),
-    );
-    assert_eq!(kk, ll, "kernel (left) and library (right) disagree");
+    let ll = agree(&vgem, export_wait_after_attach);
     assert_eq!(
         ll,
         [
@@ -324,9 +373,7 @@ fn export_wait_after_attach_agrees_between_the_kernel_and_the_library() {
 #[test]
 fn import_basic_agrees_between_the_kernel_and_the_library() {
     let Some(vgem) = vgem() else { return };
-    let (mut k, mut l) = worlds(&vgem);
-    let (kk, ll) = (import_basic(&mut k), import_basic(&mut l));
-    assert_eq!(kk, ll, "kernel (left) and library (right) disagree");
+    let ll = agree(&vgem, import_basic);
     let idle = [(false, false); 3];
     let reader = [(false, false), (true, true), (true, true)];
     let writer = [(true, true); 3];
@@ -338,15 +385,7 @@ fn import_basic_agrees_between_the_kernel_and_the_library() {
 fn import_multiple_agrees_between_the_kernel_and_the_library() {
     let Some(vgem) = vgem() else { return };
     for write in [false, true] {
-        let (mut k, mut l) = worlds(&vgem);
-        let (kk, ll) = (
-            import_multiple(&mut k, write),
-            import_multiple(&mut l, write),
-        );
-        assert_eq!(
-            kk, ll,
-            "write={write}: kernel (left) and library (right) disagree"
-        );
+        let ll = agree(&vgem, |w| import_multiple(w, write));
         // The read file waits for the writer only; the write file for every reader too.
         let (first, last) = (ll[0], ll[ll.len() - 1]);
         assert_eq!((first.1, first.2), (write, true), "write={write}");
@@ -358,10 +397,7 @@ fn import_multiple_agrees_between_the_kernel_and_the_library() {
 #[test]
 fn export_basic_agrees_between_the_kernel_and_the_library() {
     let Some(vgem) = vgem() else { return };
-    let (mut kernel, mut library) = worlds(&vgem);
-    let k = export_basic(&mut kernel);
-    let l = export_basic(&mut library);
-    assert_eq!(k, l, "kernel (left) and library (right) disagree");
+    let l = agree(&vgem, export_basic);
     // And both match igt's expectations: a reader blocks writers only, a writer everyone.
     let idle = [(false, false); 3];
     let read_pending = [(false, false), (true, true), (true, true)];
