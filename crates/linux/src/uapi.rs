@@ -242,6 +242,7 @@ const DRM_PRIME_FLAGS: u32 = 0o2_000_000 | 0o2;
 
 const DRM_IOCTL_GEM_CLOSE: Opcode = opcode::write::<DrmGemClose>(b'd', 0x09);
 const DRM_IOCTL_PRIME_HANDLE_TO_FD: Opcode = opcode::read_write::<DrmPrimeHandle>(b'd', 0x2d);
+const DRM_IOCTL_PRIME_FD_TO_HANDLE: Opcode = opcode::read_write::<DrmPrimeHandle>(b'd', 0x2e);
 const DRM_IOCTL_VGEM_FENCE_ATTACH: Opcode = opcode::read_write::<DrmVgemFenceAttach>(b'd', 0x41);
 const DRM_IOCTL_VGEM_FENCE_SIGNAL: Opcode = opcode::write::<DrmVgemFenceSignal>(b'd', 0x42);
 const DRM_IOCTL_MODE_CREATE_DUMB: Opcode = opcode::read_write::<DrmModeCreateDumb>(b'd', 0xb2);
@@ -291,6 +292,24 @@ pub(crate) fn drm_prime_handle_to_fd(dev: BorrowedFd<'_>, handle: u32) -> Result
     }
     // SAFETY: the descriptor was just installed for us by the successful ioctl.
     Ok(unsafe { take_fd(arg.fd) })
+}
+
+/// `ioctl(dev, DRM_IOCTL_PRIME_FD_TO_HANDLE, {fd})`: the device's GEM handle for a dma-buf.
+pub(crate) fn drm_prime_fd_to_handle(dev: BorrowedFd<'_>, dma_buf: BorrowedFd<'_>) -> Result<u32> {
+    let mut arg = DrmPrimeHandle {
+        handle: 0,
+        flags: 0,
+        fd: dma_buf.as_raw_fd(),
+    };
+    // SAFETY: DRM_IOCTL_PRIME_FD_TO_HANDLE takes a `struct drm_prime_handle`, mirrored by
+    // `DrmPrimeHandle`; the kernel reads `fd` (borrowed for the call) and writes `handle`.
+    unsafe {
+        rustix::ioctl::ioctl(
+            dev,
+            Updater::<DRM_IOCTL_PRIME_FD_TO_HANDLE, _>::new(&mut arg),
+        )?;
+    }
+    Ok(arg.handle)
 }
 
 /// `ioctl(dev, DRM_IOCTL_VGEM_FENCE_ATTACH, {handle, flags})`: a pending fence on the buffer.

@@ -71,6 +71,27 @@ impl Vgem {
     }
 }
 
+impl Vgem {
+    /// `ioctl(DRM_IOCTL_PRIME_FD_TO_HANDLE)`—Imports a dma-buf (from a heap, udmabuf, another
+    /// driver) as a vgem buffer object, the way a GPU driver imports a shared buffer. The
+    /// buffer object keeps the dma-buf alive until it is dropped. Import a dma-buf once per
+    /// `Vgem`: the kernel hands a second import the same handle, which the first of the two
+    /// buffers dropped closes.
+    ///
+    /// # Errors
+    /// [`Error::Sys`] with the kernel's errno.
+    pub fn import(&self, buf: &DmaBufFd) -> Result<VgemBuffer<'_>> {
+        let handle = uapi::drm_prime_fd_to_handle(self.0.as_fd(), buf.as_fd())
+            .map_err(Error::sys("ioctl(DRM_IOCTL_PRIME_FD_TO_HANDLE)"))?;
+        let size = buf.size()?;
+        Ok(VgemBuffer {
+            vgem: self,
+            handle,
+            size,
+        })
+    }
+}
+
 impl AsFd for Vgem {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.0.as_fd()

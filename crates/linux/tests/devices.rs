@@ -6,7 +6,7 @@
 
 mod common;
 use common::{no_leak, skipped};
-use dmabuf_linux::{Access, DmaBufFd, DmaHeap, Error, FenceStatus, SyncFileFd, Udmabuf};
+use dmabuf_linux::{Access, DmaBufFd, DmaHeap, Error, FenceStatus, SyncFileFd, Udmabuf, Vgem};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{MemfdFlags, OFlags, SealFlags};
 use rustix::io::Errno;
@@ -34,7 +34,7 @@ fn udmabuf() -> Option<Udmabuf> {
 
 const MIB: u64 = 1 << 20;
 
-// ports dmabuf-heap selftest: alloc_and_import (without the vgem import)
+// ports dmabuf-heap selftest: alloc_and_import
 #[test]
 fn heap_alloc_map_sync_and_size() {
     no_leak(|| {
@@ -54,6 +54,17 @@ fn heap_alloc_map_sync_and_size() {
             Err(Error::OutOfRange { .. })
         ));
         drop(map);
+        // The selftest's optional import: a GPU-like driver (vgem) takes the buffer through
+        // PRIME; re-exporting the imported object gives back the heap's buffer.
+        if let Ok(vgem) = Vgem::open() {
+            let imported = vgem.import(&buf).unwrap();
+            assert_eq!(imported.size(), MIB);
+            let again = imported.export().unwrap();
+            assert_eq!(again.fdinfo().unwrap().exp_name, "system");
+            assert_eq!(again.size().unwrap(), MIB);
+        } else {
+            skipped("no vgem device: alloc_and_import without its import step");
+        }
         let guard = buf.begin_cpu_access(Access::ReadWrite).unwrap();
         guard.end().unwrap();
         // The kernel's flag check, bypassed locally only for valid flags.
