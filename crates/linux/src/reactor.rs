@@ -17,7 +17,7 @@
 use crate::error::library_errno;
 use crate::error::{Error, Result};
 use crate::sync_file::SyncFileFd;
-use dmabuf::fence::{Fence, FenceContext};
+use dmabuf::fence::{Fence, FenceContext, FenceFuture};
 use dmabuf::{FenceStatus, MonotonicTime};
 use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
 use rustix::event::{EventfdFlags, eventfd};
@@ -219,6 +219,26 @@ impl SyncFileFd {
             }
             Err(e) => (FenceStatus::Failed(library_errno(e.errno())), None),
         })
+    }
+
+    /// Async readiness: a future that completes when the file signals, with no thread of
+    /// its own (the file is bridged through `reactor`, see [`to_fence`](Self::to_fence)).
+    /// Keep the fence from `to_fence` instead to read the status and error afterwards.
+    ///
+    /// ```no_run
+    /// # async fn f(file: dmabuf_linux::SyncFileFd) -> Result<(), dmabuf_linux::Error> {
+    /// let reactor = dmabuf_linux::Reactor::global()?;
+    /// file.wait_async(reactor).map_err(|(e, _file)| e)?.await;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`to_fence`](Self::to_fence), handing the file back.
+    pub fn wait_async(
+        self,
+        reactor: &Reactor,
+    ) -> std::result::Result<FenceFuture, (Error, SyncFileFd)> {
+        self.to_fence(reactor).map(|fence| fence.wait_async())
     }
 }
 

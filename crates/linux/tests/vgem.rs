@@ -431,3 +431,31 @@ fn a_pending_kernel_sync_file_bridged_to_a_library_fence_signals_with_vgem() {
     assert!(lib.timestamp().is_some());
     assert!(fd.is_ready(Access::Read).expect("poll"));
 }
+
+#[test]
+fn a_pending_kernel_sync_file_is_awaitable() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let Some(vgem) = vgem() else { return };
+    let buf = vgem.create_buffer(4096).expect("vgem buffer");
+    let fence = buf.attach_fence(true).expect("vgem fence");
+    let file = buf
+        .export()
+        .expect("dma-buf")
+        .export_sync_file(Access::Read)
+        .expect("export");
+    let reactor = Reactor::new().expect("reactor");
+    let mut ready = Box::pin(
+        file.wait_async(&reactor)
+            .map_err(|(e, _)| e)
+            .expect("bridge"),
+    );
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(ready.as_mut().poll(&mut cx).is_pending());
+    fence.signal().expect("signal");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while ready.as_mut().poll(&mut cx) == Poll::Pending {
+        assert!(std::time::Instant::now() < deadline, "never became ready");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
