@@ -1,0 +1,610 @@
+//! The pipeline: devices, buffers, attachments, and the submitting thread. Every reservation
+//! lock is taken here, in an order the seeded generator decides (camera maps may restore a
+//! buffer and evict another); the stages' threads only wait, DMA and signal.
+
+use super::fault::Watchdog;
+use super::progress::Progress;
+use super::rings::{FenceStats, Ring, TIMELINES_PID};
+use super::rng::Rng;
+use super::stages::{self, CameraJob, Consumer, Delivery, FRAME_SIZE, GpuJob, ReadJob, pid};
+use super::summary::{Counts, FaultReport, Summary};
+use super::{DemoArgs, DemoError};
+use crate::trace::{Trace, Track};
+use dmabuf::SyncFile;
+use dmabuf::buf::exporters::{DeviceMemory, SystemHeap};
+use dmabuf::buf::{
+    Attachment, Device, DeviceCaps, Direction, DmaBuf, Dynamic, Importer, Locked, Mapping,
+};
+use dmabuf::lockdep::{ReportMode, set_report_mode, take_reports};
+use dmabuf::resv::{Access, Resv, ResvGuard, Usage};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::{Duration, Instant};
+
+/// A dynamic importer: marks its mapping stale on `move_notify`.
+#[derive(Debug, Default)]
+struct Client {
+    stale: AtomicBool,
+    notified: Arc<AtomicU64>,
+}
+
+impl Importer for Client {
+    fn move_notify(&self, _locked: &Locked<'_>) {
+        self.stale.store(true, Ordering::SeqCst);
+        self.notified.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A device's dynamic import of a camera buffer and its current mapping.
+struct DynImport {
+    att: Attachment<Dynamic>,
+    client: Arc<Client>,
+    mapping: Option<Arc<Mapping>>,
+}
+
+impl DynImport {
+    fn new(buf: &DmaBuf, device: &Device, notified: &Arc<AtomicU64>) -> Result<Self, DemoError> {
+        let client = Arc::new(Client {
+            stale: AtomicBool::new(false),
+            notified: notified.clone(),
+        });
+        Ok(DynImport {
+            att: buf.dynamic_attach(device, client.clone())?,
+            client,
+            mapping: None,
+        })
+    }
+
+    /// The mapping to use now, remade if the buffer moved (with its lock held).
+    fn mapping(&mut self, guard: &ResvGuard<'_>) -> Result<Arc<Mapping>, DemoError> {
+        if let Some(m) = &self.mapping
+            && !self.client.stale.load(Ordering::SeqCst)
+        {
+            return Ok(m.clone());
+        }
+        self.unmap(guard);
+        let m = Arc::new(self.att.map(guard, Direction::Bidirectional)?);
+        // Mapping for the pool's own device may have restored the buffer, notifying us too:
+        // this mapping is already the new placement's.
+        self.client.stale.store(false, Ordering::SeqCst);
+        self.mapping = Some(m.clone());
+        Ok(m)
+    }
+
+    /// Gives the mapping back (jobs drop theirs before signalling, and a move waits for them).
+    fn unmap(&mut self, guard: &ResvGuard<'_>) {
+        if let Some(old) = self.mapping.take()
+            && let Ok(m) = Arc::try_unwrap(old)
+        {
+            let _ = m.unmap(guard);
+        }
+    }
+}
+
+/// A static import of a render target, mapped for the attachment's whole life (seed 000's
+/// fix: no map or unmap near a signalling path).
+struct StaticImport {
+    att: Attachment,
+    mapping: Option<Arc<Mapping>>,
+}
+
+impl StaticImport {
+    fn new(buf: &DmaBuf, device: &Device) -> Result<Self, DemoError> {
+        let att = buf.attach(device)?;
+        let guard = buf.resv().lock_single();
+        let mapping = Arc::new(att.map(&guard, Direction::Bidirectional)?);
+        drop(guard);
+        Ok(StaticImport {
+            att,
+            mapping: Some(mapping),
+        })
+    }
+
+    fn mapping(&self) -> Arc<Mapping> {
+        self.mapping.clone().expect("mapped until teardown")
+    }
+
+    fn teardown(mut self) {
+        if let Some(m) = self.mapping.take().and_then(|m| Arc::try_unwrap(m).ok()) {
+            let buf = self.att.buf().clone();
+            let guard = buf.resv().lock_single();
+            let _ = m.unmap(&guard);
+        }
+        self.att.detach();
+    }
+}
+
+/// One frame's progress through the consumers.
+#[derive(Debug)]
+struct FrameState {
+    started: Instant,
+    attempt: u32,
+    encoder: Option<Result<(), String>>,
+    usb: Option<Result<(), String>>,
+    finished: Option<Instant>,
+}
+
+/// The submitting side: everything a submission touches.
+struct Submitter {
+    trace: Arc<Trace>,
+    track: Track,
+    pool: Vec<DmaBuf>,
+    targets: Vec<DmaBuf>,
+    camera_imports: Vec<DynImport>,
+    gpu_imports: Vec<DynImport>,
+    gpu_outputs: Vec<StaticImport>,
+    encoder_inputs: Vec<StaticImport>,
+    usb_inputs: Vec<StaticImport>,
+    camera_ring: Ring,
+    gpu_rings: Vec<Ring>,
+    encoder_ring: Ring,
+    usb_ring: Ring,
+    to_camera: Sender<CameraJob>,
+    to_gpu: Vec<Sender<GpuJob>>,
+    to_encoder: Sender<ReadJob>,
+    to_usb: Sender<ReadJob>,
+}
+
+impl Submitter {
+    /// Submits the camera's exposure of `frame` into camera buffer `c`.
+    fn camera(&mut self, frame: u64, c: usize, work: Duration) -> Result<(), DemoError> {
+        let buf = &self.pool[c];
+        let mut guard = buf.resv().lock_single();
+        let mapping = self.camera_imports[c].mapping(&guard)?;
+        // A writer waits for every earlier reader and writer.
+        let deps = buf.resv().get_fences(Usage::Read);
+        let (done, fence) = self.camera_ring.next(frame);
+        guard.reserve_fences(1)?;
+        guard.add_fence(&fence, Usage::Write);
+        drop(guard);
+        let _ = self.to_camera.send(CameraJob {
+            frame,
+            deps,
+            mapping,
+            done,
+            work,
+        });
+        Ok(())
+    }
+
+    /// Submits the render of `frame` from camera buffer `c` into target `o` on worker `w`,
+    /// and both consumers' reads of it. Returns the render fence's name.
+    #[allow(clippy::too_many_arguments)]
+    fn render(
+        &mut self,
+        frame: u64,
+        attempt: u32,
+        c: usize,
+        o: usize,
+        w: usize,
+        work: Duration,
+        hang: bool,
+    ) -> Result<String, DemoError> {
+        let t0 = self.trace.now_us();
+        let (input, target) = (&self.pool[c], &self.targets[o]);
+        let ctx = Resv::acquire_ctx();
+        let mut guards = Resv::lock_all(&ctx, &[input.resv(), target.resv()])?;
+        ctx.done();
+        let gi = usize::from(!std::ptr::eq(guards[0].resv(), input.resv()));
+        let in_map = self.gpu_imports[c].mapping(&guards[gi])?;
+        let mut deps = input.resv().get_fences(Usage::Write);
+        deps.extend(target.resv().get_fences(Usage::Read));
+        let (done, fence) = self.gpu_rings[w].next(frame);
+        for (i, g) in guards.iter_mut().enumerate() {
+            g.reserve_fences(1)?;
+            g.add_fence(&fence, if i == gi { Usage::Read } else { Usage::Write });
+        }
+        drop(guards);
+        drop(ctx);
+        let name = format!("{}#{}", self.gpu_rings[w].label(), fence.seqno());
+        let _ = self.to_gpu[w].send(GpuJob {
+            frame,
+            attempt,
+            deps,
+            input: in_map,
+            output: self.gpu_outputs[o].mapping(),
+            done,
+            work,
+            hang,
+        });
+
+        // The encoder: explicit sync — the target's writers exported as a sync file.
+        let sync_file = SyncFile::export(target.resv(), Access::Read);
+        let (done, fence) = self.encoder_ring.next(frame);
+        {
+            let mut g = target.resv().lock_single();
+            g.reserve_fences(1)?;
+            g.add_fence(&fence, Usage::Read);
+        }
+        let _ = self.to_encoder.send(ReadJob {
+            frame,
+            attempt,
+            sync_file: Some(sync_file),
+            deps: Vec::new(),
+            mapping: self.encoder_inputs[o].mapping(),
+            done,
+        });
+
+        // The USB gadget: implicit sync — the target's writers from its reservation object.
+        let (done, fence) = self.usb_ring.next(frame);
+        let deps = {
+            let mut g = target.resv().lock_single();
+            let deps = target.resv().get_fences(Usage::Write);
+            g.reserve_fences(1)?;
+            g.add_fence(&fence, Usage::Read);
+            deps
+        };
+        let _ = self.to_usb.send(ReadJob {
+            frame,
+            attempt,
+            sync_file: None,
+            deps,
+            mapping: self.usb_inputs[o].mapping(),
+            done,
+        });
+        self.trace.complete(
+            self.track,
+            "submit",
+            t0,
+            json!({"frame": frame, "attempt": attempt, "camera_buffer": c, "target": o, "gpu_worker": w}),
+        );
+        Ok(name)
+    }
+
+    /// Waits for every fence, unmaps and detaches everything (after the workers are gone).
+    fn teardown(self) {
+        for buf in self.pool.iter().chain(&self.targets) {
+            buf.resv().wait(Usage::Bookkeep);
+        }
+        for (k, mut imp) in self
+            .camera_imports
+            .into_iter()
+            .chain(self.gpu_imports)
+            .enumerate()
+        {
+            let buf = self.pool[k % self.pool.len()].clone();
+            let guard = buf.resv().lock_single();
+            imp.unmap(&guard);
+            drop(guard);
+            imp.att.detach();
+        }
+        for imp in self
+            .gpu_outputs
+            .into_iter()
+            .chain(self.encoder_inputs)
+            .chain(self.usb_inputs)
+        {
+            imp.teardown();
+        }
+    }
+}
+
+/// Records one consumer's verdict; true when it completes its frame's attempt.
+fn record(states: &mut HashMap<u64, FrameState>, d: Delivery) -> bool {
+    let Some(st) = states.get_mut(&d.frame) else {
+        return false;
+    };
+    if d.attempt != st.attempt {
+        return false;
+    }
+    match d.consumer {
+        Consumer::Encoder => st.encoder = Some(d.result),
+        Consumer::Usb => st.usb = Some(d.result),
+    }
+    if st.encoder.is_some() && st.usb.is_some() {
+        st.finished = Some(d.at);
+        true
+    } else {
+        false
+    }
+}
+
+/// Runs the pipeline for `args`, tracing into `trace`.
+///
+/// # Errors
+/// Setting up failed (the library refused an allocation, attachment or mapping).
+pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
+    set_report_mode(ReportMode::Collect);
+    let _ = take_reports();
+    let b = args.buffers as usize;
+    let threads = args.gpu_threads as usize;
+    let fault = args.fault();
+    let mut rng = Rng::new(args.seed);
+
+    for (p, name) in [
+        (pid::CAMERA, "camera (device memory)"),
+        (pid::GPU, "gpu"),
+        (pid::ENCODER, "encoder"),
+        (pid::USB, "usb-gadget"),
+        (pid::PIPELINE, "pipeline"),
+        (TIMELINES_PID, "fence timelines"),
+    ] {
+        trace.name_process(p, name);
+    }
+    trace.name_thread(
+        Track {
+            pid: pid::CAMERA,
+            tid: 1,
+        },
+        "camera/hw",
+    );
+    for w in 0..threads {
+        trace.name_thread(
+            Track {
+                pid: pid::GPU,
+                tid: w as u32 + 1,
+            },
+            &format!("gpu/worker{w}"),
+        );
+    }
+    trace.name_thread(
+        Track {
+            pid: pid::ENCODER,
+            tid: 1,
+        },
+        "encoder/hw",
+    );
+    trace.name_thread(
+        Track {
+            pid: pid::USB,
+            tid: 1,
+        },
+        "usb-gadget/ep1in",
+    );
+    let track = Track {
+        pid: pid::PIPELINE,
+        tid: 1,
+    };
+    trace.name_thread(track, "submit");
+
+    let camera_dev = Device::new("camera", DeviceCaps::NONE);
+    let gpu_dev = Device::new("gpu", DeviceCaps::PEER_TO_PEER);
+    let encoder_dev = Device::new("encoder", DeviceCaps::NONE);
+    let usb_dev = Device::new("usb-gadget", DeviceCaps::NONE);
+    let vram = DeviceMemory::new(&camera_dev, args.capacity * 1024);
+    let heap = SystemHeap::new();
+    let notified = Arc::new(AtomicU64::new(0));
+    let mut pool = Vec::with_capacity(b);
+    let mut targets = Vec::with_capacity(b);
+    for _ in 0..b {
+        pool.push(vram.alloc(FRAME_SIZE as u64)?);
+        targets.push(heap.alloc(FRAME_SIZE as u64)?);
+    }
+    let stats = Arc::new(FenceStats::default());
+    let watchdog = Arc::new(Watchdog::default());
+    let (delivered_tx, delivered_rx): (Sender<Delivery>, Receiver<Delivery>) = mpsc::channel();
+    let (to_camera, camera_rx) = mpsc::channel();
+    let (to_encoder, encoder_rx) = mpsc::channel();
+    let (to_usb, usb_rx) = mpsc::channel();
+    let mut handles = Vec::new();
+    {
+        let t = trace.clone();
+        handles.push(std::thread::spawn(move || stages::camera(camera_rx, t)));
+        let (t, w, tx) = (trace.clone(), watchdog.clone(), delivered_tx.clone());
+        let timeout = Duration::from_millis(args.timeout_ms);
+        handles.push(std::thread::spawn(move || {
+            stages::encoder(encoder_rx, tx, t, w, timeout)
+        }));
+        let (t, tx) = (trace.clone(), delivered_tx);
+        handles.push(std::thread::spawn(move || stages::usb(usb_rx, tx, t)));
+    }
+    let mut to_gpu = Vec::new();
+    let mut gpu_rings = Vec::new();
+    for w in 0..threads {
+        let (tx, rx) = mpsc::channel();
+        let (t, wd) = (trace.clone(), watchdog.clone());
+        handles.push(std::thread::spawn(move || stages::gpu(w as u32, rx, t, wd)));
+        to_gpu.push(tx);
+        gpu_rings.push(Ring::new(
+            "gpu",
+            &format!("ring{w}"),
+            10 + w as u32,
+            trace,
+            &stats,
+        ));
+    }
+
+    let mut sub = Submitter {
+        trace: trace.clone(),
+        track,
+        camera_imports: pool
+            .iter()
+            .map(|p| DynImport::new(p, &camera_dev, &notified))
+            .collect::<Result<_, _>>()?,
+        gpu_imports: pool
+            .iter()
+            .map(|p| DynImport::new(p, &gpu_dev, &notified))
+            .collect::<Result<_, _>>()?,
+        gpu_outputs: targets
+            .iter()
+            .map(|t| StaticImport::new(t, &gpu_dev))
+            .collect::<Result<_, _>>()?,
+        encoder_inputs: targets
+            .iter()
+            .map(|t| StaticImport::new(t, &encoder_dev))
+            .collect::<Result<_, _>>()?,
+        usb_inputs: targets
+            .iter()
+            .map(|t| StaticImport::new(t, &usb_dev))
+            .collect::<Result<_, _>>()?,
+        pool,
+        targets,
+        camera_ring: Ring::new("camera", "capture0", 1, trace, &stats),
+        gpu_rings,
+        encoder_ring: Ring::new("encoder", "enc0", 2, trace, &stats),
+        usb_ring: Ring::new("functionfs", "ep1in", 3, trace, &stats),
+        to_camera,
+        to_gpu,
+        to_encoder,
+        to_usb,
+    };
+
+    let started = Instant::now();
+    let deadline = args.duration.map(|s| started + Duration::from_secs(s));
+    let total = if deadline.is_some() {
+        u64::MAX
+    } else {
+        args.frames
+    };
+    let in_flight = b as u64;
+    let mut progress = Progress::new(!args.quiet);
+    let mut states: HashMap<u64, FrameState> = HashMap::new();
+    let mut completed = 0u64;
+    let mut fault_report = None;
+    let mut rerendered = 0;
+    let mut frames = 0;
+    let result = (|| -> Result<(), DemoError> {
+        for frame in 0..total {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            // At most `in_flight` frames in the pipeline.
+            while completed + in_flight <= frame {
+                let Ok(d) = delivered_rx.recv() else { break };
+                completed += u64::from(record(&mut states, d));
+            }
+            let c = rng.below(b as u64) as usize;
+            let w = rng.below(threads as u64) as usize;
+            let cam_work = Duration::from_micros(rng.below(300));
+            let gpu_work = Duration::from_micros(100 + rng.below(600));
+            let o = (frame % b as u64) as usize;
+            let hang = fault == Some(frame);
+            states.insert(
+                frame,
+                FrameState {
+                    started: Instant::now(),
+                    attempt: 0,
+                    encoder: None,
+                    usb: None,
+                    finished: None,
+                },
+            );
+            let evictions = vram.evictions();
+            sub.camera(frame, c, cam_work)?;
+            if vram.evictions() > evictions {
+                trace.instant(
+                    track,
+                    "eviction",
+                    json!({"frame": frame, "count": vram.evictions() - evictions}),
+                );
+            }
+            let fence = sub.render(frame, 0, c, o, w, gpu_work, hang)?;
+            frames += 1;
+            if hang {
+                // Stall until the consumers give up on the hung render, then render again.
+                while !states[&frame].finished.is_some() {
+                    let Ok(d) = delivered_rx.recv() else { break };
+                    record(&mut states, d);
+                }
+                let st = &states[&frame];
+                let failed = matches!(st.encoder, Some(Err(_))) || matches!(st.usb, Some(Err(_)));
+                let mut report = FaultReport {
+                    frame,
+                    fence,
+                    error: "ETIME".into(),
+                    recovered: false,
+                };
+                if failed {
+                    trace.instant(track, "re-render", json!({"frame": frame}));
+                    if let Some(st) = states.get_mut(&frame) {
+                        *st = FrameState {
+                            attempt: 1,
+                            encoder: None,
+                            usb: None,
+                            finished: None,
+                            ..*st
+                        };
+                    }
+                    let w = rng.below(threads as u64) as usize;
+                    sub.render(frame, 1, c, o, w, gpu_work, false)?;
+                    rerendered += 1;
+                    report.recovered = true; // confirmed below once delivered
+                }
+                fault_report = Some(report);
+            }
+            progress.update(
+                completed,
+                deadline.is_none().then_some(total),
+                started,
+                vram.evictions(),
+            );
+        }
+        Ok(())
+    })();
+    // Drain: every submitted frame's attempt reports back.
+    while states.values().any(|s| s.finished.is_none()) {
+        match delivered_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(d) => completed += u64::from(record(&mut states, d)),
+            Err(_) => break,
+        }
+    }
+    progress.update(
+        completed,
+        deadline.is_none().then_some(total),
+        started,
+        vram.evictions(),
+    );
+    progress.finish();
+    let elapsed = started.elapsed();
+    watchdog.release_all();
+    let (evictions, restores) = (vram.evictions(), vram.restores());
+    // Closing the channels ends the workers.
+    let sub = close_channels(sub);
+    for h in handles {
+        let _ = h.join();
+    }
+    sub.teardown();
+    result?;
+
+    let mut lost = 0;
+    let mut latencies = Vec::new();
+    for st in states.values() {
+        let ok = matches!(st.encoder, Some(Ok(()))) && matches!(st.usb, Some(Ok(())));
+        match (ok, st.finished) {
+            (true, Some(t)) => latencies.push(t.saturating_duration_since(st.started)),
+            _ => lost += 1,
+        }
+    }
+    latencies.sort();
+    if let Some(f) = &mut fault_report {
+        f.recovered = f.recovered
+            && states
+                .get(&f.frame)
+                .is_some_and(|s| matches!((&s.encoder, &s.usb), (Some(Ok(())), Some(Ok(())))));
+    }
+    let reports: Vec<String> = take_reports().iter().map(|r| r.to_string()).collect();
+    let (created, signalled, errored) = stats.get();
+    Ok(Summary {
+        counts: Counts {
+            frames,
+            delivered: frames - lost,
+            lost,
+            rerendered,
+            evictions,
+            restores,
+            move_notifies: notified.load(Ordering::Relaxed),
+            fences_created: created,
+            fences_signalled: signalled,
+            fences_errored: errored,
+            validator_reports: reports.len() as u64,
+        },
+        fault: fault_report,
+        elapsed,
+        latencies,
+        timeouts: watchdog.timeouts(),
+        reports,
+        seed: args.seed,
+    })
+}
+
+/// Replaces the submitter's senders with closed ones, so the workers' loops end.
+fn close_channels(mut sub: Submitter) -> Submitter {
+    sub.to_camera = mpsc::channel().0;
+    sub.to_encoder = mpsc::channel().0;
+    sub.to_usb = mpsc::channel().0;
+    sub.to_gpu.clear();
+    sub
+}

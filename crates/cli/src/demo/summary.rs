@@ -1,0 +1,164 @@
+//! What a demo run ends with: the counts (identical for one seed, whatever the timing), the
+//! timings (which vary), and how the summary reads.
+
+use std::fmt;
+use std::time::Duration;
+
+/// The counts of a run: for a given seed and options, the same on every run.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// Frames the camera produced.
+    pub frames: u64,
+    /// Frames the encoder and the USB gadget both received intact.
+    pub delivered: u64,
+    /// Frames never delivered intact.
+    pub lost: u64,
+    /// Render attempts redone after a fault.
+    pub rerendered: u64,
+    /// Buffers moved out of device memory.
+    pub evictions: u64,
+    /// Buffers moved back into device memory.
+    pub restores: u64,
+    /// `move_notify` calls the dynamic importers received.
+    pub move_notifies: u64,
+    /// Fences created.
+    pub fences_created: u64,
+    /// Fences signalled.
+    pub fences_signalled: u64,
+    /// Fences signalled with an error.
+    pub fences_errored: u64,
+    /// The validator's reports.
+    pub validator_reports: u64,
+}
+
+/// The injected fault and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultReport {
+    /// The frame whose render hung.
+    pub frame: u64,
+    /// The hung fence (`driver/timeline#seqno`).
+    pub fence: String,
+    /// The error it was signalled with.
+    pub error: String,
+    /// Whether the frame was rendered again and delivered.
+    pub recovered: bool,
+}
+
+/// A run's summary.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The counts (deterministic for a seed).
+    pub counts: Counts,
+    /// The injected fault, if one was scripted and reached.
+    pub fault: Option<FaultReport>,
+    /// Wall time of the pipeline.
+    pub elapsed: Duration,
+    /// Frame latencies (camera submit to last consumer done), sorted.
+    pub latencies: Vec<Duration>,
+    /// Timed waits that ran out (timing-dependent).
+    pub timeouts: u64,
+    /// The validator's reports, printed.
+    pub reports: Vec<String>,
+    /// The seed the run used.
+    pub seed: u64,
+}
+
+impl Summary {
+    /// Frames delivered per second.
+    pub fn throughput(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.counts.delivered as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// The `p`-th latency percentile (`0.0..=100.0`), zero without frames.
+    pub fn latency_percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank = (p / 100.0 * (self.latencies.len() - 1) as f64).round() as usize;
+        self.latencies[rank.min(self.latencies.len() - 1)]
+    }
+
+    /// Why the run failed, if it did: validator reports or lost frames.
+    pub fn failure(&self) -> Option<String> {
+        let c = &self.counts;
+        if c.validator_reports > 0 {
+            Some(format!(
+                "the validator reported {} problem(s)",
+                c.validator_reports
+            ))
+        } else if c.lost > 0 {
+            Some(format!("{} frame(s) lost", c.lost))
+        } else if c.fences_signalled != c.fences_created {
+            Some(format!(
+                "{} fence(s) never signalled",
+                c.fences_created - c.fences_signalled
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.counts;
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        writeln!(f, "dmabuf demo summary (seed {})", self.seed)?;
+        writeln!(
+            f,
+            "  frames      {} produced, {} delivered, {} lost, {} re-rendered",
+            c.frames, c.delivered, c.lost, c.rerendered
+        )?;
+        writeln!(
+            f,
+            "  throughput  {:.1} frames/s over {:.2} s",
+            self.throughput(),
+            self.elapsed.as_secs_f64()
+        )?;
+        writeln!(
+            f,
+            "  latency     p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            ms(self.latency_percentile(50.0)),
+            ms(self.latency_percentile(90.0)),
+            ms(self.latency_percentile(99.0)),
+            ms(self.latency_percentile(100.0))
+        )?;
+        writeln!(
+            f,
+            "  memory      {} evictions, {} restores, {} move_notify",
+            c.evictions, c.restores, c.move_notifies
+        )?;
+        writeln!(
+            f,
+            "  fences      {} created, {} signalled, {} errored",
+            c.fences_created, c.fences_signalled, c.fences_errored
+        )?;
+        match &self.fault {
+            Some(fault) => writeln!(
+                f,
+                "  fault       frame {}: render hung, fence {} signalled with {}, {} \
+                 ({} watchdog timeouts)",
+                fault.frame,
+                fault.fence,
+                fault.error,
+                if fault.recovered {
+                    "recovered (re-rendered)"
+                } else {
+                    "NOT recovered"
+                },
+                self.timeouts
+            )?,
+            None => writeln!(f, "  fault       none injected")?,
+        }
+        write!(f, "  validator   {} report(s)", c.validator_reports)?;
+        for r in &self.reports {
+            write!(f, "\n{r}")?;
+        }
+        Ok(())
+    }
+}
