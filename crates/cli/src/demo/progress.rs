@@ -43,6 +43,11 @@ impl Progress {
         self.drawn = true;
     }
 
+    /// Makes the next [`update`](Self::update) draw (the final count).
+    pub fn force_next(&mut self) {
+        self.last = None;
+    }
+
     /// Ends the line.
     pub fn finish(&mut self) {
         if self.drawn {

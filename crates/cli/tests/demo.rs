@@ -1,0 +1,151 @@
+//! The demo, short: it succeeds with no validator report, its counts repeat for a seed, its
+//! trace has a track per device and timeline with every emitted fence signalled, and the
+//! scripted fault is recovered with its fence errored.
+
+use dmabuf_cli::demo::{self, DemoArgs};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+/// Demo runs share the validator's global report list: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn short(seed: u64) -> DemoArgs {
+    DemoArgs {
+        frames: 24,
+        buffers: 6,
+        capacity: 192,
+        seed,
+        fault_frame: Some(10),
+        timeout_ms: 50,
+        ..DemoArgs::default()
+    }
+}
+
+#[test]
+fn short_run_succeeds_and_repeats_its_counts() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let a = demo::run(&short(42)).expect("runs");
+    let b = demo::run(&short(42)).expect("runs");
+    assert_eq!(a.failure(), None, "{a}");
+    assert_eq!(a.counts.validator_reports, 0, "{a}");
+    assert_eq!(a.counts.delivered, 24);
+    assert!(a.counts.evictions > 0, "device memory under pressure: {a}");
+    assert_eq!(a.counts, b.counts, "same seed, same counts");
+    let c = demo::run(&DemoArgs {
+        no_fault: true,
+        fault_frame: None,
+        ..short(43)
+    })
+    .expect("runs");
+    assert_eq!(c.failure(), None, "{c}");
+    assert_eq!(c.counts.fences_errored, 0);
+    assert!(c.fault.is_none());
+}
+
+#[test]
+fn trace_has_a_track_per_device_and_timeline_and_every_fence_signals() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let path = std::env::temp_dir().join(format!("dmabuf-demo-trace-{}.json", std::process::id()));
+    let mut args = short(5);
+    args.gpu_threads = 2;
+    args.trace = Some(path.clone());
+    let summary = demo::run(&args).expect("runs");
+    assert_eq!(summary.failure(), None, "{summary}");
+    let text = std::fs::read_to_string(&path).expect("trace written");
+    let _ = std::fs::remove_file(&path);
+    let doc: Value = serde_json::from_str(&text).expect("valid JSON");
+    let events = doc["traceEvents"].as_array().expect("traceEvents");
+
+    let names = |kind: &str| -> HashSet<String> {
+        events
+            .iter()
+            .filter(|e| e["ph"] == "M" && e["name"] == kind)
+            .map(|e| e["args"]["name"].as_str().expect("named").to_owned())
+            .collect()
+    };
+    let processes = names("process_name");
+    for device in [
+        "camera (device memory)",
+        "gpu",
+        "encoder",
+        "usb-gadget",
+        "fence timelines",
+    ] {
+        assert!(
+            processes.contains(device),
+            "process {device} in {processes:?}"
+        );
+    }
+    let threads = names("thread_name");
+    for track in [
+        "camera/hw",
+        "gpu/worker0",
+        "gpu/worker1",
+        "encoder/hw",
+        "usb-gadget/ep1in",
+        "camera/capture0",
+        "gpu/ring0",
+        "gpu/ring1",
+        "encoder/enc0",
+        "functionfs/ep1in",
+    ] {
+        assert!(threads.contains(track), "track {track} in {threads:?}");
+    }
+    for e in events {
+        let ph = e["ph"].as_str().expect("ph");
+        assert!(["X", "B", "E", "i", "M"].contains(&ph), "{e}");
+        if ph != "M" {
+            assert!(
+                e["ts"].is_number() && e["pid"].is_number() && e["tid"].is_number(),
+                "{e}"
+            );
+        }
+    }
+
+    let mut emitted: HashMap<String, u32> = HashMap::new();
+    let mut signalled = HashSet::new();
+    for e in events.iter().filter(|e| e["ph"] == "i") {
+        let fence = e["args"]["fence"].as_str().map(str::to_owned);
+        match (e["name"].as_str(), fence) {
+            (Some("emit"), Some(f)) => *emitted.entry(f).or_default() += 1,
+            (Some("signal"), Some(f)) => {
+                assert!(signalled.insert(f.clone()), "{f} signalled once");
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(emitted.len() as u64, summary.counts.fences_created);
+    assert!(emitted.values().all(|&n| n == 1));
+    for f in emitted.keys() {
+        assert!(
+            signalled.contains(f),
+            "fence {f} emitted but never signalled"
+        );
+    }
+    assert!(
+        events.iter().any(|e| e["name"] == "wait" && e["ph"] == "X"),
+        "waits traced"
+    );
+}
+
+#[test]
+fn the_fault_frame_is_recovered_and_its_fence_errored() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let summary = demo::run(&short(9)).expect("runs");
+    assert_eq!(summary.failure(), None, "{summary}");
+    let fault = summary.fault.clone().expect("a fault was injected");
+    assert_eq!(fault.frame, 10);
+    assert!(fault.recovered, "{summary}");
+    assert_eq!(fault.error, "ETIME");
+    assert!(fault.fence.starts_with("gpu/ring"), "{}", fault.fence);
+    assert_eq!(summary.counts.fences_errored, 1, "{summary}");
+    assert_eq!(summary.counts.rerendered, 1);
+    assert_eq!(summary.counts.lost, 0);
+    assert!(summary.timeouts >= 1);
+    let text = summary.to_string();
+    assert!(
+        text.contains("frame 10: render hung") && text.contains("recovered"),
+        "{text}"
+    );
+}
