@@ -495,7 +495,7 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
             frames += 1;
             if hang {
                 // Stall until the consumers give up on the hung render, then render again.
-                while !states[&frame].finished.is_some() {
+                while states[&frame].finished.is_none() {
                     let Ok(d) = delivered_rx.recv() else { break };
                     record(&mut states, d);
                 }
@@ -541,6 +541,7 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
             Err(_) => break,
         }
     }
+    progress.force_next();
     progress.update(
         completed,
         deadline.is_none().then_some(total),
