@@ -23,6 +23,7 @@ pub mod stages;
 pub mod summary;
 
 use clap::Args;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 pub use summary::{Counts, FaultReport, Summary};
@@ -136,9 +137,12 @@ pub fn run(args: &DemoArgs) -> Result<Summary, DemoError> {
 pub fn run_cli(args: &DemoArgs) -> ExitCode {
     match run(args) {
         Ok(summary) => {
-            println!("{summary}");
+            // A closed stdout (`| head`) is not an error worth a panic.
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{summary}");
             if let Some(path) = &args.trace {
-                println!(
+                let _ = writeln!(
+                    out,
                     "trace written to {} (open it in ui.perfetto.dev)",
                     path.display()
                 );
