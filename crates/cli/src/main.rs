@@ -1,30 +1,100 @@
-//! `dmabuf`: the command-line tool of the dmabuf library.
+//! `dmabuf` — the command: a pipeline demo, the system's dma-bufs, kernel sync_files.
+//!
+//! Each subcommand lives in its module with a `run(args)`; errors come back as [`Failure`],
+//! printed as one line `dmabuf: <cause>` with the failure's exit code.
 
-use clap::{Parser, Subcommand};
-use dmabuf_cli::demo;
+mod sync_file;
+
+use clap::{ColorChoice, Parser, Subcommand};
 use std::process::ExitCode;
 
-/// The dmabuf command.
-#[derive(Parser)]
-#[command(
-    name = "dmabuf",
-    version,
-    about = "The Linux DMA-BUF object model in user space"
-)]
+/// Work with Linux dma-bufs and sync_files.
+#[derive(Debug, Parser)]
+#[command(name = "dmabuf", version, about, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
 /// The subcommands.
-#[derive(Subcommand)]
+#[derive(Debug, Subcommand)]
 enum Command {
-    /// Runs a multi-device pipeline demo with the validator on.
-    Demo(demo::DemoArgs),
+    /// Run a multi-device pipeline demo on simulated devices, validator on (camera → GPU →
+    /// encoder and USB gadget, evictions, a scripted hang and its recovery).
+    Demo(dmabuf_cli::demo::DemoArgs),
+    /// Show the system's dma-bufs: size, exporter, name, which processes hold or map each,
+    /// totals per process and exporter (like Android's dmabuf_dump).
+    Inspect(InspectArgs),
+    /// Kernel sync_file tools: info, merge, wait.
+    #[command(subcommand)]
+    SyncFile(sync_file::SyncFileCommand),
+}
+
+/// Options of `dmabuf inspect`.
+#[derive(Debug, clap::Args)]
+struct InspectArgs {
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A failed command: the one-line cause and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// The cause, printed after `dmabuf: `.
+    pub message: String,
+    /// The process's exit code (not 0).
+    pub code: u8,
+}
+
+impl Failure {
+    /// A failure with exit code 1.
+    pub fn new(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            message: message.to_string(),
+            code: 1,
+        }
+    }
+}
+
+/// `dmabuf inspect`.
+fn inspect(args: &InspectArgs) -> Result<(), Failure> {
+    let report = dmabuf_cli::inspect::collect(&dmabuf_cli::inspect::Roots::default());
+    if args.json {
+        let json = serde_json::to_string_pretty(&report).map_err(Failure::new)?;
+        println!("{json}");
+    } else {
+        print!("{report}");
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::Demo(args) => demo::run_cli(&args),
+    let color = if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        ColorChoice::Never
+    } else {
+        ColorChoice::Auto
+    };
+    let matches = <Cli as clap::CommandFactory>::command()
+        .color(color)
+        .get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let result = match cli.command {
+        Command::Demo(args) => return dmabuf_cli::demo::run_cli(&args),
+        Command::Inspect(args) => inspect(&args),
+        Command::SyncFile(cmd) => sync_file::run(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            // An empty message: a child's exit code passed on, already explained by the child.
+            if !f.message.is_empty() {
+                eprintln!("dmabuf: {}", f.message);
+            }
+            ExitCode::from(f.code)
+        }
     }
 }

@@ -14,8 +14,7 @@
 //! (add `--features lockdep` to have the validator watch every lock and wait).
 
 use dmabuf::buf::{
-    Device, DeviceCaps, Direction, DmaBuf, Exporter, HostMemory, Importer, Locked, Memory,
-    SgTable,
+    Device, DeviceCaps, Direction, DmaBuf, Exporter, HostMemory, Importer, Locked, Memory, SgTable,
 };
 use dmabuf::fence::FenceContext;
 use dmabuf::resv::Usage;
@@ -106,7 +105,10 @@ fn main() -> dmabuf::Result<()> {
     //    bidirectional mapping at attach (the kernel's rule for mismatched importers).
     let display = Device::new("display", DeviceCaps::NONE);
     let scanout = buf.attach(&display)?;
-    println!("display attached; cached mapping: {}", scanout.has_cached_mapping());
+    println!(
+        "display attached; cached mapping: {}",
+        scanout.has_cached_mapping()
+    );
 
     // 2. A dynamic importer maps under the lock, writes by DMA, and fences its work as a
     //    writer so that readers wait for it.
@@ -134,14 +136,20 @@ fn main() -> dmabuf::Result<()> {
     let mut seen = [0u8; 19];
     buf.mmap()?.read_at(0, &mut seen)?;
     cpu.end()?;
-    println!("cpu read {:?} after the gpu's fence", String::from_utf8_lossy(&seen));
+    println!(
+        "cpu read {:?} after the gpu's fence",
+        String::from_utf8_lossy(&seen)
+    );
     gpu_thread.join().expect("gpu thread");
 
     // 4. The exporter moves the storage; the dynamic importer hears it and maps again.
     //    (The static importer's pin would forbid a real driver to move it; this exporter
     //    copies, so both views keep the same bytes.)
     Scanout::migrate(&buf)?;
-    println!("moved; gpu mapping stale: {}", gpu.stale.load(Ordering::Acquire));
+    println!(
+        "moved; gpu mapping stale: {}",
+        gpu.stale.load(Ordering::Acquire)
+    );
     {
         let guard = buf.resv().lock_single();
         let mapping = render.map(&guard, Direction::FromDevice)?;
@@ -149,7 +157,10 @@ fn main() -> dmabuf::Result<()> {
         let mut again = [0u8; 19];
         mapping.dma_read(0, &mut again)?;
         assert_eq!(again, seen);
-        println!("gpu mapped again and reads {:?}", String::from_utf8_lossy(&again));
+        println!(
+            "gpu mapped again and reads {:?}",
+            String::from_utf8_lossy(&again)
+        );
         mapping.unmap(&guard)?;
     }
 

@@ -1,0 +1,25 @@
+//! `dmabuf inspect`: the system's dma-bufs, as Android's `dmabuf_dump` shows them.
+//!
+//! Three pure parsers read the kernel's texts — [`parse_bufinfo`] (debugfs, root only),
+//! [`parse_fdinfo`] (one descriptor) and [`parse_maps`] (one process's mappings) — and
+//! [`Report::build`] joins what they found by inode: each buffer with its size, exporter, name,
+//! the processes holding a descriptor to it and those mapping it, with totals per process and
+//! per exporter. [`collect`] reads the live system (`/proc`, debugfs) into a [`Report`],
+//! noting the processes it may not look into.
+
+mod bufinfo;
+mod collect;
+mod error;
+mod fdinfo;
+mod maps;
+mod report;
+
+pub use bufinfo::{BufInfo, BufInfoEntry, ResvFence, parse_bufinfo};
+pub use collect::{BUFINFO_PATH, Roots, collect, is_dmabuf_link};
+pub use error::ParseError;
+pub use fdinfo::{FdInfo, parse_fdinfo};
+pub use maps::{DmaBufMapping, parse_maps};
+pub use report::{
+    Buffer, BufinfoSource, ExporterTotals, HeldFd, Holder, Mapper, ProcessScan, ProcessTotals,
+    Report, Unreadable,
+};
