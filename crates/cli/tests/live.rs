@@ -13,7 +13,7 @@ fn inspect_finds_the_buffers_this_process_holds_and_maps() {
     let heap = match DmaHeap::open("system") {
         Ok(h) => h,
         Err(e) => {
-            eprintln!("SKIPPED: /dev/dma_heap/system missing ({e})");
+            skipped(&format!("/dev/dma_heap/system missing ({e})"));
             return;
         }
     };
@@ -62,4 +62,10 @@ fn inspect_finds_the_buffers_this_process_holds_and_maps() {
         eprintln!("note: debugfs bufinfo not read: {:?}", report.bufinfo);
     }
     drop(map);
+}
+
+/// Prints `SKIPPED: why` straight to stderr, past libtest's capture, so a skip is never silent.
+fn skipped(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
 }
