@@ -27,11 +27,9 @@
 //! They run for real in the qemu guest (Linux 6.12).
 
 mod common;
-use common::{no_leak, skipped};
+use common::{no_leak, skipped, vgem_sync_file};
 use dmabuf::{FenceContext, Signaller, SyncFile};
-use dmabuf_linux::{
-    Access, Error, FenceStatus, SyncFileFd, SyncFileInfo, Vgem, VgemBuffer, VgemFence,
-};
+use dmabuf_linux::{Error, FenceStatus, SyncFileFd, SyncFileInfo, Vgem, VgemBuffer, VgemFence};
 use rustix::fd::AsFd;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -159,13 +157,7 @@ struct Kernel<'v> {
 
 impl World for Kernel<'_> {
     fn pending(&mut self) -> usize {
-        let buf = self.vgem.create_buffer(4096).expect("vgem buffer");
-        let fence = buf.attach_fence(true).expect("vgem fence");
-        let file = buf
-            .export()
-            .expect("dma-buf")
-            .export_sync_file(Access::Read)
-            .expect("export");
+        let (buf, fence, file) = vgem_sync_file(self.vgem);
         self.bufs.push(buf);
         self.files.push((file, false));
         let id = self.files.len() - 1;

@@ -12,7 +12,7 @@
 //! They run for real in the qemu guest (Linux 6.12).
 
 mod common;
-use common::skipped;
+use common::{skipped, vgem_sync_file};
 use dmabuf::buf::exporters::{MemfdHeap, SystemHeap};
 use dmabuf::resv::Usage;
 use dmabuf::{FenceContext, Signaller};
@@ -115,13 +115,7 @@ impl World for Kernel<'_> {
 impl<'v> Kernel<'v> {
     /// A pending vgem fence on a buffer of its own, and a sync file of it.
     fn vgem_file(&mut self) -> (dmabuf_linux::VgemFence<'v>, dmabuf_linux::SyncFileFd) {
-        let other = self.vgem.create_buffer(4096).expect("vgem buffer");
-        let fence = other.attach_fence(true).expect("vgem fence");
-        let file = other
-            .export()
-            .expect("dma-buf")
-            .export_sync_file(Access::Read)
-            .expect("export");
+        let (other, fence, file) = vgem_sync_file(self.vgem);
         self.others.push(other);
         (fence, file)
     }

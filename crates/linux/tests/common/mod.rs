@@ -27,3 +27,23 @@ pub fn skipped(why: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
 }
+
+/// A pending vgem fence (a writer) on a vgem buffer of its own, and a sync file of it, as
+/// `DMA_BUF_IOCTL_EXPORT_SYNC_FILE` gives it: the test's stand-in for a sw_sync point. Keep
+/// the buffer while the fence matters.
+pub fn vgem_sync_file(
+    vgem: &dmabuf_linux::Vgem,
+) -> (
+    dmabuf_linux::VgemBuffer<'_>,
+    dmabuf_linux::VgemFence<'_>,
+    dmabuf_linux::SyncFileFd,
+) {
+    let buf = vgem.create_buffer(4096).expect("vgem buffer");
+    let fence = buf.attach_fence(true).expect("vgem fence");
+    let file = buf
+        .export()
+        .expect("dma-buf")
+        .export_sync_file(dmabuf_linux::Access::Read)
+        .expect("export");
+    (buf, fence, file)
+}
