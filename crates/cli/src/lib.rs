@@ -2,6 +2,7 @@
 //!
 //! The binary (`src/main.rs`) is the command; this library holds what is worth reaching from
 //! elsewhere:
+//! * [`bench`] — the hot paths against their baselines, interleaved;
 //! * [`demo`] — the pipeline demo (the tests drive it without the binary) and [`trace`], its
 //!   Perfetto/Chrome trace writer;
 //! * [`inspect`] — the parsers (debugfs `bufinfo`, `/proc/PID/fdinfo/N`, `/proc/PID/maps`),
@@ -9,6 +10,7 @@
 //!   directly, and the report built from them.
 #![cfg(target_os = "linux")]
 
+pub mod bench;
 pub mod demo;
 pub mod inspect;
 pub mod trace;

@@ -1,4 +1,5 @@
-//! `dmabuf` — the command: a pipeline demo, the system's dma-bufs, kernel sync_files.
+//! `dmabuf` — the command: a pipeline demo, benchmarks, the system's dma-bufs, kernel
+//! sync_files.
 //!
 //! Each subcommand lives in its module with a `run(args)`; errors come back as [`Failure`],
 //! printed as one line `dmabuf: <cause>` with the failure's exit code.
@@ -22,6 +23,8 @@ enum Command {
     /// Run a multi-device pipeline demo on simulated devices, validator on (camera → GPU →
     /// encoder and USB gadget, evictions, a scripted hang and its recovery).
     Demo(dmabuf_cli::demo::DemoArgs),
+    /// Measure the library's hot paths against their baselines (a table of ratios).
+    Bench(dmabuf_cli::bench::BenchArgs),
     /// Show the system's dma-bufs: size, exporter, name, which processes hold or map each,
     /// totals per process and exporter (like Android's dmabuf_dump).
     Inspect(InspectArgs),
@@ -57,6 +60,20 @@ impl Failure {
     }
 }
 
+/// `dmabuf bench`.
+fn bench(args: &dmabuf_cli::bench::BenchArgs) -> Result<(), Failure> {
+    let rows = dmabuf_cli::bench::run(args);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).map_err(Failure::new)?
+        );
+    } else {
+        print!("{}", dmabuf_cli::bench::table(&rows));
+    }
+    Ok(())
+}
+
 /// `dmabuf inspect`.
 fn inspect(args: &InspectArgs) -> Result<(), Failure> {
     let report = dmabuf_cli::inspect::collect(&dmabuf_cli::inspect::Roots::default());
@@ -84,6 +101,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Demo(args) => return dmabuf_cli::demo::run_cli(&args),
+        Command::Bench(args) => bench(&args),
         Command::Inspect(args) => inspect(&args),
         Command::SyncFile(cmd) => sync_file::run(cmd),
     };

@@ -1,0 +1,243 @@
+//! The cases of `dmabuf bench`, each the library's operation beside its plain baseline (the
+//! same pairs as the criterion benches: `crates/dmabuf/benches/{fence,buf}.rs`,
+//! `crates/ww/benches/transactions.rs`).
+
+use super::Case;
+use dmabuf::buf::exporters::SystemHeap;
+use dmabuf::buf::{Device, DeviceCaps, Direction, HostMemory, Memory, SgTable};
+use dmabuf::fence::FenceContext;
+use dmabuf_ww::{AcquireCtx, WwClass, WwMutex};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+/// Every case, in the order printed.
+pub(super) fn all() -> Vec<Case> {
+    vec![
+        Case {
+            name: "fence create + signal",
+            baseline: "Arc<AtomicBool> create + store",
+            ops: 200_000,
+            value: fence_create_signal,
+            base: flag_create_store,
+        },
+        Case {
+            name: "fence add_callback + signal",
+            baseline: "boxed closure via Mutex<Vec>",
+            ops: 100_000,
+            value: fence_callback_signal,
+            base: queued_closure,
+        },
+        Case {
+            name: "attach + map + unmap + detach",
+            baseline: "device map + unmap",
+            ops: 20_000,
+            value: attach_map_cycle,
+            base: raw_map_cycle,
+        },
+        Case {
+            name: "lock_all 8 of 1024, 2 threads",
+            baseline: "sorted std Mutexes, 2 threads",
+            ops: 100_000,
+            value: ww_transactions,
+            base: std_transactions,
+        },
+    ]
+}
+
+fn fence_create_signal(n: u64) -> Duration {
+    let ctx = FenceContext::new("bench", "create");
+    let t = Instant::now();
+    for _ in 0..n {
+        let (issuer, fence) = ctx.next_fence();
+        issuer.signal();
+        black_box(fence.is_signaled());
+    }
+    t.elapsed()
+}
+
+fn flag_create_store(n: u64) -> Duration {
+    let t = Instant::now();
+    for _ in 0..n {
+        let flag = Arc::new(AtomicBool::new(false));
+        let consumer = black_box(flag.clone());
+        flag.store(true, Ordering::Release);
+        black_box(consumer.load(Ordering::Acquire));
+    }
+    t.elapsed()
+}
+
+fn fence_callback_signal(n: u64) -> Duration {
+    let ctx = FenceContext::new("bench", "callback");
+    let hits = Arc::new(AtomicU64::new(0));
+    let t = Instant::now();
+    for _ in 0..n {
+        let (issuer, fence) = ctx.next_fence();
+        let h = hits.clone();
+        let handle = fence
+            .add_callback(move |_| {
+                h.fetch_add(1, Ordering::Relaxed);
+            })
+            .ok();
+        issuer.signal();
+        black_box(handle);
+    }
+    t.elapsed()
+}
+
+type Queue = Arc<Mutex<Vec<Box<dyn FnOnce(u64) + Send>>>>;
+
+fn queued_closure(n: u64) -> Duration {
+    let hits = Arc::new(AtomicU64::new(0));
+    let t = Instant::now();
+    for i in 0..n {
+        let queue: Queue = Arc::new(Mutex::new(Vec::new()));
+        let h = hits.clone();
+        queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Box::new(move |_| {
+                h.fetch_add(1, Ordering::Relaxed);
+            }));
+        let callbacks = std::mem::take(
+            &mut *queue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for cb in callbacks {
+            cb(i);
+        }
+    }
+    t.elapsed()
+}
+
+/// The buffer size of the mapping cases.
+const SIZE: u64 = 64 * 1024;
+
+fn attach_map_cycle(n: u64) -> Duration {
+    let dev = Device::new("bench", DeviceCaps::NONE);
+    let Ok(buf) = SystemHeap::new().alloc(SIZE) else {
+        return Duration::ZERO;
+    };
+    let t = Instant::now();
+    for _ in 0..n {
+        let Ok(att) = buf.attach(&dev) else { break };
+        let guard = buf.resv().lock_single();
+        if let Ok(m) = att.map(&guard, Direction::ToDevice) {
+            black_box(m.segments());
+            let _ = m.unmap(&guard);
+        }
+        drop(guard);
+        att.detach();
+    }
+    t.elapsed()
+}
+
+fn raw_map_cycle(n: u64) -> Duration {
+    let dev = Device::new("bench", DeviceCaps::NONE);
+    let Some(memory) = HostMemory::zeroed(SIZE) else {
+        return Duration::ZERO;
+    };
+    let memory: Arc<dyn Memory> = Arc::new(memory);
+    let t = Instant::now();
+    for _ in 0..n {
+        if let Ok(table) = SgTable::map_memory(
+            &dev,
+            Direction::ToDevice,
+            &memory,
+            SIZE as usize,
+            SIZE as usize,
+        ) {
+            black_box(table.segments());
+            table.unmap_from_device();
+        }
+    }
+    t.elapsed()
+}
+
+/// Objects and set size of the transaction cases (light contention).
+const OBJECTS: usize = 1024;
+const SET: usize = 8;
+const THREADS: u64 = 2;
+
+static CLASS: WwClass = WwClass::wound_wait("dmabuf-bench.transactions");
+
+/// The random sets of thread `t` (xorshift, fixed seeds): the same for both sides.
+fn sets(t: u64) -> Vec<[usize; SET]> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (t + 1);
+    (0..256)
+        .map(|_| {
+            std::array::from_fn(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % OBJECTS as u64) as usize
+            })
+        })
+        .collect()
+}
+
+/// Runs `work(thread, transactions)` on [`THREADS`] threads, `n` transactions in all,
+/// timed from when all are ready until all are done.
+fn threads(n: u64, work: impl Fn(u64, u64) + Sync) -> Duration {
+    let start = Barrier::new(THREADS as usize + 1);
+    let end = Barrier::new(THREADS as usize + 1);
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let (start, end, work) = (&start, &end, &work);
+            s.spawn(move || {
+                start.wait();
+                work(t, n / THREADS);
+                end.wait();
+            });
+        }
+        start.wait();
+        let t0 = Instant::now();
+        end.wait();
+        t0.elapsed()
+    })
+}
+
+fn ww_transactions(n: u64) -> Duration {
+    let objects: Vec<WwMutex<u64>> = (0..OBJECTS).map(|_| WwMutex::new(&CLASS, 0)).collect();
+    let per_thread: Vec<Vec<[usize; SET]>> = (0..THREADS).map(sets).collect();
+    threads(n, |t, count| {
+        let sets = &per_thread[t as usize];
+        let mut refs: Vec<&WwMutex<u64>> = Vec::with_capacity(SET);
+        for k in 0..count as usize {
+            refs.clear();
+            refs.extend(sets[k % sets.len()].iter().map(|&i| &objects[i]));
+            let ctx = AcquireCtx::new(&CLASS);
+            if let Ok(mut guards) = ctx.lock_all(&refs) {
+                ctx.done();
+                for g in &mut guards {
+                    **g += 1;
+                }
+            }
+        }
+    })
+}
+
+fn std_transactions(n: u64) -> Duration {
+    let objects: Vec<Mutex<u64>> = (0..OBJECTS).map(|_| Mutex::new(0)).collect();
+    let per_thread: Vec<Vec<[usize; SET]>> = (0..THREADS).map(sets).collect();
+    threads(n, |t, count| {
+        let sets = &per_thread[t as usize];
+        let mut order: Vec<&Mutex<u64>> = Vec::with_capacity(SET);
+        let mut guards = Vec::with_capacity(SET);
+        for k in 0..count as usize {
+            order.clear();
+            order.extend(sets[k % sets.len()].iter().map(|&i| &objects[i]));
+            order.sort_unstable_by_key(|m| std::ptr::from_ref::<Mutex<u64>>(m) as usize);
+            order.dedup_by_key(|m| std::ptr::from_ref::<Mutex<u64>>(m) as usize);
+            for m in &order {
+                guards.push(m.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            }
+            for g in &mut guards {
+                **g += 1;
+            }
+            guards.clear();
+        }
+    })
+}

@@ -1,0 +1,119 @@
+//! `dmabuf bench`: the library's hot paths against their baselines, as a table of ratios.
+//!
+//! Each case times the library's operation and a baseline doing the nearest plain-Rust
+//! equivalent, back to back, for several rounds; a case reports the median of each and the
+//! median over rounds of each round's own ratio (value / baseline: lower is better, 1.0 is
+//! as fast as the baseline). Interleaving keeps a noisy stretch of a shared machine from
+//! landing on one side only. The criterion benches under `crates/*/benches` measure the same
+//! paths with more statistics (`BENCHMARKS.md`); this is the quick look.
+//!
+//! The binary carries the validator (for `demo`); `bench` switches it off first, so the
+//! numbers are those of a production build plus one relaxed load per hook.
+
+mod cases;
+
+use clap::Args;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Options of `dmabuf bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Print JSON: `[{"name","value_ns","baseline","baseline_ns","ratio"}]`.
+    #[arg(long)]
+    pub json: bool,
+    /// Rounds per case (each round times both sides once).
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub rounds: u32,
+    /// Fewer operations per round (for a smoke test; the numbers get noisier).
+    #[arg(long)]
+    pub quick: bool,
+}
+
+/// One case's result.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Row {
+    /// What the library does.
+    pub name: &'static str,
+    /// The library's median time per operation.
+    pub value_ns: f64,
+    /// What the baseline does.
+    pub baseline: &'static str,
+    /// The baseline's median time per operation.
+    pub baseline_ns: f64,
+    /// The median over rounds of value / baseline.
+    pub ratio: f64,
+}
+
+/// A case: the library's operation and its baseline, each timed over `n` operations.
+pub(crate) struct Case {
+    name: &'static str,
+    baseline: &'static str,
+    /// Operations per round at full size.
+    ops: u64,
+    value: fn(u64) -> Duration,
+    base: fn(u64) -> Duration,
+}
+
+/// Runs every case and returns the rows.
+pub fn run(args: &BenchArgs) -> Vec<Row> {
+    dmabuf::lockdep::set_enabled(false);
+    cases::all()
+        .iter()
+        .map(|case| {
+            let ops = if args.quick {
+                (case.ops / 100).max(1)
+            } else {
+                case.ops
+            };
+            measure(case, ops, args.rounds)
+        })
+        .collect()
+}
+
+/// Times `case` for `rounds` interleaved rounds of `ops` operations per side.
+fn measure(case: &Case, ops: u64, rounds: u32) -> Row {
+    let per_op = |d: Duration| d.as_nanos() as f64 / ops as f64;
+    let (mut values, mut bases, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Alternate who goes first.
+        let (v, b) = if round % 2 == 0 {
+            let v = per_op((case.value)(ops));
+            (v, per_op((case.base)(ops)))
+        } else {
+            let b = per_op((case.base)(ops));
+            (per_op((case.value)(ops)), b)
+        };
+        values.push(v);
+        bases.push(b);
+        ratios.push(v / b.max(f64::MIN_POSITIVE));
+    }
+    Row {
+        name: case.name,
+        value_ns: median(values),
+        baseline: case.baseline,
+        baseline_ns: median(bases),
+        ratio: median(ratios),
+    }
+}
+
+/// The median of `v` (not empty).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The table `dmabuf bench` prints.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = format!(
+        "{:<34} {:>11}  {:<34} {:>11} {:>7}\n",
+        "case", "ns/op", "baseline", "ns/op", "ratio"
+    );
+    for r in rows {
+        out += &format!(
+            "{:<34} {:>11.1}  {:<34} {:>11.1} {:>6.2}x\n",
+            r.name, r.value_ns, r.baseline, r.baseline_ns, r.ratio
+        );
+    }
+    out
+}

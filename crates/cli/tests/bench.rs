@@ -1,0 +1,47 @@
+//! `dmabuf bench`: every case measures both sides and reports a finite ratio; `--json` gives
+//! the documented fields. (Numbers are not asserted: the machine is shared.)
+#![cfg(target_os = "linux")]
+
+use dmabuf_cli::bench::{BenchArgs, run, table};
+use std::process::Command;
+
+#[test]
+fn every_case_measures_both_sides() {
+    let rows = run(&BenchArgs {
+        json: false,
+        rounds: 1,
+        quick: true,
+    });
+    assert_eq!(rows.len(), 4);
+    for r in &rows {
+        assert!(r.value_ns > 0.0 && r.baseline_ns > 0.0, "{r:?}");
+        assert!(r.ratio.is_finite() && r.ratio > 0.0, "{r:?}");
+    }
+    let printed = table(&rows);
+    assert_eq!(printed.lines().count(), 1 + rows.len());
+    assert!(printed.contains("lock_all 8 of 1024"));
+}
+
+#[test]
+fn json_has_the_documented_fields() {
+    let out = Command::new(env!("CARGO_BIN_EXE_dmabuf"))
+        .args(["bench", "--quick", "--rounds", "1", "--json"])
+        .output()
+        .expect("run dmabuf");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rows = rows.as_array().expect("an array");
+    assert_eq!(rows.len(), 4);
+    for r in rows {
+        for field in ["name", "baseline"] {
+            assert!(r[field].is_string(), "{field} in {r}");
+        }
+        for field in ["value_ns", "baseline_ns", "ratio"] {
+            assert!(r[field].as_f64().is_some_and(|v| v > 0.0), "{field} in {r}");
+        }
+    }
+}
