@@ -86,18 +86,40 @@ fn inspect(args: &InspectArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Help and version go to stdout as clap prints them; a usage error becomes one line
+/// `dmabuf: <cause>` (clap's first line, without its `error: `) and exit code 2.
+fn usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("bad usage");
+    eprintln!("dmabuf: {}", first.strip_prefix("error: ").unwrap_or(first));
+    std::process::exit(2);
+}
+
 fn main() -> ExitCode {
     let color = if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
         ColorChoice::Never
     } else {
         ColorChoice::Auto
     };
-    let matches = <Cli as clap::CommandFactory>::command()
+    let matches = match <Cli as clap::CommandFactory>::command()
         .color(color)
-        .get_matches();
+        .try_get_matches()
+    {
+        Ok(m) => m,
+        Err(e) => usage_error(e),
+    };
     let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
         Ok(cli) => cli,
-        Err(e) => e.exit(),
+        Err(e) => usage_error(e),
     };
     let result = match cli.command {
         Command::Demo(args) => return dmabuf_cli::demo::run_cli(&args),

@@ -149,3 +149,79 @@ fn the_fault_frame_is_recovered_and_its_fence_errored() {
         "{text}"
     );
 }
+
+#[test]
+fn a_run_fails_on_a_validator_report_a_lost_frame_or_an_unsignalled_fence() {
+    let summary = |counts: demo::Counts| demo::Summary {
+        counts,
+        fault: None,
+        elapsed: std::time::Duration::from_secs(1),
+        latencies: Vec::new(),
+        timeouts: 0,
+        reports: Vec::new(),
+        seed: 1,
+    };
+    let clean = demo::Counts {
+        frames: 4,
+        delivered: 4,
+        fences_created: 9,
+        fences_signalled: 9,
+        ..demo::Counts::default()
+    };
+    assert_eq!(summary(clean.clone()).failure(), None);
+    let reported = demo::Counts {
+        validator_reports: 1,
+        ..clean.clone()
+    };
+    assert!(summary(reported).failure().unwrap().contains("validator"));
+    let lost = demo::Counts {
+        delivered: 3,
+        lost: 1,
+        ..clean.clone()
+    };
+    assert!(summary(lost).failure().unwrap().contains("lost"));
+    let unsignalled = demo::Counts {
+        fences_signalled: 8,
+        ..clean
+    };
+    assert!(
+        summary(unsignalled)
+            .failure()
+            .unwrap()
+            .contains("never signalled")
+    );
+}
+
+#[test]
+fn the_binary_exits_zero_on_success_and_two_on_bad_options() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dmabuf = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dmabuf"))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run dmabuf")
+    };
+    let ok = dmabuf(&[
+        "demo",
+        "--frames",
+        "12",
+        "--buffers",
+        "4",
+        "--capacity",
+        "128",
+        "-q",
+    ]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("validator   0 report(s)"));
+    let bad = dmabuf(&["demo", "--frames", "0"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("dmabuf: "), "{stderr}");
+}
