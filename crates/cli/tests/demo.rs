@@ -101,6 +101,9 @@ fn trace_has_a_track_per_device_and_timeline_and_every_fence_signals() {
                 "{e}"
             );
         }
+        if ph == "X" {
+            assert!(e["dur"].as_f64().is_some_and(|d| d >= 0.0), "{e}");
+        }
     }
 
     let mut emitted: HashMap<String, u32> = HashMap::new();
