@@ -2,7 +2,7 @@
 //!
 //! The binary (`src/main.rs`) is the command; this library holds what is worth reaching from
 //! elsewhere:
-//! * [`bench`] — the hot paths against their baselines, interleaved;
+//! * [`bench`](mod@bench) — the hot paths against their baselines, interleaved;
 //! * [`demo`] — the pipeline demo (the tests drive it without the binary) and [`trace`], its
 //!   Perfetto/Chrome trace writer;
 //! * [`inspect`] — the parsers (debugfs `bufinfo`, `/proc/PID/fdinfo/N`, `/proc/PID/maps`),
