@@ -9,30 +9,12 @@
 
 mod common;
 
-use common::{no_leak, skipped};
+use common::{no_leak, system_heap, udmabuf, vgem};
 use dmabuf::buf::exporters::{MemfdBuffer, MemfdHeap, SystemHeap};
 use dmabuf::buf::{Device, DeviceCaps, Direction, DmaBuf, Importer, Locked, Memory};
-use dmabuf_linux::{Access, DmaHeap, Error, KernelBuffer, Reactor, Udmabuf, Vgem};
+use dmabuf_linux::{Access, Error, KernelBuffer, Reactor};
 use std::sync::Arc;
 use std::time::Duration;
-
-fn system_heap() -> Option<DmaHeap> {
-    DmaHeap::open("system")
-        .map_err(|e| skipped(&format!("/dev/dma_heap/system missing ({e})")))
-        .ok()
-}
-
-fn udmabuf() -> Option<Udmabuf> {
-    Udmabuf::open()
-        .map_err(|e| skipped(&format!("/dev/udmabuf missing ({e})")))
-        .ok()
-}
-
-fn vgem() -> Option<Vgem> {
-    Vgem::open()
-        .map_err(|e| skipped(&format!("no vgem device ({e})")))
-        .ok()
-}
 
 /// A byte pattern that differs at every offset of a few pages.
 fn pattern(len: usize, seed: u8) -> Vec<u8> {

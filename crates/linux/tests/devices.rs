@@ -5,32 +5,12 @@
 //! `SKIPPED: <why>` to stderr and returns. They run for real in the qemu guest (Linux 6.12).
 
 mod common;
-use common::{no_leak, skipped};
-use dmabuf_linux::{Access, DmaBufFd, DmaHeap, Error, FenceStatus, SyncFileFd, Udmabuf, Vgem};
+use common::{no_leak, skipped, system_heap, udmabuf};
+use dmabuf_linux::{Access, DmaBufFd, Error, FenceStatus, SyncFileFd, Vgem};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{MemfdFlags, OFlags, SealFlags};
 use rustix::io::Errno;
 use std::time::Duration;
-
-fn system_heap() -> Option<DmaHeap> {
-    match DmaHeap::open("system") {
-        Ok(h) => Some(h),
-        Err(e) => {
-            skipped(&format!("/dev/dma_heap/system missing ({e})"));
-            None
-        }
-    }
-}
-
-fn udmabuf() -> Option<Udmabuf> {
-    match Udmabuf::open() {
-        Ok(u) => Some(u),
-        Err(e) => {
-            skipped(&format!("/dev/udmabuf missing ({e})"));
-            None
-        }
-    }
-}
 
 const MIB: u64 = 1 << 20;
 

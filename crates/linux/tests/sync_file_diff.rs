@@ -27,22 +27,12 @@
 //! They run for real in the qemu guest (Linux 6.12).
 
 mod common;
-use common::{no_leak, skipped, vgem_sync_file};
+use common::{no_leak, vgem, vgem_sync_file};
 use dmabuf::{FenceContext, Signaller, SyncFile};
 use dmabuf_linux::{Error, FenceStatus, SyncFileFd, SyncFileInfo, Vgem, VgemBuffer, VgemFence};
 use rustix::fd::AsFd;
 use std::collections::HashMap;
 use std::time::Duration;
-
-fn vgem() -> Option<Vgem> {
-    match Vgem::open() {
-        Ok(v) => Some(v),
-        Err(e) => {
-            skipped(&format!("no vgem device ({e})"));
-            None
-        }
-    }
-}
 
 /// One leaf as `SYNC_IOC_FILE_INFO` lists it, names aside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,22 +12,12 @@
 //! They run for real in the qemu guest (Linux 6.12).
 
 mod common;
-use common::{skipped, vgem_sync_file};
+use common::{system_heap, udmabuf, vgem, vgem_sync_file};
 use dmabuf::buf::exporters::{MemfdHeap, SystemHeap};
 use dmabuf::resv::Usage;
 use dmabuf::{FenceContext, Signaller};
-use dmabuf_linux::{Access, DmaHeap, FenceStatus, Reactor, Udmabuf, Vgem};
+use dmabuf_linux::{Access, FenceStatus, Reactor, Vgem};
 use std::time::Duration;
-
-fn vgem() -> Option<Vgem> {
-    match Vgem::open() {
-        Ok(v) => Some(v),
-        Err(e) => {
-            skipped(&format!("no vgem device ({e})"));
-            None
-        }
-    }
-}
 
 /// The busy answers igt's `dmabuf_busy` and `dmabuf_sync_file_busy` give, for READ, WRITE
 /// and RW, in that order.
@@ -292,22 +282,14 @@ fn kernels(vgem: &Vgem) -> Vec<(&'static str, Kernel<'_>)> {
     let vbuf = vgem.create_buffer(4096).expect("vgem buffer");
     let fd = vbuf.export().expect("dma-buf");
     let mut all = vec![("vgem", kernel(Some(vbuf), fd))];
-    match DmaHeap::open("system") {
-        Ok(heap) => all.push((
-            "system heap",
-            kernel(None, heap.alloc(4096).expect("alloc")),
-        )),
-        Err(e) => skipped(&format!("system heap missing ({e})")),
+    if let Some(heap) = system_heap() {
+        let buf = heap.alloc(4096).expect("alloc");
+        all.push(("system heap", kernel(None, buf)));
     }
-    match Udmabuf::open() {
-        Ok(dev) => {
-            let memfd = MemfdHeap::new().alloc(4096).expect("memfd buffer");
-            all.push((
-                "udmabuf",
-                kernel(None, dev.create_from(&memfd).expect("udmabuf")),
-            ));
-        }
-        Err(e) => skipped(&format!("udmabuf missing ({e})")),
+    if let Some(dev) = udmabuf() {
+        let memfd = MemfdHeap::new().alloc(4096).expect("memfd buffer");
+        let buf = dev.create_from(&memfd).expect("udmabuf");
+        all.push(("udmabuf", kernel(None, buf)));
     }
     all
 }

@@ -47,3 +47,24 @@ pub fn vgem_sync_file(
         .expect("export");
     (buf, fence, file)
 }
+
+/// The system heap, or a loud skip when `/dev/dma_heap/system` is missing.
+pub fn system_heap() -> Option<dmabuf_linux::DmaHeap> {
+    dmabuf_linux::DmaHeap::open("system")
+        .map_err(|e| skipped(&format!("/dev/dma_heap/system missing ({e})")))
+        .ok()
+}
+
+/// The udmabuf device, or a loud skip when `/dev/udmabuf` is missing.
+pub fn udmabuf() -> Option<dmabuf_linux::Udmabuf> {
+    dmabuf_linux::Udmabuf::open()
+        .map_err(|e| skipped(&format!("/dev/udmabuf missing ({e})")))
+        .ok()
+}
+
+/// The vgem device, or a loud skip when there is none.
+pub fn vgem() -> Option<dmabuf_linux::Vgem> {
+    dmabuf_linux::Vgem::open()
+        .map_err(|e| skipped(&format!("no vgem device ({e})")))
+        .ok()
+}
