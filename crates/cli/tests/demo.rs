@@ -106,6 +106,43 @@ fn trace_has_a_track_per_device_and_timeline_and_every_fence_signals() {
         }
     }
 
+    // Perfetto's JSON importer puts the complete ("X") events of one (pid, tid) on one
+    // track, where slices must nest: one that starts inside another must end inside it
+    // (improperly nested slices are dropped as import errors).
+    let mut slices: HashMap<(u64, u64), Vec<(f64, f64)>> = HashMap::new();
+    for e in events.iter().filter(|e| e["ph"] == "X") {
+        let (ts, dur) = (e["ts"].as_f64().unwrap(), e["dur"].as_f64().unwrap());
+        assert!(ts >= 0.0, "{e}");
+        let track = (e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap());
+        slices.entry(track).or_default().push((ts, ts + dur));
+    }
+    for (track, list) in &mut slices {
+        list.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
+        let mut open: Vec<f64> = Vec::new(); // ends of the enclosing slices
+        for &(start, end) in list.iter() {
+            while open.last().is_some_and(|&e| e <= start) {
+                open.pop();
+            }
+            if let Some(&outer) = open.last() {
+                assert!(
+                    end <= outer,
+                    "track {track:?}: slice {start}..{end} overlaps its enclosing slice's end {outer}"
+                );
+            }
+            open.push(end);
+        }
+    }
+    // Every track with events is named, as the UI labels tracks by these names.
+    let named: HashSet<(u64, u64)> = events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")
+        .map(|e| (e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap()))
+        .collect();
+    for e in events.iter().filter(|e| e["ph"] != "M") {
+        let track = (e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap());
+        assert!(named.contains(&track), "unnamed track {track:?}: {e}");
+    }
+
     let mut emitted: HashMap<String, u32> = HashMap::new();
     let mut signalled = HashSet::new();
     for e in events.iter().filter(|e| e["ph"] == "i") {
@@ -154,6 +191,55 @@ fn the_fault_frame_is_recovered_and_its_fence_errored() {
 }
 
 #[test]
+fn either_reading_stage_alone_runs_recovers_the_fault_and_traces_only_itself() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let both = demo::run(&short(11)).expect("runs");
+    for (stage, own, other) in [
+        (demo::Consumer::Encoder, "encoder/hw", "usb-gadget/ep1in"),
+        (demo::Consumer::Usb, "usb-gadget/ep1in", "encoder/hw"),
+    ] {
+        let path = std::env::temp_dir().join(format!(
+            "dmabuf-demo-stage-{stage:?}-{}.json",
+            std::process::id()
+        ));
+        let args = DemoArgs {
+            stages: vec![stage],
+            trace: Some(path.clone()),
+            ..short(11)
+        };
+        let summary = demo::run(&args).expect("runs");
+        assert_eq!(summary.failure(), None, "{stage:?}: {summary}");
+        assert_eq!(summary.counts.delivered, 24, "{stage:?}");
+        // The hang is found by this stage's own timed wait.
+        let fault = summary.fault.clone().expect("a fault was injected");
+        assert!(fault.recovered, "{stage:?}: {summary}");
+        assert_eq!(summary.counts.fences_errored, 1, "{stage:?}");
+        assert!(summary.timeouts >= 1, "{stage:?}");
+        // One reader's fences fewer per render than with both.
+        assert_eq!(
+            summary.counts.fences_created,
+            both.counts.fences_created - (both.counts.frames + both.counts.rerendered),
+            "{stage:?}"
+        );
+        assert!(
+            summary
+                .to_string()
+                .contains("stages      camera -> gpu x2 -> ")
+        );
+        let text = std::fs::read_to_string(&path).expect("trace written");
+        let _ = std::fs::remove_file(&path);
+        assert!(text.contains(own), "{stage:?}: {own} traced");
+        assert!(!text.contains(other), "{stage:?}: {other} not traced");
+    }
+    let none = DemoArgs {
+        stages: Vec::new(),
+        ..short(11)
+    };
+    let err = demo::run(&none).expect_err("no reading stage");
+    assert!(err.to_string().contains("--stages"), "{err}");
+}
+
+#[test]
 fn a_run_fails_on_a_validator_report_a_lost_frame_or_an_unsignalled_fence() {
     let summary = |counts: demo::Counts| demo::Summary {
         counts,
@@ -163,6 +249,7 @@ fn a_run_fails_on_a_validator_report_a_lost_frame_or_an_unsignalled_fence() {
         timeouts: 0,
         reports: Vec::new(),
         seed: 1,
+        stages: "camera -> gpu x1 -> usb-gadget".into(),
     };
     let clean = demo::Counts {
         frames: 4,
@@ -222,6 +309,22 @@ fn the_binary_exits_zero_on_success_and_two_on_bad_options() {
         String::from_utf8_lossy(&ok.stderr)
     );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("validator   0 report(s)"));
+    let usb_only = dmabuf(&[
+        "demo",
+        "--frames",
+        "12",
+        "--buffers",
+        "4",
+        "--capacity",
+        "128",
+        "--stages",
+        "usb",
+        "-q",
+    ]);
+    assert_eq!(usb_only.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&usb_only.stdout).contains("camera -> gpu x2 -> usb-gadget\n"));
+    let unknown = dmabuf(&["demo", "--stages", "encoder,printer"]);
+    assert_eq!(unknown.status.code(), Some(2));
     let bad = dmabuf(&["demo", "--frames", "0"]);
     assert_eq!(bad.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&bad.stderr);

@@ -3,10 +3,10 @@
 //! A camera fills buffers of its device memory (small, so buffers are evicted and restored);
 //! a pool of GPU workers imports them dynamically and renders into system-heap buffers; an
 //! encoder (explicit sync: it gets a sync file) and a USB gadget (implicit sync through the
-//! reservation object, functionfs-style completions) read the results. At a scripted frame
-//! the render hangs: the encoder's timed wait runs out, the watchdog signals the hung fence
-//! with `ETIME`, and the frame is rendered again. Any validator report or lost frame fails
-//! the run.
+//! reservation object, functionfs-style completions) read the results (`--stages` picks
+//! either or both). At a scripted frame the render hangs: a reader's timed wait runs out,
+//! the watchdog signals the hung fence with `ETIME`, and the frame is rendered again. Any
+//! validator report or lost frame fails the run.
 //!
 //! * [`pipeline`] — devices, buffers and the submitting thread;
 //! * [`stages`] — the devices' worker threads;
@@ -23,6 +23,7 @@ pub mod stages;
 pub mod summary;
 
 use clap::Args;
+pub use stages::Consumer;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +38,12 @@ pub struct DemoArgs {
     /// Run for this many seconds instead of a frame count (counts then depend on timing).
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub duration: Option<u64>,
+    /// The stages that read each rendered frame, comma-separated: `encoder` (explicit sync
+    /// through a sync file), `usb` (implicit sync through the reservation object). The
+    /// camera and the GPU always run.
+    #[arg(long, value_enum, value_delimiter = ',', num_args = 1..,
+          default_values_t = [Consumer::Encoder, Consumer::Usb])]
+    pub stages: Vec<Consumer>,
     /// GPU worker threads.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=32))]
     pub gpu_threads: u64,
@@ -73,6 +80,7 @@ impl Default for DemoArgs {
         DemoArgs {
             frames: 240,
             duration: None,
+            stages: vec![Consumer::Encoder, Consumer::Usb],
             gpu_threads: 2,
             buffers: 8,
             capacity: 320,
@@ -87,6 +95,11 @@ impl Default for DemoArgs {
 }
 
 impl DemoArgs {
+    /// Whether the reading stage `c` runs (`--stages`).
+    pub fn runs(&self, c: Consumer) -> bool {
+        self.stages.contains(&c)
+    }
+
     /// The frame to hang, if any: `--fault-frame`, else 100, else the middle of the run.
     pub fn fault(&self) -> Option<u64> {
         if self.no_fault {

@@ -6,7 +6,9 @@ use super::fault::Watchdog;
 use super::progress::Progress;
 use super::rings::{FenceStats, Ring, TIMELINES_PID};
 use super::rng::Rng;
-use super::stages::{self, CameraJob, Consumer, Delivery, FRAME_SIZE, GpuJob, ReadJob, pid};
+use super::stages::{
+    self, CameraJob, Consumer, Delivery, FRAME_SIZE, GpuJob, Patience, ReadJob, pid,
+};
 use super::summary::{Counts, FaultReport, Summary};
 use super::{DemoArgs, DemoError};
 use crate::trace::{Trace, Track};
@@ -127,6 +129,39 @@ struct FrameState {
     finished: Option<Instant>,
 }
 
+impl FrameState {
+    /// Attempt `attempt` of a frame started at `started`, waiting for the reading stages of
+    /// `args` (a stage that does not run has nothing to deliver: it counts as done).
+    fn new(started: Instant, attempt: u32, args: &DemoArgs) -> Self {
+        let pending = |c| if args.runs(c) { None } else { Some(Ok(())) };
+        FrameState {
+            started,
+            attempt,
+            encoder: pending(Consumer::Encoder),
+            usb: pending(Consumer::Usb),
+            finished: None,
+        }
+    }
+
+    /// Whether every reading stage received this attempt intact.
+    fn delivered(&self) -> bool {
+        matches!((&self.encoder, &self.usb), (Some(Ok(())), Some(Ok(()))))
+    }
+
+    /// Whether a reading stage found this attempt broken.
+    fn failed(&self) -> bool {
+        matches!(self.encoder, Some(Err(_))) || matches!(self.usb, Some(Err(_)))
+    }
+}
+
+/// A reading stage as the submitter sees it: its timeline, its static imports of the
+/// render targets and its job queue.
+struct Reader {
+    ring: Ring,
+    inputs: Vec<StaticImport>,
+    to: Sender<ReadJob>,
+}
+
 /// The submitting side: everything a submission touches.
 struct Submitter {
     trace: Arc<Trace>,
@@ -136,16 +171,12 @@ struct Submitter {
     camera_imports: Vec<DynImport>,
     gpu_imports: Vec<DynImport>,
     gpu_outputs: Vec<StaticImport>,
-    encoder_inputs: Vec<StaticImport>,
-    usb_inputs: Vec<StaticImport>,
     camera_ring: Ring,
     gpu_rings: Vec<Ring>,
-    encoder_ring: Ring,
-    usb_ring: Ring,
     to_camera: Sender<CameraJob>,
     to_gpu: Vec<Sender<GpuJob>>,
-    to_encoder: Sender<ReadJob>,
-    to_usb: Sender<ReadJob>,
+    encoder: Option<Reader>,
+    usb: Option<Reader>,
 }
 
 impl Submitter {
@@ -171,7 +202,7 @@ impl Submitter {
     }
 
     /// Submits the render of `frame` from camera buffer `c` into target `o` on worker `w`,
-    /// and both consumers' reads of it. Returns the render fence's name.
+    /// and the reading stages' reads of it. Returns the render fence's name.
     #[allow(clippy::too_many_arguments)]
     fn render(
         &mut self,
@@ -212,39 +243,43 @@ impl Submitter {
         });
 
         // The encoder: explicit sync — the target's writers exported as a sync file.
-        let sync_file = SyncFile::export(target.resv(), Access::Read);
-        let (done, fence) = self.encoder_ring.next(frame);
-        {
-            let mut g = target.resv().lock_single();
-            g.reserve_fences(1)?;
-            g.add_fence(&fence, Usage::Read);
+        if let Some(enc) = &self.encoder {
+            let sync_file = SyncFile::export(target.resv(), Access::Read);
+            let (done, fence) = enc.ring.next(frame);
+            {
+                let mut g = target.resv().lock_single();
+                g.reserve_fences(1)?;
+                g.add_fence(&fence, Usage::Read);
+            }
+            let _ = enc.to.send(ReadJob {
+                frame,
+                attempt,
+                sync_file: Some(sync_file),
+                deps: Vec::new(),
+                mapping: enc.inputs[o].mapping(),
+                done,
+            });
         }
-        let _ = self.to_encoder.send(ReadJob {
-            frame,
-            attempt,
-            sync_file: Some(sync_file),
-            deps: Vec::new(),
-            mapping: self.encoder_inputs[o].mapping(),
-            done,
-        });
 
         // The USB gadget: implicit sync — the target's writers from its reservation object.
-        let (done, fence) = self.usb_ring.next(frame);
-        let deps = {
-            let mut g = target.resv().lock_single();
-            let deps = target.resv().get_fences(Usage::Write);
-            g.reserve_fences(1)?;
-            g.add_fence(&fence, Usage::Read);
-            deps
-        };
-        let _ = self.to_usb.send(ReadJob {
-            frame,
-            attempt,
-            sync_file: None,
-            deps,
-            mapping: self.usb_inputs[o].mapping(),
-            done,
-        });
+        if let Some(usb) = &self.usb {
+            let (done, fence) = usb.ring.next(frame);
+            let deps = {
+                let mut g = target.resv().lock_single();
+                let deps = target.resv().get_fences(Usage::Write);
+                g.reserve_fences(1)?;
+                g.add_fence(&fence, Usage::Read);
+                deps
+            };
+            let _ = usb.to.send(ReadJob {
+                frame,
+                attempt,
+                sync_file: None,
+                deps,
+                mapping: usb.inputs[o].mapping(),
+                done,
+            });
+        }
         self.trace.complete(
             self.track,
             "submit",
@@ -271,11 +306,11 @@ impl Submitter {
             drop(guard);
             imp.att.detach();
         }
+        let readers = self.encoder.into_iter().chain(self.usb);
         for imp in self
             .gpu_outputs
             .into_iter()
-            .chain(self.encoder_inputs)
-            .chain(self.usb_inputs)
+            .chain(readers.flat_map(|r| r.inputs))
         {
             imp.teardown();
         }
@@ -294,6 +329,7 @@ fn record(states: &mut HashMap<u64, FrameState>, d: Delivery) -> bool {
         Consumer::Encoder => st.encoder = Some(d.result),
         Consumer::Usb => st.usb = Some(d.result),
     }
+    // A stage that does not run was marked done when the attempt started.
     if st.encoder.is_some() && st.usb.is_some() {
         st.finished = Some(d.at);
         true
@@ -307,6 +343,11 @@ fn record(states: &mut HashMap<u64, FrameState>, d: Delivery) -> bool {
 /// # Errors
 /// Setting up failed (the library refused an allocation, attachment or mapping).
 pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
+    if args.stages.is_empty() {
+        return Err(DemoError(
+            "no reading stage: --stages takes encoder, usb or both".into(),
+        ));
+    }
     set_report_mode(ReportMode::Collect);
     let _ = take_reports();
     let b = args.buffers as usize;
@@ -317,12 +358,30 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
     for (p, name) in [
         (pid::CAMERA, "camera (device memory)"),
         (pid::GPU, "gpu"),
-        (pid::ENCODER, "encoder"),
-        (pid::USB, "usb-gadget"),
         (pid::PIPELINE, "pipeline"),
         (TIMELINES_PID, "fence timelines"),
     ] {
         trace.name_process(p, name);
+    }
+    if args.runs(Consumer::Encoder) {
+        trace.name_process(pid::ENCODER, "encoder");
+        trace.name_thread(
+            Track {
+                pid: pid::ENCODER,
+                tid: 1,
+            },
+            "encoder/hw",
+        );
+    }
+    if args.runs(Consumer::Usb) {
+        trace.name_process(pid::USB, "usb-gadget");
+        trace.name_thread(
+            Track {
+                pid: pid::USB,
+                tid: 1,
+            },
+            "usb-gadget/ep1in",
+        );
     }
     trace.name_thread(
         Track {
@@ -340,20 +399,6 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
             &format!("gpu/worker{w}"),
         );
     }
-    trace.name_thread(
-        Track {
-            pid: pid::ENCODER,
-            tid: 1,
-        },
-        "encoder/hw",
-    );
-    trace.name_thread(
-        Track {
-            pid: pid::USB,
-            tid: 1,
-        },
-        "usb-gadget/ep1in",
-    );
     let track = Track {
         pid: pid::PIPELINE,
         tid: 1,
@@ -362,8 +407,6 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
 
     let camera_dev = Device::new("camera", DeviceCaps::NONE);
     let gpu_dev = Device::new("gpu", DeviceCaps::PEER_TO_PEER);
-    let encoder_dev = Device::new("encoder", DeviceCaps::NONE);
-    let usb_dev = Device::new("usb-gadget", DeviceCaps::NONE);
     let vram = DeviceMemory::new(&camera_dev, args.capacity * 1024);
     let heap = SystemHeap::new();
     let notified = Arc::new(AtomicU64::new(0));
@@ -377,20 +420,47 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
     let watchdog = Arc::new(Watchdog::default());
     let (delivered_tx, delivered_rx): (Sender<Delivery>, Receiver<Delivery>) = mpsc::channel();
     let (to_camera, camera_rx) = mpsc::channel();
-    let (to_encoder, encoder_rx) = mpsc::channel();
-    let (to_usb, usb_rx) = mpsc::channel();
     let mut handles = Vec::new();
     {
         let t = trace.clone();
         handles.push(std::thread::spawn(move || stages::camera(camera_rx, t)));
-        let (t, w, tx) = (trace.clone(), watchdog.clone(), delivered_tx.clone());
-        let timeout = Duration::from_millis(args.timeout_ms);
-        handles.push(std::thread::spawn(move || {
-            stages::encoder(encoder_rx, tx, t, w, timeout)
-        }));
-        let (t, tx) = (trace.clone(), delivered_tx);
-        handles.push(std::thread::spawn(move || stages::usb(usb_rx, tx, t)));
     }
+    let patience = Patience {
+        watchdog: watchdog.clone(),
+        timeout: Duration::from_millis(args.timeout_ms),
+    };
+    // A reading stage: its device, static imports of every target, timeline and thread.
+    let mut reader = |c: Consumer| -> Result<Option<Reader>, DemoError> {
+        if !args.runs(c) {
+            return Ok(None);
+        }
+        let (to, rx) = mpsc::channel();
+        let (t, tx, p) = (trace.clone(), delivered_tx.clone(), patience.clone());
+        let (device, ring) = match c {
+            Consumer::Encoder => {
+                handles.push(std::thread::spawn(move || stages::encoder(rx, tx, t, p)));
+                (
+                    Device::new("encoder", DeviceCaps::NONE),
+                    Ring::new("encoder", "enc0", 2, trace, &stats),
+                )
+            }
+            Consumer::Usb => {
+                handles.push(std::thread::spawn(move || stages::usb(rx, tx, t, p)));
+                (
+                    Device::new("usb-gadget", DeviceCaps::NONE),
+                    Ring::new("functionfs", "ep1in", 3, trace, &stats),
+                )
+            }
+        };
+        let inputs = targets
+            .iter()
+            .map(|t| StaticImport::new(t, &device))
+            .collect::<Result<_, _>>()?;
+        Ok(Some(Reader { ring, inputs, to }))
+    };
+    let encoder = reader(Consumer::Encoder)?;
+    let usb = reader(Consumer::Usb)?;
+    drop(delivered_tx);
     let mut to_gpu = Vec::new();
     let mut gpu_rings = Vec::new();
     for w in 0..threads {
@@ -422,24 +492,14 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
             .iter()
             .map(|t| StaticImport::new(t, &gpu_dev))
             .collect::<Result<_, _>>()?,
-        encoder_inputs: targets
-            .iter()
-            .map(|t| StaticImport::new(t, &encoder_dev))
-            .collect::<Result<_, _>>()?,
-        usb_inputs: targets
-            .iter()
-            .map(|t| StaticImport::new(t, &usb_dev))
-            .collect::<Result<_, _>>()?,
         pool,
         targets,
         camera_ring: Ring::new("camera", "capture0", 1, trace, &stats),
         gpu_rings,
-        encoder_ring: Ring::new("encoder", "enc0", 2, trace, &stats),
-        usb_ring: Ring::new("functionfs", "ep1in", 3, trace, &stats),
         to_camera,
         to_gpu,
-        to_encoder,
-        to_usb,
+        encoder,
+        usb,
     };
 
     let started = Instant::now();
@@ -472,16 +532,7 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
             let gpu_work = Duration::from_micros(100 + rng.below(600));
             let o = (frame % b as u64) as usize;
             let hang = fault == Some(frame);
-            states.insert(
-                frame,
-                FrameState {
-                    started: Instant::now(),
-                    attempt: 0,
-                    encoder: None,
-                    usb: None,
-                    finished: None,
-                },
-            );
+            states.insert(frame, FrameState::new(Instant::now(), 0, args));
             let evictions = vram.evictions();
             sub.camera(frame, c, cam_work)?;
             if vram.evictions() > evictions {
@@ -499,8 +550,7 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
                     let Ok(d) = delivered_rx.recv() else { break };
                     record(&mut states, d);
                 }
-                let st = &states[&frame];
-                let failed = matches!(st.encoder, Some(Err(_))) || matches!(st.usb, Some(Err(_)));
+                let failed = states[&frame].failed();
                 let mut report = FaultReport {
                     frame,
                     fence,
@@ -510,13 +560,7 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
                 if failed {
                     trace.instant(track, "re-render", json!({"frame": frame}));
                     if let Some(st) = states.get_mut(&frame) {
-                        *st = FrameState {
-                            attempt: 1,
-                            encoder: None,
-                            usb: None,
-                            finished: None,
-                            ..*st
-                        };
+                        *st = FrameState::new(st.started, 1, args);
                     }
                     let w = rng.below(threads as u64) as usize;
                     sub.render(frame, 1, c, o, w, gpu_work, false)?;
@@ -563,18 +607,14 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
     let mut lost = 0;
     let mut latencies = Vec::new();
     for st in states.values() {
-        let ok = matches!(st.encoder, Some(Ok(()))) && matches!(st.usb, Some(Ok(())));
-        match (ok, st.finished) {
+        match (st.delivered(), st.finished) {
             (true, Some(t)) => latencies.push(t.saturating_duration_since(st.started)),
             _ => lost += 1,
         }
     }
     latencies.sort();
     if let Some(f) = &mut fault_report {
-        f.recovered = f.recovered
-            && states
-                .get(&f.frame)
-                .is_some_and(|s| matches!((&s.encoder, &s.usb), (Some(Ok(())), Some(Ok(())))));
+        f.recovered = f.recovered && states.get(&f.frame).is_some_and(FrameState::delivered);
     }
     let reports: Vec<String> = take_reports().iter().map(|r| r.to_string()).collect();
     let (created, signalled, errored) = stats.get();
@@ -598,14 +638,33 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
         timeouts: watchdog.timeouts(),
         reports,
         seed: args.seed,
+        stages: describe_stages(args),
     })
+}
+
+/// The pipeline's shape for the summary: `camera -> gpu x2 -> encoder + usb-gadget`.
+fn describe_stages(args: &DemoArgs) -> String {
+    let readers: Vec<&str> = [
+        (Consumer::Encoder, "encoder"),
+        (Consumer::Usb, "usb-gadget"),
+    ]
+    .into_iter()
+    .filter(|&(c, _)| args.runs(c))
+    .map(|(_, name)| name)
+    .collect();
+    format!(
+        "camera -> gpu x{} -> {}",
+        args.gpu_threads,
+        readers.join(" + ")
+    )
 }
 
 /// Replaces the submitter's senders with closed ones, so the workers' loops end.
 fn close_channels(mut sub: Submitter) -> Submitter {
     sub.to_camera = mpsc::channel().0;
-    sub.to_encoder = mpsc::channel().0;
-    sub.to_usb = mpsc::channel().0;
+    for r in sub.encoder.iter_mut().chain(sub.usb.iter_mut()) {
+        r.to = mpsc::channel().0;
+    }
     sub.to_gpu.clear();
     sub
 }

@@ -109,12 +109,12 @@ pub struct ReadJob {
     pub done: Signaller,
 }
 
-/// Which consumer a result is from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A stage that reads the rendered frames (`--stages`), and whom a result is from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Consumer {
-    /// The encoder.
+    /// The encoder: explicit sync, a sync file exported from the render target.
     Encoder,
-    /// The USB gadget.
+    /// The USB gadget: implicit sync through the render target's reservation object.
     Usb,
 }
 
@@ -133,12 +133,38 @@ pub struct Delivery {
     pub at: Instant,
 }
 
+/// How a stage that may wait on a hung render gives up: after `timeout` it calls the
+/// watchdog, which resets the hung jobs.
+#[derive(Clone)]
+pub struct Patience {
+    /// Resets hung jobs.
+    pub watchdog: Arc<Watchdog>,
+    /// How long one wait lasts before the watchdog is called.
+    pub timeout: Duration,
+}
+
 /// Waits for every fence of `deps`, traced as one "wait" slice; the first error found.
-fn wait_all(trace: &Trace, track: Track, frame: u64, deps: &[Fence]) -> Option<String> {
+/// With `patience`, a wait that runs out calls the watchdog (traced as "timeout") and
+/// waits again.
+fn wait_all(
+    trace: &Trace,
+    track: Track,
+    frame: u64,
+    deps: &[Fence],
+    patience: Option<&Patience>,
+) -> Option<String> {
     let t0 = trace.now_us();
     let mut error = None;
     for d in deps {
-        d.wait();
+        match patience {
+            Some(p) => {
+                while d.wait_timeout(p.timeout).is_err() {
+                    let reset = p.watchdog.timed_out();
+                    trace.instant(track, "timeout", json!({"frame": frame, "reset": reset}));
+                }
+            }
+            None => d.wait(),
+        }
         if error.is_none()
             && let Some(e) = d.error()
         {
@@ -163,7 +189,7 @@ pub fn camera(jobs: Receiver<CameraJob>, trace: Arc<Trace>) {
         tid: 1,
     };
     for job in jobs {
-        wait_all(&trace, track, job.frame, &job.deps);
+        wait_all(&trace, track, job.frame, &job.deps, None);
         let t0 = trace.now_us();
         std::thread::sleep(job.work);
         let ok = job.mapping.dma_write(0, &camera_pattern(job.frame));
@@ -183,7 +209,7 @@ pub fn gpu(worker: u32, jobs: Receiver<GpuJob>, trace: Arc<Trace>, watchdog: Arc
         tid: worker + 1,
     };
     for job in jobs {
-        let failed = wait_all(&trace, track, job.frame, &job.deps);
+        let failed = wait_all(&trace, track, job.frame, &job.deps, None);
         if job.hang {
             trace.instant(track, "hang", json!({"frame": job.frame}));
             drop((job.input, job.output));
@@ -217,9 +243,9 @@ pub fn encoder(
     jobs: Receiver<ReadJob>,
     results: Sender<Delivery>,
     trace: Arc<Trace>,
-    watchdog: Arc<Watchdog>,
-    timeout: Duration,
+    patience: Patience,
 ) {
+    let Patience { watchdog, timeout } = patience;
     let track = Track {
         pid: pid::ENCODER,
         tid: 1,
@@ -267,15 +293,20 @@ pub fn encoder(
     }
 }
 
-/// The USB gadget (seed 000's functionfs, fixed): implicit sync, the mapping made at attach;
-/// the completion handler only signals, inside a signalling section.
-pub fn usb(jobs: Receiver<ReadJob>, results: Sender<Delivery>, trace: Arc<Trace>) {
+/// The USB gadget (seed 000's functionfs, fixed): implicit sync with timed waits, the
+/// mapping made at attach; the completion handler only signals, inside a signalling section.
+pub fn usb(
+    jobs: Receiver<ReadJob>,
+    results: Sender<Delivery>,
+    trace: Arc<Trace>,
+    patience: Patience,
+) {
     let track = Track {
         pid: pid::USB,
         tid: 1,
     };
     for job in jobs {
-        let failed = wait_all(&trace, track, job.frame, &job.deps);
+        let failed = wait_all(&trace, track, job.frame, &job.deps, Some(&patience));
         let result = match failed {
             Some(e) => Err(format!("frame {}: {e}", job.frame)),
             None => {

@@ -9,7 +9,7 @@ use std::time::Duration;
 pub struct Counts {
     /// Frames the camera produced.
     pub frames: u64,
-    /// Frames the encoder and the USB gadget both received intact.
+    /// Frames every reading stage received intact.
     pub delivered: u64,
     /// Frames never delivered intact.
     pub lost: u64,
@@ -61,6 +61,8 @@ pub struct Summary {
     pub reports: Vec<String>,
     /// The seed the run used.
     pub seed: u64,
+    /// The stages that ran (`camera -> gpu x2 -> encoder + usb-gadget`).
+    pub stages: String,
 }
 
 impl Summary {
@@ -109,6 +111,7 @@ impl fmt::Display for Summary {
         let c = &self.counts;
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         writeln!(f, "dmabuf demo summary (seed {})", self.seed)?;
+        writeln!(f, "  stages      {}", self.stages)?;
         writeln!(
             f,
             "  frames      {} produced, {} delivered, {} lost, {} re-rendered",
