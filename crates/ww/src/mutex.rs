@@ -105,8 +105,9 @@ impl<T: ?Sized> WwMutex<T> {
     #[inline]
     pub fn lock<'a>(&'a self, ctx: &'a AcquireCtx) -> Result<WwGuard<'a, T>, WwError> {
         match self.try_lock_lean(ctx) {
-            Some(g) => Ok(g),
-            None => self.lock_ctx(ctx, false, None),
+            Lean::Locked(g) => Ok(g),
+            Lean::Held => self.lock_ctx(ctx, false, true, None),
+            Lean::Full => self.lock_ctx(ctx, false, false, None),
         }
     }
 
@@ -121,8 +122,9 @@ impl<T: ?Sized> WwMutex<T> {
         cancel: &CancelToken,
     ) -> Result<WwGuard<'a, T>, WwError> {
         match self.try_lock_lean(ctx) {
-            Some(g) => Ok(g),
-            None => self.lock_ctx(ctx, false, Some(cancel)),
+            Lean::Locked(g) => Ok(g),
+            Lean::Held => self.lock_ctx(ctx, false, true, Some(cancel)),
+            Lean::Full => self.lock_ctx(ctx, false, false, Some(cancel)),
         }
     }
 
@@ -134,7 +136,7 @@ impl<T: ?Sized> WwMutex<T> {
     /// Only on misuse: [`WwError::ClassMismatch`]; and, when `ctx` still holds locks (the
     /// validator reports that), whatever [`lock`](Self::lock) would answer.
     pub fn lock_slow<'a>(&'a self, ctx: &'a AcquireCtx) -> Result<WwGuard<'a, T>, WwError> {
-        self.lock_ctx(ctx, true, None)
+        self.lock_ctx(ctx, true, false, None)
     }
 
     /// [`lock_slow`](Self::lock_slow) that gives up once `cancel` is cancelled (kernel:
@@ -147,7 +149,7 @@ impl<T: ?Sized> WwMutex<T> {
         ctx: &'a AcquireCtx,
         cancel: &CancelToken,
     ) -> Result<WwGuard<'a, T>, WwError> {
-        self.lock_ctx(ctx, true, Some(cancel))
+        self.lock_ctx(ctx, true, false, Some(cancel))
     }
 
     /// Locks if free, without waiting; accounted to `ctx` (kernel: `ww_mutex_trylock` with a
@@ -217,23 +219,30 @@ impl<T: ?Sized> WwMutex<T> {
     /// (which also answers a class mismatch). Every instruction between a transaction's
     /// first lock and its last unlock is time other transactions may wait for.
     #[inline]
-    fn try_lock_lean<'a>(&'a self, ctx: &'a AcquireCtx) -> Option<WwGuard<'a, T>> {
-        if !ctx.lean() || !self.raw.try_lock_fast(ctx.id()) {
-            return None;
+    fn try_lock_lean<'a>(&'a self, ctx: &'a AcquireCtx) -> Lean<WwGuard<'a, T>> {
+        if !ctx.lean() {
+            return Lean::Full;
+        }
+        if !self.raw.try_lock_fast(ctx.id()) {
+            return Lean::Held;
         }
         if !std::ptr::eq(ctx.class, self.class) {
             self.raw.unlock(ctx.id());
-            return None;
+            return Lean::Full;
         }
         self.raw.note_owner(Some(&ctx.shared));
         ctx.acquired.set(ctx.acquired.get() + 1);
-        Some(WwGuard::new(self, Some(ctx)))
+        Lean::Locked(WwGuard::new(self, Some(ctx)))
     }
 
+    /// The full path of every context lock. `tried` says the caller's compare-and-swap on
+    /// the free word just failed: the word is taken, and another attempt would only pull
+    /// the owner's cache line away from it once more.
     fn lock_ctx<'a>(
         &'a self,
         ctx: &'a AcquireCtx,
         slow: bool,
+        tried: bool,
         cancel: Option<&CancelToken>,
     ) -> Result<WwGuard<'a, T>, WwError> {
         let instance = self.instance();
@@ -247,7 +256,7 @@ impl<T: ?Sized> WwMutex<T> {
         // The lock word first: reading the class before it would fetch a contended cache
         // line twice (shared, then exclusive). A mutex of another class taken this way is
         // released at once, before anyone could learn of its owner.
-        let result = if self.raw.try_lock_fast(id) {
+        let result = if !tried && self.raw.try_lock_fast(id) {
             if std::ptr::eq(ctx.class, self.class) {
                 self.raw.note_owner(Some(&ctx.shared));
                 Ok(())
@@ -364,6 +373,16 @@ impl<T: ?Sized> DerefMut for WwGuard<'_, T> {
             &mut *self.mutex.data.get()
         }
     }
+}
+
+/// What [`WwMutex::try_lock_lean`] found.
+enum Lean<G> {
+    /// Locked: the guard.
+    Locked(G),
+    /// The context may take the lean path, but the mutex is held.
+    Held,
+    /// The full path must decide (first lock, validator or injector on, other class).
+    Full,
 }
 
 impl<T: ?Sized> Drop for WwGuard<'_, T> {
