@@ -292,7 +292,14 @@ fn lock_all_locks_distinct_objects_once() {
     let ctx = Resv::acquire_ctx();
     let guards = Resv::lock_all(&ctx, &[&objs[2], &objs[0], &objs[2], &objs[3]]).unwrap();
     assert_eq!(guards.len(), 3);
-    assert!(std::ptr::eq(guards[0].resv(), &objs[2]));
+    // In lock order; each guard's source is its object's first place in the list.
+    for (i, g) in guards.iter_sources() {
+        assert!(std::ptr::eq(
+            g.resv(),
+            [&objs[2], &objs[0], &objs[2], &objs[3]][i]
+        ));
+        assert_ne!(i, 2, "a repeat is not a source");
+    }
     assert!(objs[0].is_locked_by(&ctx) && !objs[1].is_locked());
     ctx.done();
     drop(guards);

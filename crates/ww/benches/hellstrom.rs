@@ -93,7 +93,7 @@ fn worker(
         let mut guards = if lock_all {
             ctx.lock_all(&set).expect("one class")
         } else {
-            lock_in_order(&ctx, &set)
+            lock_in_order(&ctx, &set).into()
         };
         ctx.done();
         for g in &mut guards {

@@ -2,21 +2,27 @@
 //! drivers: `drm_exec`, `ttm_eu_reserve_buffers`).
 //!
 //! The caller's order while the class is uncontended, address order for a while after a
-//! back-off (crate docs, [Lock order](crate#lock-order)); guards always in the caller's order.
+//! back-off (crate docs, [Lock order](crate#lock-order)); the guards come back in the order
+//! they were taken, as [`Guards`], which unlocks newest first.
 
 use crate::ctx::{AcquireCtx, CancelToken};
 use crate::error::WwError;
+use crate::guards::{Guards, Sources};
 use crate::mutex::{WwGuard, WwMutex};
 
 impl AcquireCtx {
     /// Locks every mutex in `objects`, in any order, backing off and retrying on Deadlock,
-    /// and returns one guard per distinct mutex in order of first appearance (a mutex listed
-    /// twice is locked once).
+    /// and returns one guard per distinct mutex (a mutex listed twice is locked once) in the
+    /// order they were locked; [`Guards::source`] gives each guard's position in `objects`.
+    /// Dropping the set unlocks newest first (kernel: `drm_exec`).
     ///
     /// On a Deadlock answer every guard taken so far is dropped, the contended mutex is
     /// locked with [`lock_slow`](WwMutex::lock_slow) and the rest is taken again, in address
     /// order; after a back-off of any transaction of the class, the following ones start in
-    /// address order too (see [Lock order](crate#lock-order)).
+    /// address order too (see [Lock order](crate#lock-order)). Without a back-off the lock
+    /// order is the caller's.
+    ///
+    /// A mutex that `self` held before the call gets no guard.
     ///
     /// ```
     /// use dmabuf_ww::{AcquireCtx, WwClass, WwMutex};
@@ -34,7 +40,7 @@ impl AcquireCtx {
     pub fn lock_all<'a, T: ?Sized>(
         &'a self,
         objects: &[&'a WwMutex<T>],
-    ) -> Result<Vec<WwGuard<'a, T>>, WwError> {
+    ) -> Result<Guards<WwGuard<'a, T>>, WwError> {
         self.lock_all_inner(objects, None)
     }
 
@@ -46,7 +52,7 @@ impl AcquireCtx {
         &'a self,
         objects: &[&'a WwMutex<T>],
         cancel: &CancelToken,
-    ) -> Result<Vec<WwGuard<'a, T>>, WwError> {
+    ) -> Result<Guards<WwGuard<'a, T>>, WwError> {
         self.lock_all_inner(objects, Some(cancel))
     }
 
@@ -54,27 +60,34 @@ impl AcquireCtx {
         &'a self,
         objects: &[&'a WwMutex<T>],
         cancel: Option<&CancelToken>,
-    ) -> Result<Vec<WwGuard<'a, T>>, WwError> {
+    ) -> Result<Guards<WwGuard<'a, T>>, WwError> {
         if self.class.ordered(self.stamp()) {
             return self.lock_ordered(objects, None, cancel);
         }
         let mut guards: Vec<WwGuard<'a, T>> = Vec::with_capacity(objects.len());
+        // Entries that got no guard (repeats, or held before the call): rare.
+        let mut skipped = Vec::new();
         for m in objects {
             crate::prefetch::for_write(*m);
         }
         for (i, m) in objects.iter().enumerate() {
             match self.lock_one(m, cancel) {
                 Ok(g) => guards.push(g),
-                Err(WwError::AlreadyHeld) => {} // listed twice
+                Err(WwError::AlreadyHeld) => skipped.push(i),
                 Err(WwError::Deadlock) => {
-                    drop(guards);
+                    while guards.pop().is_some() {} // newest first
                     self.class.note_backoff(self.stamp());
                     return self.lock_ordered(objects, Some(i), cancel);
                 }
                 Err(e) => return Err(e),
             }
         }
-        Ok(guards)
+        let sources = if skipped.is_empty() {
+            Sources::Identity
+        } else {
+            Sources::Identity.without(&skipped, objects.len())
+        };
+        Ok(Guards::new(guards, sources))
     }
 
     /// One `lock`, interruptible if there is a `cancel` token.
@@ -97,7 +110,7 @@ impl AcquireCtx {
         objects: &[&'a WwMutex<T>],
         contended: Option<usize>,
         cancel: Option<&CancelToken>,
-    ) -> Result<Vec<WwGuard<'a, T>>, WwError> {
+    ) -> Result<Guards<WwGuard<'a, T>>, WwError> {
         let mut small = [0u64; SMALL];
         let mut large = Vec::new();
         match by_address(objects, &mut small, &mut large) {
@@ -116,7 +129,8 @@ impl AcquireCtx {
 
     /// The loop of [`lock_ordered`](Self::lock_ordered) over sorted `keys`, each naming an
     /// index of `objects` through `index`. Every step between the first lock and the last is
-    /// time other transactions may wait for, so the loop does nothing else: the contended
+    /// time other transactions may wait for, so the loop does nothing else: each guard is
+    /// pushed as it is taken (the set's sources are written before), and the contended
     /// mutex, taken first, is skipped by its `AlreadyHeld` answer like a duplicate.
     fn lock_sorted<'a, T: ?Sized>(
         &'a self,
@@ -125,29 +139,38 @@ impl AcquireCtx {
         index: impl Fn(u64) -> usize,
         mut contended: Option<usize>,
         cancel: Option<&CancelToken>,
-    ) -> Result<Vec<WwGuard<'a, T>>, WwError> {
-        // `slots[i]` holds the guard of `objects[i]` (none for a repeat of an earlier entry).
-        let mut slots: Vec<Option<WwGuard<'a, T>>> = Vec::with_capacity(objects.len());
-        slots.resize_with(objects.len(), || None);
+    ) -> Result<Guards<WwGuard<'a, T>>, WwError> {
+        let mut guards: Vec<WwGuard<'a, T>> = Vec::with_capacity(keys.len());
         // Every line at once, before the first lock: the misses overlap, outside the time
         // this transaction holds anything.
         for &k in keys {
             crate::prefetch::for_write(objects[index(k)]);
         }
         'retry: loop {
+            // Where each guard will come from, in lock order: the contended mutex first,
+            // then address order.
+            let mut sources = Sources::in_order(
+                contended,
+                keys.iter().map(|&k| index(k)),
+                keys.len(),
+                objects.len(),
+            );
             if let Some(i) = contended {
-                slots[i] = Some(match cancel {
+                guards.push(match cancel {
                     Some(c) => objects[i].lock_slow_interruptible(self, c)?,
                     None => objects[i].lock_slow(self)?,
                 });
             }
+            // Mutexes this context held before the call: no guard, no source.
+            let mut held_before = Vec::new();
             for &k in keys {
                 let i = index(k);
                 match self.lock_one(objects[i], cancel) {
-                    Ok(g) => slots[i] = Some(g),
-                    Err(WwError::AlreadyHeld) => {} // listed twice, or the contended one
+                    Ok(g) => guards.push(g),
+                    Err(WwError::AlreadyHeld) if Some(i) == contended => {}
+                    Err(WwError::AlreadyHeld) => held_before.push(i),
                     Err(WwError::Deadlock) => {
-                        slots.iter_mut().for_each(|s| *s = None);
+                        while guards.pop().is_some() {} // newest first
                         self.class.note_backoff(self.stamp());
                         contended = Some(i);
                         continue 'retry;
@@ -155,10 +178,10 @@ impl AcquireCtx {
                     Err(e) => return Err(e),
                 }
             }
-            // Collected in place (`Option<WwGuard>` and `WwGuard` have the same layout).
-            #[allow(clippy::filter_map_identity)]
-            // `filter_map` is specialised to collect in place
-            return Ok(slots.into_iter().filter_map(|g| g).collect());
+            if !held_before.is_empty() {
+                sources = sources.without(&held_before, keys.len());
+            }
+            return Ok(Guards::new(guards, sources));
         }
     }
 }
@@ -242,18 +265,43 @@ mod tests {
     static WW: WwClass = WwClass::wound_wait("set.test.ww");
     static WD: WwClass = WwClass::wait_die("set.test.wd");
 
+    /// Each guard's source names its object's first appearance in `set`.
+    fn check_sources<T: ?Sized>(g: &Guards<WwGuard<'_, T>>, set: &[&WwMutex<T>]) {
+        for (i, guard) in g.iter_sources() {
+            assert!(std::ptr::eq(guard.mutex(), set[i]), "source {i}");
+            assert_eq!(
+                set.iter().position(|m| std::ptr::eq(*m, set[i])),
+                Some(i),
+                "a first appearance"
+            );
+        }
+    }
+
+    /// The address of a guard's mutex.
+    fn addr<T: ?Sized>(g: &WwGuard<'_, T>) -> usize {
+        std::ptr::from_ref(g.mutex()).cast::<()>() as usize
+    }
+
     #[test]
-    fn guards_come_back_in_caller_order_once_each() {
-        let m: Vec<_> = (0..5).map(|i| WwMutex::new(&WW, i)).collect();
-        let ctx = AcquireCtx::new(&WW);
-        let g = ctx.lock_all(&[&m[3], &m[0], &m[3], &m[4], &m[1]]).unwrap();
+    fn uncontended_guards_come_in_caller_order_once_each() {
+        // A class of its own: no other test's back-off puts it in address order.
+        let class = WwClass::leak("set.test.caller", crate::Algorithm::WoundWait);
+        let m: Vec<_> = (0..5).map(|i| WwMutex::new(class, i)).collect();
+        let ctx = AcquireCtx::new(class);
+        let set = [&m[3], &m[0], &m[3], &m[4], &m[1]];
+        let g = ctx.lock_all(&set).unwrap();
         let got: Vec<i32> = g.iter().map(|g| **g).collect();
         assert_eq!(got, [3, 0, 4, 1]);
+        assert_eq!(
+            g.iter_sources().map(|(i, _)| i).collect::<Vec<_>>(),
+            [0, 1, 3, 4]
+        );
+        check_sources(&g, &set);
         assert_eq!(ctx.acquired(), 4);
     }
 
     #[test]
-    fn after_back_offs_the_guards_still_come_back_in_caller_order() {
+    fn after_back_offs_the_guards_come_in_lock_order_contended_first() {
         let m: Vec<_> = (0..16).map(|i| WwMutex::new(&WD, i)).collect();
         let set: Vec<&WwMutex<i32>> = m.iter().rev().chain(m.iter().step_by(3)).collect();
         // The injector is random: retry until a transaction backed off at least once.
@@ -261,18 +309,33 @@ mod tests {
             let ctx = AcquireCtx::new(&WD);
             ctx.inject_deadlocks(std::num::NonZeroU32::new(4));
             let g = ctx.lock_all(&set).unwrap();
-            let got: Vec<i32> = g.iter().map(|g| **g).collect();
-            assert_eq!(
-                got,
-                (0..16).rev().collect::<Vec<_>>(),
-                "caller order, duplicates once"
-            );
+            let mut got: Vec<i32> = g.iter().map(|g| **g).collect();
+            check_sources(&g, &set);
             assert_eq!(ctx.acquired(), 16);
             if ctx.backoffs() > 0 {
+                // The contended mutex first, the rest in address order.
+                assert!(g[1..].windows(2).all(|w| addr(&w[0]) < addr(&w[1])));
+                got.sort_unstable();
+                assert_eq!(got, (0..16).collect::<Vec<_>>(), "duplicates once");
                 return;
             }
+            assert_eq!(got, (0..16).rev().collect::<Vec<_>>(), "caller order");
         }
         panic!("the injector never forced a back-off");
+    }
+
+    #[test]
+    fn mutexes_held_before_the_call_get_no_guard_in_address_order_too() {
+        let m: Vec<_> = (0..6).map(|i| WwMutex::new(&WW, i)).collect();
+        let ctx = AcquireCtx::new(&WW);
+        let held = m[2].lock(&ctx).unwrap();
+        let set: Vec<&WwMutex<i32>> = m.iter().rev().collect();
+        let g = ctx.lock_ordered(&set, None, None).unwrap();
+        assert_eq!(g.len(), 5);
+        assert!(g.iter().all(|g| **g != 2));
+        check_sources(&g, &set);
+        drop(g);
+        drop(held);
     }
 
     #[test]
@@ -291,10 +354,7 @@ mod tests {
             let ctx = AcquireCtx::new(class);
             ctx.inject_deadlocks(std::num::NonZeroU32::new(2));
             let g = ctx.lock_all(&set).unwrap();
-            assert_eq!(
-                g.iter().map(|g| **g).collect::<Vec<_>>(),
-                [7, 6, 5, 4, 3, 2, 1, 0]
-            );
+            check_sources(&g, &set);
             if ctx.backoffs() > 0 {
                 break;
             }
@@ -302,10 +362,11 @@ mod tests {
         let next = AcquireCtx::new(class);
         assert!(class.ordered(next.stamp()));
         let g = next.lock_all(&set).unwrap();
-        assert_eq!(
-            g.iter().map(|g| **g).collect::<Vec<_>>(),
-            [7, 6, 5, 4, 3, 2, 1, 0]
+        assert!(
+            g.windows(2).all(|w| addr(&w[0]) < addr(&w[1])),
+            "address order"
         );
+        check_sources(&g, &set);
         drop(g);
         drop(next);
         // The span ends: a transaction ORDERED_SPAN stamps later is back to the caller's order.
@@ -326,9 +387,10 @@ mod tests {
         let g = ctx.lock_ordered(&set, None, None).unwrap();
         assert_eq!(g.len(), n);
         assert!(
-            g.iter().map(|g| **g).eq((0..n).rev()),
-            "caller order, duplicate once"
+            g.iter().map(|g| **g).eq(0..n),
+            "address order, duplicate once"
         );
+        check_sources(&g, &set);
     }
 
     #[test]

@@ -59,7 +59,7 @@ fn stress(algorithm: Algorithm, by_hand: bool, threads: u64, n: usize, m: usize)
                     let set: Vec<&WwMutex<Obj>> = idx.iter().map(|&i| &objs[i]).collect();
                     let ctx = AcquireCtx::new(class);
                     let mut guards = if by_hand {
-                        lock_by_hand(&ctx, &set)
+                        lock_by_hand(&ctx, &set).into()
                     } else {
                         ctx.lock_all(&set).expect("one class")
                     };

@@ -219,14 +219,15 @@ impl Submitter {
         let ctx = Resv::acquire_ctx();
         let mut guards = Resv::lock_all(&ctx, &[input.resv(), target.resv()])?;
         ctx.done();
-        let gi = usize::from(!std::ptr::eq(guards[0].resv(), input.resv()));
+        // The guards come in lock order; the input is source 0 of the list.
+        let gi = usize::from(guards.source(0) != 0);
         let in_map = self.gpu_imports[c].mapping(&guards[gi])?;
         let mut deps = input.resv().get_fences(Usage::Write);
         deps.extend(target.resv().get_fences(Usage::Read));
         let (done, fence) = self.gpu_rings[w].next(frame);
-        for (i, g) in guards.iter_mut().enumerate() {
+        for (i, g) in guards.iter_sources_mut() {
             g.reserve_fences(1)?;
-            g.add_fence(&fence, if i == gi { Usage::Read } else { Usage::Write });
+            g.add_fence(&fence, if i == 0 { Usage::Read } else { Usage::Write });
         }
         drop(guards);
         drop(ctx);

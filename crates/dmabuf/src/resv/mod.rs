@@ -55,6 +55,7 @@ mod iter;
 mod table;
 
 pub use access::{Access, ReadyFuture};
+pub use dmabuf_ww::Guards;
 pub use guard::{LockedIter, ResvGuard};
 pub use iter::UnlockedIter;
 
@@ -225,7 +226,9 @@ impl Resv {
     }
 
     /// Locks every object, in any order, backing off as needed; one guard per distinct
-    /// object, in order of first appearance (see [`AcquireCtx::lock_all`]).
+    /// object, in the order they were locked, and dropping the set unlocks newest first (see
+    /// [`AcquireCtx::lock_all`]). [`ResvGuard::resv`] or [`Guards::source`] tell which
+    /// object a guard belongs to.
     ///
     /// ```
     /// use dmabuf::resv::Resv;
@@ -233,28 +236,19 @@ impl Resv {
     /// let ctx = Resv::acquire_ctx();
     /// let guards = Resv::lock_all(&ctx, &[&a, &b, &a])?;
     /// assert_eq!(guards.len(), 2);
+    /// assert!(guards.iter().any(|g| std::ptr::eq(g.resv(), &b)));
     /// # Ok::<(), dmabuf::Error>(())
     /// ```
     ///
     /// # Errors
     /// [`Error::Ww`] with [`WwError::ClassMismatch`] if `ctx` is not a reservation context.
-    pub fn lock_all<'a>(ctx: &'a AcquireCtx, objects: &[&'a Resv]) -> Result<Vec<ResvGuard<'a>>> {
+    pub fn lock_all<'a>(
+        ctx: &'a AcquireCtx,
+        objects: &[&'a Resv],
+    ) -> Result<Guards<ResvGuard<'a>>> {
         let mutexes: Vec<&'a WwMutex<Locked>> = objects.iter().map(|r| &r.lock).collect();
         let guards = ctx.lock_all(&mutexes)?;
-        // One guard per distinct object, in order of first appearance: a single forward walk
-        // over `objects` pairs them.
-        let mut rest = objects.iter();
-        Ok(guards
-            .into_iter()
-            .map(|g| {
-                let resv = rest
-                    .by_ref()
-                    .find(|r| std::ptr::eq(&r.lock, g.mutex()))
-                    .copied()
-                    .expect("lock_all returns guards in the objects' order");
-                ResvGuard::new(resv, g)
-            })
-            .collect())
+        Ok(guards.map(|i, g| ResvGuard::new(objects[i], g)))
     }
 
     /// Whether anybody holds the lock (kernel: `dma_resv_is_locked`).
