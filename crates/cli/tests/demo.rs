@@ -292,16 +292,21 @@ fn the_binary_exits_zero_on_success_and_two_on_bad_options() {
             .output()
             .expect("run dmabuf")
     };
-    let ok = dmabuf(&[
-        "demo",
-        "--frames",
-        "12",
-        "--buffers",
-        "4",
-        "--capacity",
-        "128",
-        "-q",
-    ]);
+    // A short run, then the options of one test.
+    let short = |more: &[&'static str]| {
+        let mut args = vec![
+            "demo",
+            "--frames",
+            "12",
+            "--buffers",
+            "4",
+            "--capacity",
+            "128",
+        ];
+        args.extend_from_slice(more);
+        dmabuf(&args)
+    };
+    let ok = short(&["-q"]);
     assert_eq!(
         ok.status.code(),
         Some(0),
@@ -309,18 +314,7 @@ fn the_binary_exits_zero_on_success_and_two_on_bad_options() {
         String::from_utf8_lossy(&ok.stderr)
     );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("validator   0 report(s)"));
-    let usb_only = dmabuf(&[
-        "demo",
-        "--frames",
-        "12",
-        "--buffers",
-        "4",
-        "--capacity",
-        "128",
-        "--stages",
-        "usb",
-        "-q",
-    ]);
+    let usb_only = short(&["--stages", "usb", "-q"]);
     assert_eq!(usb_only.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&usb_only.stdout).contains("camera -> gpu x2 -> usb-gadget\n"));
     let unknown = dmabuf(&["demo", "--stages", "encoder,printer"]);

@@ -12,13 +12,15 @@
 //! than either. [`Guards::source`] says which of the caller's objects a guard belongs to.
 
 use std::fmt;
-use std::ops::{Deref, DerefMut};
+use std::ops::{Deref, Index, IndexMut};
+use std::slice::SliceIndex;
 
 /// Guards in lock order that unlock newest first when the set is dropped.
 ///
 /// Returned by [`AcquireCtx::lock_all`](crate::AcquireCtx::lock_all) (with
 /// [`WwGuard`](crate::WwGuard)s) and by libraries wrapping it (the reservation object's
-/// guards in `dmabuf`). It dereferences to a slice in lock order; [`source`](Self::source)
+/// guards in `dmabuf`). It dereferences to a read-only slice in lock order, indexes and
+/// iterates mutably; [`source`](Self::source)
 /// and [`iter_sources`](Self::iter_sources) map each guard back to the caller's list.
 ///
 /// ```
@@ -36,6 +38,17 @@ use std::ops::{Deref, DerefMut};
 /// assert_eq!(*a.lock_plain(), 11);
 /// assert_eq!(*b.lock_plain(), 2);
 /// # Ok::<(), dmabuf_ww::WwError>(())
+/// ```
+///
+/// The guards cannot be reordered, so each one's source stays true:
+///
+/// ```compile_fail
+/// use dmabuf_ww::{AcquireCtx, WwClass, WwMutex};
+/// static C: WwClass = WwClass::wound_wait("doc.guards.swap");
+/// let (a, b) = (WwMutex::new(&C, 1), WwMutex::new(&C, 2));
+/// let ctx = AcquireCtx::new(&C);
+/// let mut guards = ctx.lock_all(&[&a, &b]).unwrap();
+/// guards.swap(0, 1); // error: the set is a read-only slice
 /// ```
 pub struct Guards<G> {
     /// In lock order.
@@ -158,6 +171,12 @@ impl<G> Guards<G> {
         self.sources.get(j).expect("a source per guard")
     }
 
+    /// The guards in lock order, mutably (the set itself can only be read as a slice, so
+    /// that nothing reorders the guards behind their sources' back).
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, G> {
+        self.locked.iter_mut()
+    }
+
     /// The guards in lock order, each with [`source`](Self::source).
     pub fn iter_sources(&self) -> impl ExactSizeIterator<Item = (usize, &G)> {
         self.locked
@@ -208,9 +227,20 @@ impl<G> Deref for Guards<G> {
     }
 }
 
-impl<G> DerefMut for Guards<G> {
-    fn deref_mut(&mut self) -> &mut [G] {
-        &mut self.locked
+// No `DerefMut`: a mutable slice could reorder the guards behind their sources' back.
+
+impl<G, I: SliceIndex<[G]>> Index<I> for Guards<G> {
+    type Output = I::Output;
+
+    fn index(&self, j: I) -> &I::Output {
+        &self.locked[j]
+    }
+}
+
+// `IndexMut` for one guard at a time only: a mutable range could reorder them.
+impl<G> IndexMut<usize> for Guards<G> {
+    fn index_mut(&mut self, j: usize) -> &mut G {
+        &mut self.locked[j]
     }
 }
 

@@ -364,25 +364,14 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
     ] {
         trace.name_process(p, name);
     }
-    if args.runs(Consumer::Encoder) {
-        trace.name_process(pid::ENCODER, "encoder");
-        trace.name_thread(
-            Track {
-                pid: pid::ENCODER,
-                tid: 1,
-            },
-            "encoder/hw",
-        );
-    }
-    if args.runs(Consumer::Usb) {
-        trace.name_process(pid::USB, "usb-gadget");
-        trace.name_thread(
-            Track {
-                pid: pid::USB,
-                tid: 1,
-            },
-            "usb-gadget/ep1in",
-        );
+    for (c, p, process, thread) in [
+        (Consumer::Encoder, pid::ENCODER, "encoder", "encoder/hw"),
+        (Consumer::Usb, pid::USB, "usb-gadget", "usb-gadget/ep1in"),
+    ] {
+        if args.runs(c) {
+            trace.name_process(p, process);
+            trace.name_thread(Track { pid: p, tid: 1 }, thread);
+        }
     }
     trace.name_thread(
         Track {
