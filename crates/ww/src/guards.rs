@@ -100,13 +100,22 @@ impl Sources {
                 at[0] = f as u8; // below 256
                 k = 1;
             }
-            for i in rest {
-                if Some(i) != first && k < INLINE {
+            // More than `n` (a `first` that `rest` does not repeat) spill into a list.
+            let mut spill: Vec<u32> = Vec::new();
+            for i in rest.filter(|&i| Some(i) != first) {
+                if k < INLINE {
                     at[k] = i as u8;
                     k += 1;
+                } else {
+                    spill.push(i as u32);
                 }
             }
-            return Sources::Inline { len: k as u8, at }; // at most INLINE
+            if spill.is_empty() {
+                return Sources::Inline { len: k as u8, at }; // at most INLINE
+            }
+            let mut v: Vec<u32> = at.iter().map(|&p| u32::from(p)).collect();
+            v.extend(spill);
+            return Sources::Listed(v);
         }
         let mut v: Vec<u32> = Vec::with_capacity(n);
         v.extend(first.map(|f| f as u32));
@@ -346,6 +355,12 @@ mod tests {
         assert_eq!(
             (ordered.get(0), ordered.get(1), ordered.get(2)),
             (Some(7), Some(1), Some(2))
+        );
+        // 32 positions and a `first` outside them: 33 in all.
+        let full = Sources::in_order(Some(40), 0..32, 32, 64);
+        assert_eq!(
+            (full.get(0), full.get(32), full.get(33)),
+            (Some(40), Some(31), None)
         );
         let listed = Sources::in_order(Some(700), [1, 700].into_iter(), 2, 1000);
         assert_eq!(

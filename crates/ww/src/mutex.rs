@@ -215,8 +215,9 @@ impl<T: ?Sized> WwMutex<T> {
 
     /// The common case of `lock`, inlined into the caller's loop: the context already holds
     /// a lock, neither the validator nor the injector is on, and the mutex is free. One
-    /// compare-and-swap and the bookkeeping; `None` sends the caller to the full path
-    /// (which also answers a class mismatch). Every instruction between a transaction's
+    /// compare-and-swap and the bookkeeping; [`Lean::Held`] and [`Lean::Full`] send the
+    /// caller to the full path (which also answers a class mismatch), the first without
+    /// another compare-and-swap. Every instruction between a transaction's
     /// first lock and its last unlock is time other transactions may wait for.
     #[inline]
     fn try_lock_lean<'a>(&'a self, ctx: &'a AcquireCtx) -> Lean<WwGuard<'a, T>> {
