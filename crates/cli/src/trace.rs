@@ -1,6 +1,19 @@
 //! A Chrome / Perfetto trace-event writer: tracks named by metadata events, duration ("X")
 //! and instant ("i") events, written as `{"traceEvents":[...]}` (opens in ui.perfetto.dev and
 //! chrome://tracing).
+//!
+//! Written for what Perfetto's JSON importer does with the file (its trace processor, read
+//! in `src/trace_processor/importers/json/`):
+//! * Times are kept in whole nanoseconds and written as microseconds with three decimals.
+//!   The importer turns `ts` and `dur` into nanoseconds separately (rounding each), and on
+//!   one track a slice that starts inside another must end inside it or it is truncated and
+//!   counted as `misplaced_end_event` (data loss). Microseconds with more decimals could
+//!   round a child's end past its parent's; whole nanoseconds cannot.
+//! * Events are written in time order, metadata first and, at one timestamp, the longer
+//!   slice first: importers that break timestamp ties by file order then see the
+//!   enclosing slice before the one it encloses.
+//! * No `displayTimeUnit`: it is only a display hint in the format, which some versions of
+//!   the trace processor read as the unit of `ts` (and the current one ignores, with a note).
 
 use serde_json::{Value, json};
 use std::io::{self, Write};
@@ -15,6 +28,22 @@ pub struct Track {
     pub pid: u32,
     /// The thread within it (a worker, or one timeline).
     pub tid: u32,
+}
+
+/// A point on the trace's clock: whole nanoseconds since the trace started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Stamp(u64);
+
+impl Stamp {
+    /// Nanoseconds since the trace started.
+    pub fn as_nanos(self) -> u64 {
+        self.0
+    }
+
+    /// The microseconds the trace-event format counts in (three decimals, exact).
+    fn micros(self) -> f64 {
+        self.0 as f64 / 1000.0
+    }
 }
 
 /// Collects trace events from any thread; cheap no-ops when disabled.
@@ -40,9 +69,9 @@ impl Trace {
         self.enabled
     }
 
-    /// Microseconds since the trace started (the events' time base).
-    pub fn now_us(&self) -> f64 {
-        self.start.elapsed().as_secs_f64() * 1e6
+    /// Now, on the trace's clock (the start of a [`complete`](Self::complete) event).
+    pub fn now(&self) -> Stamp {
+        Stamp(u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX))
     }
 
     fn push(&self, event: Value) {
@@ -68,29 +97,50 @@ impl Trace {
             "tid": track.tid, "args": {"name": name}}));
     }
 
-    /// A duration event on `track` from `start_us` (see [`now_us`](Self::now_us)) to now.
-    pub fn complete(&self, track: Track, name: &str, start_us: f64, args: Value) {
-        let dur = (self.now_us() - start_us).max(0.0);
-        self.push(json!({"name": name, "ph": "X", "ts": start_us, "dur": dur,
+    /// A duration event on `track` from `start` (see [`now`](Self::now)) to now.
+    pub fn complete(&self, track: Track, name: &str, start: Stamp, args: Value) {
+        if !self.enabled {
+            return;
+        }
+        let end = self.now().max(start);
+        self.push(json!({"name": name, "ph": "X", "ts": start.micros(),
+            "dur": Stamp(end.0 - start.0).micros(),
             "pid": track.pid, "tid": track.tid, "args": args}));
     }
 
     /// An instant event on `track`, now.
     pub fn instant(&self, track: Track, name: &str, args: Value) {
+        if !self.enabled {
+            return;
+        }
         self.push(
-            json!({"name": name, "ph": "i", "s": "t", "ts": self.now_us(),
+            json!({"name": name, "ph": "i", "s": "t", "ts": self.now().micros(),
             "pid": track.pid, "tid": track.tid, "args": args}),
         );
     }
 
-    /// The whole trace as a JSON document.
+    /// The whole trace as a JSON document: metadata first, then the events by time, the
+    /// longer of two slices that start together first.
     pub fn to_json(&self) -> Value {
-        let events = self
+        let mut events = self
             .events
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        json!({"traceEvents": events, "displayTimeUnit": "ms"})
+        let nanos = |e: &Value, key: &str| {
+            e.get(key)
+                .and_then(Value::as_f64)
+                .map_or(0, |us| (us * 1000.0).round() as u64)
+        };
+        // Metadata carries no `ts` and sorts first; the sort is stable.
+        events.sort_by_key(|e| {
+            (
+                e.get("ts").is_some(),
+                nanos(e, "ts"),
+                std::cmp::Reverse(nanos(e, "dur")),
+            )
+        });
+        json!({ "traceEvents": events })
     }
 
     /// Writes the trace to `path`.
@@ -101,5 +151,61 @@ impl Trace {
         let mut file = io::BufWriter::new(std::fs::File::create(path)?);
         serde_json::to_writer(&mut file, &self.to_json())?;
         file.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Stamp, Trace, Track};
+    use serde_json::{Value, json};
+
+    const T: Track = Track { pid: 1, tid: 1 };
+
+    fn nanos(v: &Value) -> u64 {
+        (v.as_f64().expect("number") * 1000.0).round() as u64
+    }
+
+    #[test]
+    fn metadata_comes_first_and_of_two_slices_starting_together_the_longer() {
+        let trace = Trace::new(true);
+        let start = trace.now();
+        trace.instant(T, "mark", json!({}));
+        trace.complete(T, "inner", start, json!({}));
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        trace.complete(T, "outer", start, json!({}));
+        trace.name_thread(T, "worker");
+        let doc = trace.to_json();
+        let names: Vec<&str> = doc["traceEvents"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| e["name"].as_str().expect("named"))
+            .collect();
+        assert_eq!(names, ["thread_name", "outer", "inner", "mark"]);
+    }
+
+    #[test]
+    fn times_are_whole_nanoseconds_that_survive_the_importers_rounding() {
+        // Perfetto rounds ts and dur to nanoseconds each on its own; written from whole
+        // nanoseconds, ts + dur is exactly the end.
+        for ns in [0, 1, 999, 1_001, 123_456_789, 3_600_000_000_123] {
+            let us = Stamp(ns).micros();
+            let back: Value = serde_json::from_str(&json!(us).to_string()).expect("json");
+            assert_eq!(nanos(&back), ns, "{us}");
+        }
+        let trace = Trace::new(true);
+        let start = trace.now();
+        trace.complete(T, "slice", start, json!({}));
+        let e = &trace.to_json()["traceEvents"][0];
+        assert_eq!(nanos(&e["ts"]), start.as_nanos());
+    }
+
+    #[test]
+    fn a_disabled_trace_records_nothing() {
+        let trace = Trace::new(false);
+        trace.complete(T, "slice", trace.now(), json!({}));
+        trace.instant(T, "mark", json!({}));
+        trace.name_process(1, "p");
+        assert_eq!(trace.to_json()["traceEvents"], json!([]));
     }
 }

@@ -92,33 +92,54 @@ fn trace_has_a_track_per_device_and_timeline_and_every_fence_signals() {
     ] {
         assert!(threads.contains(track), "track {track} in {threads:?}");
     }
+    // The document holds the events alone: no `displayTimeUnit`, which some versions of the
+    // trace processor read as the unit of `ts`.
+    assert_eq!(
+        doc.as_object()
+            .map(|o| o.keys().map(String::as_str).collect::<Vec<_>>()),
+        Some(vec!["traceEvents"])
+    );
     for e in events {
         let ph = e["ph"].as_str().expect("ph");
-        assert!(["X", "B", "E", "i", "M"].contains(&ph), "{e}");
-        if ph != "M" {
-            assert!(
-                e["ts"].is_number() && e["pid"].is_number() && e["tid"].is_number(),
-                "{e}"
-            );
+        assert!(["X", "i", "M"].contains(&ph), "{e}");
+        // Pids and tids are numbers (the importer makes a string one an interned id).
+        assert!(e["pid"].is_u64() && e["tid"].is_u64(), "{e}");
+        if ph == "M" {
+            continue;
         }
+        // Only metadata may omit `ts` (the tokenizer drops any other such event); an `X`
+        // without `dur` is dropped; an instant is thread-scoped, on its track.
+        assert!(e["ts"].is_number(), "{e}");
         if ph == "X" {
-            assert!(e["dur"].as_f64().is_some_and(|d| d >= 0.0), "{e}");
+            assert!(e["dur"].is_number(), "{e}");
+        } else {
+            assert_eq!(e["s"], "t", "{e}");
+        }
+        // Whole nanoseconds: microseconds with at most three decimals.
+        for key in ["ts", "dur"] {
+            if let Some(us) = e.get(key).and_then(Value::as_f64) {
+                let ns = (us * 1000.0).round();
+                assert!((us * 1000.0 - ns).abs() < 1e-3, "{key} in whole ns: {e}");
+            }
         }
     }
 
-    // Perfetto's JSON importer puts the complete ("X") events of one (pid, tid) on one
-    // track, where slices must nest: one that starts inside another must end inside it
-    // (improperly nested slices are dropped as import errors).
-    let mut slices: HashMap<(u64, u64), Vec<(f64, f64)>> = HashMap::new();
+    // Perfetto's JSON importer (its trace processor) puts the complete ("X") events of one
+    // (pid, tid) on one track, where slices must nest: one that starts inside another must
+    // end inside it, or it is truncated and counted as a `misplaced_end_event` (data loss).
+    // It decides this in whole nanoseconds, rounding `ts` and `dur` (microseconds) each on
+    // its own, and takes events in time order, ties in file order; so does this check.
+    let nanos = |v: &Value| (v.as_f64().expect("a number") * 1000.0).round() as i64;
+    let mut slices: HashMap<(u64, u64), Vec<(i64, i64)>> = HashMap::new();
     for e in events.iter().filter(|e| e["ph"] == "X") {
-        let (ts, dur) = (e["ts"].as_f64().unwrap(), e["dur"].as_f64().unwrap());
-        assert!(ts >= 0.0, "{e}");
+        let (ts, dur) = (nanos(&e["ts"]), nanos(&e["dur"]));
+        assert!(ts >= 0 && dur >= 0, "{e}");
         let track = (e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap());
         slices.entry(track).or_default().push((ts, ts + dur));
     }
     for (track, list) in &mut slices {
-        list.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
-        let mut open: Vec<f64> = Vec::new(); // ends of the enclosing slices
+        list.sort_by_key(|&(start, _)| start); // stable: file order breaks ties
+        let mut open: Vec<i64> = Vec::new(); // ends of the enclosing slices
         for &(start, end) in list.iter() {
             while open.last().is_some_and(|&e| e <= start) {
                 open.pop();
@@ -126,7 +147,7 @@ fn trace_has_a_track_per_device_and_timeline_and_every_fence_signals() {
             if let Some(&outer) = open.last() {
                 assert!(
                     end <= outer,
-                    "track {track:?}: slice {start}..{end} overlaps its enclosing slice's end {outer}"
+                    "track {track:?}: slice {start}..{end} ns overlaps its enclosing slice's end {outer}"
                 );
             }
             open.push(end);

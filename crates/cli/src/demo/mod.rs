@@ -10,11 +10,15 @@
 //!
 //! * [`pipeline`] — devices, buffers and the submitting thread;
 //! * [`stages`] — the devices' worker threads;
+//! * [`imports`] — the devices' dynamic and static imports of the buffers;
+//! * [`frames`] — which frames are in flight, finished, delivered or lost;
 //! * [`fault`] — the hang and its watchdog;
 //! * [`rings`] — fence timelines that count and trace;
 //! * [`summary`] — what a run reports.
 
 pub mod fault;
+pub mod frames;
+pub mod imports;
 pub mod pipeline;
 pub mod progress;
 pub mod rings;

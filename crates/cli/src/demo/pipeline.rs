@@ -3,6 +3,8 @@
 //! buffer and evict another); the stages' threads only wait, DMA and signal.
 
 use super::fault::Watchdog;
+use super::frames::Frames;
+use super::imports::{DynImport, StaticImport};
 use super::progress::Progress;
 use super::rings::{FenceStats, Ring, TIMELINES_PID};
 use super::rng::Rng;
@@ -14,145 +16,14 @@ use super::{DemoArgs, DemoError};
 use crate::trace::{Trace, Track};
 use dmabuf::SyncFile;
 use dmabuf::buf::exporters::{DeviceMemory, SystemHeap};
-use dmabuf::buf::{
-    Attachment, Device, DeviceCaps, Direction, DmaBuf, Dynamic, Importer, Locked, Mapping,
-};
+use dmabuf::buf::{Device, DeviceCaps, DmaBuf};
 use dmabuf::lockdep::{ReportMode, set_report_mode, take_reports};
-use dmabuf::resv::{Access, Resv, ResvGuard, Usage};
+use dmabuf::resv::{Access, Resv, Usage};
 use serde_json::json;
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
-
-/// A dynamic importer: marks its mapping stale on `move_notify`.
-#[derive(Debug, Default)]
-struct Client {
-    stale: AtomicBool,
-    notified: Arc<AtomicU64>,
-}
-
-impl Importer for Client {
-    fn move_notify(&self, _locked: &Locked<'_>) {
-        self.stale.store(true, Ordering::SeqCst);
-        self.notified.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// A device's dynamic import of a camera buffer and its current mapping.
-struct DynImport {
-    att: Attachment<Dynamic>,
-    client: Arc<Client>,
-    mapping: Option<Arc<Mapping>>,
-}
-
-impl DynImport {
-    fn new(buf: &DmaBuf, device: &Device, notified: &Arc<AtomicU64>) -> Result<Self, DemoError> {
-        let client = Arc::new(Client {
-            stale: AtomicBool::new(false),
-            notified: notified.clone(),
-        });
-        Ok(DynImport {
-            att: buf.dynamic_attach(device, client.clone())?,
-            client,
-            mapping: None,
-        })
-    }
-
-    /// The mapping to use now, remade if the buffer moved (with its lock held).
-    fn mapping(&mut self, guard: &ResvGuard<'_>) -> Result<Arc<Mapping>, DemoError> {
-        if let Some(m) = &self.mapping
-            && !self.client.stale.load(Ordering::SeqCst)
-        {
-            return Ok(m.clone());
-        }
-        self.unmap(guard);
-        let m = Arc::new(self.att.map(guard, Direction::Bidirectional)?);
-        // Mapping for the pool's own device may have restored the buffer, notifying us too:
-        // this mapping is already the new placement's.
-        self.client.stale.store(false, Ordering::SeqCst);
-        self.mapping = Some(m.clone());
-        Ok(m)
-    }
-
-    /// Gives the mapping back (jobs drop theirs before signalling, and a move waits for them).
-    fn unmap(&mut self, guard: &ResvGuard<'_>) {
-        if let Some(old) = self.mapping.take()
-            && let Ok(m) = Arc::try_unwrap(old)
-        {
-            let _ = m.unmap(guard);
-        }
-    }
-}
-
-/// A static import of a render target, mapped for the attachment's whole life (seed 000's
-/// fix: no map or unmap near a signalling path).
-struct StaticImport {
-    att: Attachment,
-    mapping: Option<Arc<Mapping>>,
-}
-
-impl StaticImport {
-    fn new(buf: &DmaBuf, device: &Device) -> Result<Self, DemoError> {
-        let att = buf.attach(device)?;
-        let guard = buf.resv().lock_single();
-        let mapping = Arc::new(att.map(&guard, Direction::Bidirectional)?);
-        drop(guard);
-        Ok(StaticImport {
-            att,
-            mapping: Some(mapping),
-        })
-    }
-
-    fn mapping(&self) -> Arc<Mapping> {
-        self.mapping.clone().expect("mapped until teardown")
-    }
-
-    fn teardown(mut self) {
-        if let Some(m) = self.mapping.take().and_then(|m| Arc::try_unwrap(m).ok()) {
-            let buf = self.att.buf().clone();
-            let guard = buf.resv().lock_single();
-            let _ = m.unmap(&guard);
-        }
-        self.att.detach();
-    }
-}
-
-/// One frame's progress through the consumers.
-#[derive(Debug)]
-struct FrameState {
-    started: Instant,
-    attempt: u32,
-    encoder: Option<Result<(), String>>,
-    usb: Option<Result<(), String>>,
-    finished: Option<Instant>,
-}
-
-impl FrameState {
-    /// Attempt `attempt` of a frame started at `started`, waiting for the reading stages of
-    /// `args` (a stage that does not run has nothing to deliver: it counts as done).
-    fn new(started: Instant, attempt: u32, args: &DemoArgs) -> Self {
-        let pending = |c| if args.runs(c) { None } else { Some(Ok(())) };
-        FrameState {
-            started,
-            attempt,
-            encoder: pending(Consumer::Encoder),
-            usb: pending(Consumer::Usb),
-            finished: None,
-        }
-    }
-
-    /// Whether every reading stage received this attempt intact.
-    fn delivered(&self) -> bool {
-        matches!((&self.encoder, &self.usb), (Some(Ok(())), Some(Ok(()))))
-    }
-
-    /// Whether a reading stage found this attempt broken.
-    fn failed(&self) -> bool {
-        matches!(self.encoder, Some(Err(_))) || matches!(self.usb, Some(Err(_)))
-    }
-}
 
 /// A reading stage as the submitter sees it: its timeline, its static imports of the
 /// render targets and its job queue.
@@ -214,7 +85,7 @@ impl Submitter {
         work: Duration,
         hang: bool,
     ) -> Result<String, DemoError> {
-        let t0 = self.trace.now_us();
+        let t0 = self.trace.now();
         let (input, target) = (&self.pool[c], &self.targets[o]);
         let ctx = Resv::acquire_ctx();
         let mut guards = Resv::lock_all(&ctx, &[input.resv(), target.resv()])?;
@@ -295,17 +166,8 @@ impl Submitter {
         for buf in self.pool.iter().chain(&self.targets) {
             buf.resv().wait(Usage::Bookkeep);
         }
-        for (k, mut imp) in self
-            .camera_imports
-            .into_iter()
-            .chain(self.gpu_imports)
-            .enumerate()
-        {
-            let buf = self.pool[k % self.pool.len()].clone();
-            let guard = buf.resv().lock_single();
-            imp.unmap(&guard);
-            drop(guard);
-            imp.att.detach();
+        for imp in self.camera_imports.into_iter().chain(self.gpu_imports) {
+            imp.teardown();
         }
         let readers = self.encoder.into_iter().chain(self.usb);
         for imp in self
@@ -315,27 +177,6 @@ impl Submitter {
         {
             imp.teardown();
         }
-    }
-}
-
-/// Records one consumer's verdict; true when it completes its frame's attempt.
-fn record(states: &mut HashMap<u64, FrameState>, d: Delivery) -> bool {
-    let Some(st) = states.get_mut(&d.frame) else {
-        return false;
-    };
-    if d.attempt != st.attempt {
-        return false;
-    }
-    match d.consumer {
-        Consumer::Encoder => st.encoder = Some(d.result),
-        Consumer::Usb => st.usb = Some(d.result),
-    }
-    // A stage that does not run was marked done when the attempt started.
-    if st.encoder.is_some() && st.usb.is_some() {
-        st.finished = Some(d.at);
-        true
-    } else {
-        false
     }
 }
 
@@ -501,8 +342,7 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
     };
     let in_flight = b as u64;
     let mut progress = Progress::new(!args.quiet);
-    let mut states: HashMap<u64, FrameState> = HashMap::new();
-    let mut completed = 0u64;
+    let mut book = Frames::new(args);
     let mut fault_report = None;
     let mut rerendered = 0;
     let mut frames = 0;
@@ -512,9 +352,9 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
                 break;
             }
             // At most `in_flight` frames in the pipeline.
-            while completed + in_flight <= frame {
+            while book.pending() >= in_flight {
                 let Ok(d) = delivered_rx.recv() else { break };
-                completed += u64::from(record(&mut states, d));
+                book.record(d);
             }
             let c = rng.below(b as u64) as usize;
             let w = rng.below(threads as u64) as usize;
@@ -522,7 +362,7 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
             let gpu_work = Duration::from_micros(100 + rng.below(600));
             let o = (frame % b as u64) as usize;
             let hang = fault == Some(frame);
-            states.insert(frame, FrameState::new(Instant::now(), 0, args));
+            book.start(frame);
             let evictions = vram.evictions();
             sub.camera(frame, c, cam_work)?;
             if vram.evictions() > evictions {
@@ -536,11 +376,11 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
             frames += 1;
             if hang {
                 // Stall until the consumers give up on the hung render, then render again.
-                while states[&frame].finished.is_none() {
+                while !book.is_finished(frame) {
                     let Ok(d) = delivered_rx.recv() else { break };
-                    record(&mut states, d);
+                    book.record(d);
                 }
-                let failed = states[&frame].failed();
+                let failed = book.failed(frame);
                 let mut report = FaultReport {
                     frame,
                     fence,
@@ -549,9 +389,7 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
                 };
                 if failed {
                     trace.instant(track, "re-render", json!({"frame": frame}));
-                    if let Some(st) = states.get_mut(&frame) {
-                        *st = FrameState::new(st.started, 1, args);
-                    }
+                    book.retry(frame);
                     let w = rng.below(threads as u64) as usize;
                     sub.render(frame, 1, c, o, w, gpu_work, false)?;
                     rerendered += 1;
@@ -560,7 +398,7 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
                 fault_report = Some(report);
             }
             progress.update(
-                completed,
+                book.finished(),
                 deadline.is_none().then_some(total),
                 started,
                 vram.evictions(),
@@ -569,15 +407,15 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
         Ok(())
     })();
     // Drain: every submitted frame's attempt reports back.
-    while states.values().any(|s| s.finished.is_none()) {
+    while book.pending() > 0 {
         match delivered_rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(d) => completed += u64::from(record(&mut states, d)),
+            Ok(d) => book.record(d),
             Err(_) => break,
         }
     }
     progress.force_next();
     progress.update(
-        completed,
+        book.finished(),
         deadline.is_none().then_some(total),
         started,
         vram.evictions(),
@@ -594,17 +432,9 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
     sub.teardown();
     result?;
 
-    let mut lost = 0;
-    let mut latencies = Vec::new();
-    for st in states.values() {
-        match (st.delivered(), st.finished) {
-            (true, Some(t)) => latencies.push(t.saturating_duration_since(st.started)),
-            _ => lost += 1,
-        }
-    }
-    latencies.sort();
+    let (lost, latencies) = book.outcome();
     if let Some(f) = &mut fault_report {
-        f.recovered = f.recovered && states.get(&f.frame).is_some_and(FrameState::delivered);
+        f.recovered = f.recovered && book.delivered(f.frame);
     }
     let reports: Vec<String> = take_reports().iter().map(|r| r.to_string()).collect();
     let (created, signalled, errored) = stats.get();

@@ -153,7 +153,7 @@ fn wait_all(
     deps: &[Fence],
     patience: Option<&Patience>,
 ) -> Option<String> {
-    let t0 = trace.now_us();
+    let t0 = trace.now();
     let mut error = None;
     for d in deps {
         match patience {
@@ -190,7 +190,7 @@ pub fn camera(jobs: Receiver<CameraJob>, trace: Arc<Trace>) {
     };
     for job in jobs {
         wait_all(&trace, track, job.frame, &job.deps, None);
-        let t0 = trace.now_us();
+        let t0 = trace.now();
         std::thread::sleep(job.work);
         let ok = job.mapping.dma_write(0, &camera_pattern(job.frame));
         trace.complete(track, "expose", t0, json!({"frame": job.frame}));
@@ -216,7 +216,7 @@ pub fn gpu(worker: u32, jobs: Receiver<GpuJob>, trace: Arc<Trace>, watchdog: Arc
             watchdog.hang(job.frame, job.done);
             continue;
         }
-        let t0 = trace.now_us();
+        let t0 = trace.now();
         std::thread::sleep(job.work);
         let mut bytes = vec![0u8; FRAME_SIZE];
         let ok = failed.is_none()
@@ -251,7 +251,7 @@ pub fn encoder(
         tid: 1,
     };
     for job in jobs {
-        let t0 = trace.now_us();
+        let t0 = trace.now();
         let mut result = Ok(());
         if let Some(sync) = &job.sync_file {
             while sync.wait_timeout(timeout).is_err() {
@@ -273,7 +273,7 @@ pub fn encoder(
             }
         }
         if result.is_ok() {
-            let t1 = trace.now_us();
+            let t1 = trace.now();
             let mut bytes = vec![0u8; FRAME_SIZE];
             result = job
                 .mapping
@@ -310,7 +310,7 @@ pub fn usb(
         let result = match failed {
             Some(e) => Err(format!("frame {}: {e}", job.frame)),
             None => {
-                let t0 = trace.now_us();
+                let t0 = trace.now();
                 let mut bytes = vec![0u8; FRAME_SIZE];
                 let r = job
                     .mapping
