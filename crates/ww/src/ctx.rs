@@ -97,6 +97,10 @@ pub struct AcquireCtx {
     done: Cell<bool>,
     /// Deadlock answers received (rollbacks), for statistics.
     backoffs: Cell<u64>,
+    /// The mutex (its address) that a `lock_all` answered Deadlock on because locks from
+    /// before the call were held: the next `lock_all` takes it first, with `lock_slow`
+    /// (kernel: `drm_exec`'s `prelocked`). 0 when none.
+    pub(crate) retry_first: Cell<usize>,
     pub(crate) inject: Injector,
     pub(crate) validator: validate::Ctx,
     /// A context is bound to its thread.
@@ -113,6 +117,7 @@ impl AcquireCtx {
             acquired: Cell::new(0),
             done: Cell::new(false),
             backoffs: Cell::new(0),
+            retry_first: Cell::new(0),
             inject: Injector::new(stamp),
             validator: validate::Ctx::init(class),
             _not_send: PhantomData,

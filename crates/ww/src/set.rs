@@ -35,8 +35,15 @@ impl AcquireCtx {
     /// ```
     ///
     /// # Errors
-    /// [`WwError::ClassMismatch`] if a mutex is of another class than the context; nothing
-    /// stays locked.
+    /// * [`WwError::ClassMismatch`] if a mutex is of another class than the context; nothing
+    ///   stays locked.
+    /// * [`WwError::Deadlock`] only if `self` held locks before the call and this call had to
+    ///   back off: the back-off releases only the guards it took, and waiting for the
+    ///   contended mutex ([`lock_slow`](WwMutex::lock_slow)) with other locks held is the
+    ///   misuse the slow path exists to avoid, so the caller must drop its earlier locks and
+    ///   call `lock_all` again with the same context, which then takes the contended mutex
+    ///   first (nothing taken by the failed call stays locked). A context that held nothing
+    ///   never sees it.
     pub fn lock_all<'a, T: ?Sized>(
         &'a self,
         objects: &[&'a WwMutex<T>],
@@ -61,6 +68,13 @@ impl AcquireCtx {
         objects: &[&'a WwMutex<T>],
         cancel: Option<&CancelToken>,
     ) -> Result<Guards<WwGuard<'a, T>>, WwError> {
+        let first = self.retry_first.replace(0);
+        if first != 0 {
+            // The previous `lock_all` backed off onto the caller: start with its contended
+            // mutex, as the acquisition after a Deadlock must.
+            let contended = objects.iter().position(|m| addr(m) == first);
+            return self.lock_ordered(objects, contended, cancel);
+        }
         if self.class.ordered(self.stamp()) {
             return self.lock_ordered(objects, None, cancel);
         }
@@ -156,6 +170,13 @@ impl AcquireCtx {
                 objects.len(),
             );
             if let Some(i) = contended {
+                // Every guard of this call is dropped; locks still held are the caller's
+                // from before. Sleeping on the contended mutex with them held is the misuse
+                // `lock_slow` exists to avoid (kernel: a WARN): the caller must back off.
+                if self.acquired() > 0 {
+                    self.retry_first.set(addr(objects[i]));
+                    return Err(WwError::Deadlock);
+                }
                 guards.push(match cancel {
                     Some(c) => objects[i].lock_slow_interruptible(self, c)?,
                     None => objects[i].lock_slow(self)?,
@@ -186,6 +207,11 @@ impl AcquireCtx {
     }
 }
 
+/// A mutex's address, its identity.
+fn addr<T: ?Sized>(m: &WwMutex<T>) -> usize {
+    std::ptr::from_ref(m).cast::<()>() as usize
+}
+
 /// Sort keys in address order.
 enum Keys<'k> {
     /// Address and index packed in one word; the index is the low [`INDEX_BITS`].
@@ -210,11 +236,11 @@ fn by_address<'k, T: ?Sized>(
     small: &'k mut [u64; SMALL],
     large: &'k mut Vec<u64>,
 ) -> Keys<'k> {
-    let addr = |m: &WwMutex<T>| std::ptr::from_ref(m).cast::<()>() as usize as u64;
+    let key = |m: &WwMutex<T>| addr(m) as u64;
     let packable = objects.len() <= 1 << INDEX_BITS
         && objects
             .iter()
-            .all(|m| addr(m) >> (u64::BITS - INDEX_BITS) == 0);
+            .all(|m| key(m) >> (u64::BITS - INDEX_BITS) == 0);
     if packable {
         // Address and index in one word: a plain integer sort, the fastest there is.
         let keys: &mut [u64] = if objects.len() <= SMALL {
@@ -224,7 +250,7 @@ fn by_address<'k, T: ?Sized>(
             large
         };
         for (k, (i, m)) in keys.iter_mut().zip(objects.iter().enumerate()) {
-            *k = addr(m) << INDEX_BITS | i as u64;
+            *k = key(m) << INDEX_BITS | i as u64;
         }
         keys.sort_unstable();
         let n = dedup_by(keys, |k| k >> INDEX_BITS);
@@ -233,7 +259,7 @@ fn by_address<'k, T: ?Sized>(
         let mut keyed: Vec<(u64, usize)> = objects
             .iter()
             .enumerate()
-            .map(|(i, m)| (addr(m), i))
+            .map(|(i, m)| (key(m), i))
             .collect();
         keyed.sort_unstable();
         keyed.dedup_by_key(|&mut (a, _)| a);
@@ -264,6 +290,38 @@ mod tests {
 
     static WW: WwClass = WwClass::wound_wait("set.test.ww");
     static WD: WwClass = WwClass::wait_die("set.test.wd");
+
+    #[test]
+    fn a_context_holding_locks_from_before_gets_deadlock_and_retries_after_dropping_them() {
+        // Wait-die: the younger context holds `a` from before its `lock_all`; the older one
+        // holds `b`. The back-off cannot release `a`, so `lock_all` answers Deadlock; once the
+        // caller drops `a`, the same call waits for `b` and succeeds.
+        let (a, b) = (WwMutex::new(&WD, 0), WwMutex::new(&WD, 0));
+        let older_made = std::sync::Barrier::new(2);
+        let (held, release) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let older = AcquireCtx::new(&WD);
+                older_made.wait();
+                let gb = b.lock(&older).expect("free");
+                held.wait();
+                release.wait();
+                drop(gb);
+            });
+            older_made.wait();
+            let younger = AcquireCtx::new(&WD); // stamped after the older one
+            let ga = a.lock(&younger).expect("free");
+            held.wait();
+            assert_eq!(younger.lock_all(&[&b]).map(drop), Err(WwError::Deadlock));
+            drop(ga);
+            release.wait();
+            // Listed after `a`, the contended `b` is still taken first (the validator checks
+            // that the acquisition after a Deadlock is the contended mutex).
+            let got = younger.lock_all(&[&a, &b]).expect("holds nothing now");
+            assert_eq!(got.len(), 2);
+            assert_eq!(got.source(0), 1, "the contended mutex first");
+        });
+    }
 
     /// Each guard's source names its object's first appearance in `set`.
     fn check_sources<T: ?Sized>(g: &Guards<WwGuard<'_, T>>, set: &[&WwMutex<T>]) {
