@@ -19,6 +19,7 @@ use rustix::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use rustix::fs::{OFlags, SeekFrom};
 use rustix::io::Errno;
 use std::ffi::CString;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 /// The dma-buf pseudo file system's magic (`"DMAB"`), as `fstatfs` reports it.
@@ -319,8 +320,24 @@ impl Drop for CpuAccessGuard<'_> {
 /// Bytes are reachable only inside a CPU-access bracket: through a closure
 /// ([`read`](Self::read), [`write`](Self::write), [`read_write`](Self::read_write)) or by
 /// copying ([`copy_to_slice`](Self::copy_to_slice), [`copy_from_slice`](Self::copy_from_slice)).
-/// No slice outlives its bracket. The bracket keeps caches coherent but does not stop other
-/// processes or devices from writing the buffer meanwhile.
+/// No view outlives its bracket. The bracket keeps caches coherent but does not stop other
+/// mappings, processes or devices from writing the buffer meanwhile, so the closures see the
+/// bytes as [`AtomicU8`]s (relaxed loads and stores compile to plain byte moves), never as
+/// `&[u8]` / `&mut [u8]`, which would promise that nobody else changes them. A copy racing
+/// another writer gets some mix of the old and new bytes.
+///
+/// ```no_run
+/// use dmabuf_linux::DmaHeap;
+/// use std::sync::atomic::Ordering::Relaxed;
+/// let buf = DmaHeap::open("system")?.alloc(4096)?;
+/// let map = buf.mmap()?;
+/// map.write(|bytes| bytes.iter().for_each(|b| b.store(0x5a, Relaxed)))?;
+/// map.copy_from_slice(0, b"frame")?;
+/// let mut head = [0u8; 5];
+/// map.copy_to_slice(0, &mut head)?;
+/// assert_eq!(&head, b"frame");
+/// # Ok::<(), dmabuf_linux::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct MappedDmaBuf<'a> {
     buf: &'a DmaBufFd,
@@ -330,6 +347,20 @@ pub struct MappedDmaBuf<'a> {
 impl std::fmt::Debug for uapi::Mapping {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Mapping").field("len", &self.len()).finish()
+    }
+}
+
+/// Copies shared bytes out (relaxed atomic loads).
+pub(crate) fn load_bytes(src: &[AtomicU8], dst: &mut [u8]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = s.load(Ordering::Relaxed);
+    }
+}
+
+/// Copies bytes into shared memory (relaxed atomic stores).
+pub(crate) fn store_bytes(dst: &[AtomicU8], src: &[u8]) {
+    for (d, s) in dst.iter().zip(src) {
+        d.store(*s, Ordering::Relaxed);
     }
 }
 
@@ -348,18 +379,15 @@ impl MappedDmaBuf<'_> {
     ///
     /// # Errors
     /// [`Error::Sys`] from the START or END sync.
-    pub fn read<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
-        let guard = self.buf.begin_cpu_access(Access::Read)?;
-        let r = f(self.map.bytes());
-        guard.end()?;
-        Ok(r)
+    pub fn read<R>(&self, f: impl FnOnce(&[AtomicU8]) -> R) -> Result<R> {
+        self.bracketed(Access::Read, f)
     }
 
     /// Runs `f` on the bytes inside a WRITE bracket.
     ///
     /// # Errors
     /// [`Error::Sys`] from the START or END sync.
-    pub fn write<R>(&mut self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
+    pub fn write<R>(&self, f: impl FnOnce(&[AtomicU8]) -> R) -> Result<R> {
         self.bracketed(Access::Write, f)
     }
 
@@ -367,7 +395,7 @@ impl MappedDmaBuf<'_> {
     ///
     /// # Errors
     /// [`Error::Sys`] from the START or END sync.
-    pub fn read_write<R>(&mut self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
+    pub fn read_write<R>(&self, f: impl FnOnce(&[AtomicU8]) -> R) -> Result<R> {
         self.bracketed(Access::ReadWrite, f)
     }
 
@@ -377,22 +405,21 @@ impl MappedDmaBuf<'_> {
     /// [`Error::OutOfRange`] before any sync; [`Error::Sys`] from the syncs.
     pub fn copy_to_slice(&self, offset: usize, dst: &mut [u8]) -> Result<()> {
         let range = self.range(offset, dst.len())?;
-        self.read(|b| dst.copy_from_slice(&b[range]))
+        self.read(|b| load_bytes(&b[range], dst))
     }
 
     /// Copies `src` to `offset` inside a WRITE bracket.
     ///
     /// # Errors
     /// [`Error::OutOfRange`] before any sync; [`Error::Sys`] from the syncs.
-    pub fn copy_from_slice(&mut self, offset: usize, src: &[u8]) -> Result<()> {
+    pub fn copy_from_slice(&self, offset: usize, src: &[u8]) -> Result<()> {
         let range = self.range(offset, src.len())?;
-        self.write(|b| b[range].copy_from_slice(src))
+        self.write(|b| store_bytes(&b[range], src))
     }
 
-    fn bracketed<R>(&mut self, access: Access, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
-        let buf = self.buf;
-        let guard = buf.begin_cpu_access(access)?;
-        let r = f(self.map.bytes_mut());
+    fn bracketed<R>(&self, access: Access, f: impl FnOnce(&[AtomicU8]) -> R) -> Result<R> {
+        let guard = self.buf.begin_cpu_access(access)?;
+        let r = f(self.map.bytes());
         guard.end()?;
         Ok(r)
     }

@@ -25,10 +25,12 @@
 //! * Library importers reach the memory through CPU copies of the mapping; a kernel importer
 //!   would get a scatter-gather table of pages.
 
+use crate::dma_buf::{load_bytes, store_bytes};
 use crate::error::{Error, Result};
 use crate::{Access, DmaBufFd, Reactor, uapi};
 use dmabuf::buf::{Device, Direction, DmaBuf, Exporter, Locked, Memory, SgTable};
 use dmabuf::sync_file::SyncFile;
+use std::sync::atomic::AtomicU8;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// The largest segment of a library mapping of a kernel buffer.
@@ -185,7 +187,7 @@ impl KernelMemory {
         access: Access,
         offset: usize,
         len: usize,
-        copy: impl FnOnce(&mut uapi::Mapping, std::ops::Range<usize>),
+        copy: impl FnOnce(&[AtomicU8]),
     ) -> dmabuf::Result<()> {
         let range = offset
             .checked_add(len)
@@ -195,9 +197,9 @@ impl KernelMemory {
                 addr: offset as u64,
                 len: len as u64,
             })?;
-        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
         let bracket = self.fd.begin_cpu_access(access)?;
-        copy(&mut map, range);
+        copy(&map.bytes()[range]);
         Ok(bracket.end()?)
     }
 }
@@ -208,14 +210,14 @@ impl Memory for KernelMemory {
     }
 
     fn read_at(&self, offset: usize, dst: &mut [u8]) -> dmabuf::Result<()> {
-        self.bracketed(Access::Read, offset, dst.len(), |map, range| {
-            dst.copy_from_slice(&map.bytes()[range]);
+        self.bracketed(Access::Read, offset, dst.len(), |bytes| {
+            load_bytes(bytes, dst);
         })
     }
 
     fn write_at(&self, offset: usize, src: &[u8]) -> dmabuf::Result<()> {
-        self.bracketed(Access::Write, offset, src.len(), |map, range| {
-            map.bytes_mut()[range].copy_from_slice(src);
+        self.bracketed(Access::Write, offset, src.len(), |bytes| {
+            store_bytes(bytes, src);
         })
     }
 }

@@ -16,6 +16,7 @@ use rustix::ioctl::{Ioctl, IoctlOutput, Opcode, Setter, Updater, opcode};
 use std::ffi::{CStr, c_void};
 use std::mem::size_of;
 use std::ptr::NonNull;
+use std::sync::atomic::AtomicU8;
 
 // ---- dma-buf.h (ioctl group 'b') ----
 
@@ -685,25 +686,24 @@ impl Mapping {
         self.len
     }
 
-    /// The mapped bytes, for as long as `self` is borrowed.
-    pub(crate) fn bytes(&self) -> &[u8] {
-        // SAFETY: `ptr..ptr+len` is a live readable mapping owned by `self`, unmapped only on
-        // drop, which the borrow prevents. Other processes or devices may change the bytes;
-        // the callers open a DMA_BUF_IOCTL_SYNC bracket around every use, as the uAPI asks.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
-    }
-
-    /// The mapped bytes, writable, for as long as `self` is borrowed mutably.
-    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as in `bytes`; the mapping is writable and the exclusive borrow of `self`
-        // means no other slice of this mapping exists in this program.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    /// The mapped bytes, for as long as `self` is borrowed, as atomics: other mappings of
+    /// the same buffer (in this process or another), other threads and devices may change
+    /// them at any moment, so no `&[u8]` or `&mut [u8]` over them may exist.
+    pub(crate) fn bytes(&self) -> &[AtomicU8] {
+        // SAFETY: `ptr..ptr+len` is a live readable and writable mapping owned by `self`,
+        // unmapped only on drop, which the borrow prevents. `AtomicU8` has the size and
+        // alignment of `u8`, and every access this crate makes to the bytes goes through these
+        // atomics (byte-sized, never mixed with other sizes), so threads of this process using
+        // other mappings of the same pages race only atomically; writers in other processes or
+        // devices are outside this program. The callers bracket every use with
+        // DMA_BUF_IOCTL_SYNC, as the uAPI asks, for cache coherence.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().cast::<AtomicU8>(), self.len) }
     }
 }
 
 // SAFETY: the mapping is memory of the whole process, not of a thread: unmapping it from
-// another thread is as valid as from this one, and `bytes`/`bytes_mut` borrow `self`, so
-// moving the owner moves every right to the bytes with it.
+// another thread is as valid as from this one, and `bytes` borrows `self`, so moving the owner
+// moves every right to the bytes with it.
 unsafe impl Send for Mapping {}
 
 impl Drop for Mapping {

@@ -113,7 +113,7 @@ fn a_library_memfd_buffer_becomes_a_kernel_dma_buf() {
             .clone();
 
         memory.write_at(4000, b"from the library").expect("write");
-        let mut map = kernel.mmap().expect("mmap");
+        let map = kernel.mmap().expect("mmap");
         let mut seen = [0u8; 16];
         map.copy_to_slice(4000, &mut seen).expect("read");
         assert_eq!(&seen, b"from the library");
