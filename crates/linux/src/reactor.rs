@@ -289,7 +289,13 @@ impl Drop for Reactor {
         self.shared.stop.store(true, Ordering::Release);
         let _ = rustix::io::write(&self.shared.wake, &1u64.to_ne_bytes());
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // The last owner can be a callback running on the reactor thread itself (a
+            // reactor shared through an `Arc` that the callback held): that thread cannot
+            // join itself, and it stops by itself once the callback returns (the stop flag
+            // is set and the wake-up queued).
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
         // Watched fds close here; their bridged fences' issuers drop, which signals them
         // ECANCELED.

@@ -164,3 +164,41 @@ fn an_fd_epoll_cannot_watch_is_handed_back() {
     drop(file);
     assert_eq!(reactor.pending(), 0);
 }
+
+#[test]
+fn a_reactor_whose_last_owner_is_its_own_callback_stops_without_joining_itself() {
+    // The callback holds the last `Arc<Reactor>` and drops it on the reactor thread: the
+    // drop must not join that thread (a self-join fails, and panicked the thread before the
+    // callback could finish); the thread then ends by itself.
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = reactor_threads();
+    let reactor = std::sync::Arc::new(Reactor::new().expect("reactor"));
+    let mine: HashSet<String> = reactor_threads().difference(&before).cloned().collect();
+    assert_eq!(mine.len(), 1);
+    let fd = efd();
+    let poke_fd = rustix::io::dup(&fd).expect("dup");
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (owner, done) = (reactor.clone(), finished.clone());
+    reactor
+        .watch(fd, move |fd| {
+            drop(fd);
+            drop(owner); // the last owner, on the reactor thread
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+        .map_err(|(e, _)| e)
+        .expect("watch");
+    drop(reactor);
+    poke(&poke_fd);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !reactor_threads().is_disjoint(&mine) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        finished.load(std::sync::atomic::Ordering::SeqCst),
+        "the callback ran to its end"
+    );
+    assert!(
+        reactor_threads().is_disjoint(&mine),
+        "the reactor thread ended"
+    );
+}
