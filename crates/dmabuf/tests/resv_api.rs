@@ -2,12 +2,16 @@
 //! reservations, containers, singleton/copy/wait/deadline/describe, and lock-free readers
 //! running beside a writer.
 
-use dmabuf::fence::{Fence, FenceContext, FenceOps, FenceStatus};
-use dmabuf::resv::{Resv, Usage};
-use dmabuf::{Errno, Error, MonotonicTime, Signaller};
+use dmabuf::fence::{Fence, FenceContext, FenceOps, FenceStatus, alloc_contexts};
+use dmabuf::resv::{Access, Resv, Usage};
+use dmabuf::{Errno, Error, MonotonicTime, Signaller, SyncFile};
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Longest a test waits for something that should happen at once.
+const WATCHDOG: Duration = Duration::from_secs(10);
 
 fn add(resv: &Resv, fence: &Fence, usage: Usage) {
     let mut g = resv.lock_single();
@@ -185,6 +189,46 @@ fn replace_fences_swaps_every_fence_of_a_context() {
         assert!(all[0].0.ptr_eq(&repl) && all[0].1 == Usage::Bookkeep);
         assert!(all[1].0.ptr_eq(&other));
     }
+}
+
+#[test]
+fn a_container_stored_by_replace_fences_is_still_waited_for() {
+    // dma_resv_replace_fences takes any fence, so an array can end up as an entry beside a
+    // leaf. get_singleton (and so the exported sync file) must wait for the array's members:
+    // an array of an array would be refused, and a singleton that silently fell back to
+    // "nothing to wait for" would stop implicit sync while the buffer is busy.
+    let resv = Resv::new();
+    let preempt = FenceContext::new("t", "rc-preempt");
+    let (_p, pf) = preempt.next_fence();
+    let (so, other) = FenceContext::new("t", "rc-other").next_fence();
+    let (sb, fb) = FenceContext::new("t", "rc-b").next_fence();
+    let (sc, fc) = FenceContext::new("t", "rc-c").next_fence();
+    let array = Fence::new_array(vec![fb, fc], alloc_contexts(NonZeroU64::MIN), 1).unwrap();
+    {
+        let mut g = resv.lock_single();
+        g.reserve_fences(2).unwrap();
+        g.add_fence(&pf, Usage::Write);
+        g.add_fence(&other, Usage::Write);
+        g.replace_fences(preempt.id(), &array, Usage::Write);
+        assert!(g.iter(Usage::Write).any(|(f, _)| f.ptr_eq(&array)));
+    }
+    assert!(!resv.test_signaled(Usage::Write));
+    let single = resv
+        .get_singleton(Usage::Write)
+        .expect("a busy buffer has a singleton");
+    assert!(!single.is_signaled());
+    let file = SyncFile::export(&resv, Access::Read);
+    assert!(!file.is_signaled(), "export lost the busy buffer's fences");
+    assert_eq!(
+        file.wait_timeout(Duration::from_millis(1)),
+        Err(Error::TimedOut)
+    );
+    so.signal();
+    sb.signal();
+    assert!(!single.is_signaled() && !file.is_signaled());
+    sc.signal();
+    assert_eq!(single.wait_timeout(WATCHDOG), Ok(()));
+    assert_eq!(file.wait_timeout(WATCHDOG), Ok(()));
 }
 
 #[test]

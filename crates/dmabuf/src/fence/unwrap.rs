@@ -140,8 +140,8 @@ pub fn merge(fences: &[Fence]) -> Fence {
         1 => all.pop().unwrap_or_else(Fence::stub),
         _ => {
             let ctx = alloc_contexts(NonZeroU64::MIN);
-            // Members are leaves by construction, so this cannot fail.
-            Fence::new_array(all, ctx, 1).unwrap_or_else(|_| Fence::stub())
+            // Members are leaves by construction.
+            Fence::array_of_leaves(all, ctx, 1)
         }
     }
 }

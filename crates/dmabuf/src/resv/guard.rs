@@ -151,6 +151,12 @@ impl<'a> ResvGuard<'a> {
 
     /// Replaces every fence of `context` with `replacement` at `usage` (kernel:
     /// `dma_resv_replace_fences`), e.g. a preemption fence by a page-table-update fence.
+    ///
+    /// Any fence is accepted, as in the kernel, and stored as given: a container
+    /// replacement stays one entry (its leaves might need more slots than were replaced, and
+    /// replacing allocates nothing). Readers wait for it like any entry, and
+    /// [`Resv::get_singleton`] looks through it.
+    #[doc(alias = "dma_resv_replace_fences")]
     pub fn replace_fences(&mut self, context: u64, replacement: &Fence, usage: Usage) {
         let table = self.table();
         for i in 0..table.len() {
