@@ -6,7 +6,7 @@ use dmabuf::fence::{Fence, FenceContext, FenceOps, FenceStatus, alloc_contexts};
 use dmabuf::resv::{Access, Resv, Usage};
 use dmabuf::{Errno, Error, MonotonicTime, Signaller, SyncFile};
 use std::num::NonZeroU64;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -292,6 +292,41 @@ fn wait_timeout_polls_times_out_and_waits() {
     assert!(resv.test_signaled(Usage::Bookkeep));
     t.join().unwrap();
     resv.wait(Usage::Bookkeep);
+}
+
+/// An issuer that arms lazily and whose work is always done when asked.
+struct DoneWhenAsked(AtomicUsize);
+impl FenceOps for DoneWhenAsked {
+    fn enable_signaling(&self, _: &Fence) -> bool {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        false
+    }
+}
+
+#[test]
+fn a_zero_timeout_wait_enables_each_fence_and_looks_again() {
+    // Kernel: dma_resv_wait_timeout(.., 0) calls dma_fence_wait_timeout(fence, intr, 0) on
+    // each unsignalled fence, which enables signalling first; dma_resv_test_signaled() only
+    // looks.
+    let ops = Arc::new(DoneWhenAsked(AtomicUsize::new(0)));
+    let resv = Resv::new();
+    let a = FenceContext::new("t", "zero-a");
+    let b = FenceContext::new("t", "zero-b");
+    let (_sa, fa) = a.next_fence_with_ops(ops.clone());
+    let (_sb, fb) = b.next_fence_with_ops(ops.clone());
+    add(&resv, &fa, Usage::Write);
+    add(&resv, &fb, Usage::Read);
+    assert!(!resv.test_signaled(Usage::Read));
+    assert_eq!(ops.0.load(Ordering::SeqCst), 0, "test_signaled enabled");
+    assert_eq!(resv.wait_timeout(Usage::Read, Duration::ZERO), Ok(()));
+    assert_eq!(ops.0.load(Ordering::SeqCst), 2);
+    assert!(fa.is_signaled_flag() && fb.is_signaled_flag());
+    assert!(resv.test_signaled(Usage::Bookkeep));
+
+    // A sync file's zero-timeout wait is its fence's.
+    let (_sc, fc) = a.next_fence_with_ops(ops.clone());
+    assert_eq!(SyncFile::new(fc).wait_timeout(Duration::ZERO), Ok(()));
+    assert_eq!(ops.0.load(Ordering::SeqCst), 3);
 }
 
 struct DeadlineOps(Mutex<Option<MonotonicTime>>);

@@ -16,6 +16,7 @@
 //! | `dma_fence_array` `signal_on_any` (removed 2026). | Not offered; use [`wait_any`](crate::fence::wait_any). | Follows mainline. |
 //! | Merge of only-signalled fences allocates a private stub. | Returns the signalled leaf with the latest timestamp (a private stub only if that leaf failed). | No allocation; same status and timestamp. |
 //! | `dma_resv_get_singleton()` over an entry that is a container (put there by `dma_resv_replace_fences()`) builds an array holding it, with a WARN. | [`Resv::get_singleton`](crate::resv::Resv::get_singleton) builds the array from the entries' unsignalled leaves. | Arrays hold leaves only; the result still waits for everything. |
+//! | Every `dma_fence_wait_timeout()` is a wait for lockdep (`__dma_fence_might_wait()`), timeout 0 included. | A zero-timeout wait enables signalling and looks, as the kernel's, but is not a wait for the validator. | It cannot block, so a callback may poll. |
 //! | Waits may be interruptible (`-ERESTARTSYS`). | No interruptible fence waits. | User space has no signals. |
 //! | sw_sync unlinks a pending point when its last reference goes. | A pending point lives until its timeline passes it or closes. | Simpler; bounded by the timeline. |
 //! | Mismatched importer and exporter: since 2025 the kernel pins on map instead of caching at attach. | Maps at attach, bidirectionally, pinning a dynamic exporter, and caches the mapping ([`buf::Attachment`](crate::buf::Attachment)). | The seeds' (001) generation, chosen by the project. |

@@ -331,13 +331,19 @@ impl Resv {
     }
 
     /// Waits for every fence with usage ≤ `usage`, one after another, sharing `timeout`
-    /// (kernel: `dma_resv_wait_timeout`). A zero timeout polls.
+    /// (kernel: `dma_resv_wait_timeout`).
+    ///
+    /// A zero timeout polls without blocking, as the kernel's does: each unsignalled fence
+    /// in turn gets a zero-timeout [`Fence::wait_timeout`] (which enables its signalling and
+    /// looks again), stopping at the first still pending. [`test_signaled`](Self::test_signaled)
+    /// only looks.
     ///
     /// # Errors
     /// [`Error::TimedOut`] if a fence is still pending when the time is up.
+    #[doc(alias = "dma_resv_wait_timeout")]
     pub fn wait_timeout(&self, usage: Usage, timeout: Duration) -> Result<()> {
         if timeout.is_zero() {
-            return if self.test_signaled(usage) {
+            return if self.iter_unlocked(usage).all(|f| f.poll_enabling()) {
                 Ok(())
             } else {
                 Err(Error::TimedOut)
