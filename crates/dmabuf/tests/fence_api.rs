@@ -138,6 +138,24 @@ fn is_later_within_one_context() {
 }
 
 #[test]
+fn later_or_same_means_the_same_fence_not_an_equal_seqno() {
+    // Kernel: dma_fence_is_later_or_same(f1, f2) is `f1 == f2 || dma_fence_is_later(f1, f2)`,
+    // pointer identity: a distinct fence at the same seqno is neither.
+    for ctx in [
+        FenceContext::new("t", "same-seqno64"),
+        FenceContext::new("t", "same-seqno32").with_wrapping_seqno(),
+    ] {
+        let (_s1, f1) = ctx.fence(7);
+        let (_s2, f2) = ctx.fence(7);
+        assert_eq!(f1.is_later_or_same(&f1.clone()), Ok(true));
+        assert_eq!(f2.is_later_or_same(&f1), Ok(false));
+        assert_eq!(f1.is_later_or_same(&f2), Ok(false));
+        let (_s3, f3) = ctx.fence(8);
+        assert_eq!(f3.is_later_or_same(&f1), Ok(true));
+    }
+}
+
+#[test]
 fn is_later_64bit_seqnos_do_not_wrap() {
     let ctx = FenceContext::new("t", "seqno64");
     assert!(ctx.is_seqno64());

@@ -50,6 +50,37 @@ fn a_later_fence_of_the_same_context_replaces_in_place() {
 }
 
 #[test]
+fn a_distinct_fence_at_the_same_seqno_does_not_replace() {
+    // Kernel: dma_resv_add_fence() replaces only when dma_fence_is_later_or_same(), which is
+    // the same fence or a later one; two fences at seqno 7 are both kept.
+    let resv = Resv::new();
+    let ctx = FenceContext::new("t", "same-seqno");
+    let (s1, f1) = ctx.fence(7);
+    let (s2, f2) = ctx.fence(7);
+    add(&resv, &f1, Usage::Write);
+    add(&resv, &f2, Usage::Write);
+    assert_eq!(resv.lock_single().num_fences(), 2);
+    s2.signal();
+    assert!(
+        !resv.test_signaled(Usage::Write),
+        "idle while the first fence at seqno 7 is pending"
+    );
+    s1.signal();
+    assert!(resv.test_signaled(Usage::Write));
+    // Re-adding the same fence still replaces its entry.
+    let (_s3, f3) = ctx.fence(8);
+    add(&resv, &f3, Usage::Read);
+    add(&resv, &f3, Usage::Write);
+    let g = resv.lock_single();
+    let pending: Vec<_> = g
+        .iter(Usage::Bookkeep)
+        .filter(|(f, _)| !f.is_signaled())
+        .collect();
+    assert_eq!(pending.len(), 1);
+    assert!(pending[0].0.ptr_eq(&f3) && pending[0].1 == Usage::Write);
+}
+
+#[test]
 fn promotion_replaces_but_a_fence_is_never_degraded() {
     let resv = Resv::new();
     let ctx = FenceContext::new("t", "promote");

@@ -367,14 +367,18 @@ impl Fence {
         ))
     }
 
-    /// Whether `self` is later than or the same point as `other` (kernel:
-    /// `dma_fence_is_later_or_same()`).
+    /// Whether `self` is the same fence as `other` or later than it (kernel:
+    /// `dma_fence_is_later_or_same()`, `f1 == f2 || dma_fence_is_later(f1, f2)`).
+    ///
+    /// "Same" is identity ([`ptr_eq`](Self::ptr_eq)): a distinct fence at an equal seqno is
+    /// neither, so a reservation object keeps both (either may be the one still pending).
     ///
     /// # Errors
     /// As [`is_later`](Self::is_later).
+    #[doc(alias = "dma_fence_is_later_or_same")]
     pub fn is_later_or_same(&self, other: &Fence) -> crate::Result<bool> {
         self.check_context(other)?;
-        Ok(self.seqno() == other.seqno() || self.is_later(other)?)
+        Ok(self.ptr_eq(other) || self.is_later(other)?)
     }
 
     /// The later of two fences of one context, or `None` if that one has already signalled

@@ -92,7 +92,8 @@ impl<'a> ResvGuard<'a> {
     /// Adds `fence` with `usage` (kernel: `dma_resv_add_fence`). Cannot fail.
     ///
     /// The entry replaces, in place, one that has signalled, or one of the same context
-    /// whose usage is the same or higher and which `fence` is later than or equal to;
+    /// whose usage is the same or higher and which is `fence` itself or earlier than it
+    /// ([`Fence::is_later_or_same`]: a distinct fence at the same seqno does not replace);
     /// otherwise it is appended, using a reserved slot. An array's or chain's leaves are
     /// added one by one.
     ///
