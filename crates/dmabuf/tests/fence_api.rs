@@ -814,6 +814,54 @@ fn remove_while_the_callback_runs_elsewhere_waits_for_it() {
     assert!(signaller.join().unwrap());
 }
 
+/// Ops holding a callback handle on their own fence, removed when the ops are dropped.
+struct RemovesOnDrop {
+    handle: Mutex<Option<CallbackHandle>>,
+    removed: Arc<Mutex<Option<bool>>>,
+}
+impl FenceOps for RemovesOnDrop {}
+impl Drop for RemovesOnDrop {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.lock().unwrap().take() {
+            *self.removed.lock().unwrap() = Some(h.remove());
+        }
+    }
+}
+
+#[test]
+fn ops_dropped_by_the_signal_may_remove_a_callback_of_their_fence() {
+    // The signal detaches the ops; when the fence held the last reference their drop runs
+    // in the signalling thread. It used to run before the callbacks, while the fence was
+    // marked as running callbacks that this thread had not started: `remove` waited for
+    // itself.
+    let ctx = FenceContext::new("t", "ops-drop-remove");
+    let removed = Arc::new(Mutex::new(None));
+    let ran = Arc::new(AtomicBool::new(false));
+    let ops = Arc::new(RemovesOnDrop {
+        handle: Mutex::new(None),
+        removed: removed.clone(),
+    });
+    let weak = Arc::downgrade(&ops);
+    let (issuer, fence) = ctx.next_fence_with_ops(ops.clone());
+    let r = ran.clone();
+    let h = fence
+        .add_callback(move |_| r.store(true, Ordering::SeqCst))
+        .unwrap();
+    *ops.handle.lock().unwrap() = Some(h);
+    drop(ops); // the fence holds the last reference now
+    assert!(within_watchdog("ops drop removing a callback", move || {
+        issuer.signal()
+    }));
+    assert!(ran.load(Ordering::SeqCst), "the callback did not run");
+    assert_eq!(
+        *removed.lock().unwrap(),
+        Some(false),
+        "removed after it ran"
+    );
+    assert!(weak.upgrade().is_none(), "ops still alive after the signal");
+    assert!(fence.is_signaled_flag());
+}
+
 #[test]
 fn callback_removing_callbacks_of_its_own_fence_does_not_deadlock() {
     let ctx = FenceContext::new("t", "cb-remove-inside");

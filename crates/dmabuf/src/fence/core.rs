@@ -74,7 +74,7 @@ pub(crate) enum Kind {
 pub(crate) struct Locked {
     /// Callbacks still to run, in the order they were added.
     pub(crate) callbacks: Vec<Callback>,
-    /// The issuer's hooks; dropped at signal time.
+    /// The issuer's hooks; detached by the signal, and dropped once its callbacks have run.
     pub(crate) ops: Option<StdArc<dyn FenceOps>>,
 }
 
@@ -405,8 +405,8 @@ impl Fence {
 
 /// Signals `fence` unless it already is; returns whether this call signalled it.
 ///
-/// The only place `SIGNALED` is set. Publishes error and timestamp, wakes parked waiters, drops
-/// the ops, then runs the callbacks in this thread.
+/// The only place `SIGNALED` is set. Publishes error and timestamp, detaches the ops and the
+/// callbacks, wakes parked waiters, runs the callbacks in this thread, then drops the ops.
 pub(crate) fn signal(fence: &Fence, error: SetError, ts: Option<MonotonicTime>) -> bool {
     // Signalling is a signalling section (as mainline's `dma_fence_signal()`), and so is every
     // callback it runs: no fence waits, no locks a waiter may hold.
@@ -461,10 +461,14 @@ pub(crate) fn signal(fence: &Fence, error: SetError, ts: Option<MonotonicTime>) 
         futex::wake_all(&inner.flags);
     }
     tracing::trace!(target: "dmabuf::fence", context = fence.context(), seqno = fence.seqno(), error = inner.error.load(Ordering::Relaxed), "signaled");
-    drop(ops);
     if !callbacks.is_empty() {
         cb::run_all(fence, callbacks);
     }
+    // The ops were detached with the callback list above; the last reference may be this
+    // one, and their drop may use the fence (remove a callback, say), so it waits until the
+    // callbacks have run and `CB_RUNNING` is clear: before, `remove` would wait for
+    // callbacks this thread had not even started.
+    drop(ops);
     true
 }
 
