@@ -175,6 +175,31 @@ fn reserve_zero_is_einval_and_growth_follows_the_kernel() {
 }
 
 #[test]
+fn a_reservation_too_large_to_make_is_enomem() {
+    // Kernel: dma_resv_reserve_fences() answers -ENOMEM when the list cannot be allocated.
+    // Sizes past the address space used to overflow (a panic in debug builds, a wrapped
+    // "Ok" with a bogus reservation in release builds).
+    let resv = Resv::new();
+    let mut g = resv.lock_single();
+    for n in [usize::MAX, usize::MAX / 2 + 2, 1 << (usize::BITS - 2)] {
+        let e = g.reserve_fences(n).unwrap_err();
+        assert!(matches!(e, Error::NoMemory), "reserve_fences({n}): {e:?}");
+        assert_eq!(e.errno(), Errno::ENOMEM);
+        assert_eq!(g.reserved(), 0, "a failed reservation reserved");
+    }
+    // With entries: the length plus the request overflows.
+    g.reserve_fences(1).unwrap();
+    let (_s, f) = FenceContext::new("t", "enomem").next_fence();
+    g.add_fence(&f, Usage::Read);
+    assert!(matches!(g.reserve_fences(usize::MAX), Err(Error::NoMemory)));
+    // Nothing was lost, and an ordinary reservation still works.
+    assert_eq!(g.num_fences(), 1);
+    g.reserve_fences(2).unwrap();
+    assert_eq!(g.reserved(), 2);
+    assert!(g.iter(Usage::Read).any(|(e, _)| e.ptr_eq(&f)));
+}
+
+#[test]
 #[cfg(debug_assertions)]
 #[should_panic(expected = "reservations do not survive an unlock")]
 fn a_reservation_does_not_survive_an_unlock() {

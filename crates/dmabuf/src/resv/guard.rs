@@ -58,20 +58,24 @@ impl<'a> ResvGuard<'a> {
     /// signalled fences behind.
     ///
     /// # Errors
-    /// [`Error::NothingToReserve`] (`EINVAL`) for `n == 0`.
+    /// [`Error::NothingToReserve`] (`EINVAL`) for `n == 0`; [`Error::NoMemory`] (`ENOMEM`)
+    /// when the larger table cannot be allocated (its size does not fit the address space,
+    /// or the allocator refuses). On error nothing changes.
+    #[doc(alias = "dma_resv_reserve_fences")]
     pub fn reserve_fences(&mut self, n: usize) -> Result<()> {
         if n == 0 {
             return Err(Error::NothingToReserve);
         }
         let old = self.table();
         let len = old.len();
-        if len + n > old.capacity() {
+        let needed = len.checked_add(n).ok_or(Error::NoMemory)?;
+        if needed > old.capacity() {
             let capacity = if old.capacity() == 0 {
-                n.next_power_of_two().max(4)
+                n.checked_next_power_of_two().ok_or(Error::NoMemory)?.max(4)
             } else {
-                (len + n).max(2 * old.capacity())
+                needed.max(old.capacity().saturating_mul(2))
             };
-            let new = Table::with_capacity(capacity);
+            let new = Table::try_with_capacity(capacity).ok_or(Error::NoMemory)?;
             for (f, u) in old.entries() {
                 if !f.is_signaled() {
                     new.push(&f, u);
@@ -137,8 +141,9 @@ impl<'a> ResvGuard<'a> {
             }
             tracing::warn!(target: "dmabuf::resv", "add_fence without a reserved slot; growing");
             self.guard.reserved = 0;
+            // Fails only if the allocator refuses one more slot, which aborts elsewhere too.
             self.reserve_fences(1)
-                .expect("reserving one slot cannot fail");
+                .expect("out of memory growing the fence table by one slot");
             return self.add_leaf(fence, usage);
         }
         self.guard.reserved -= 1;
