@@ -8,17 +8,50 @@ use crate::fence::Fence;
 use crate::fence::unwrap::leaves;
 use crate::validate;
 use dmabuf_ww::WwGuard;
+use std::cell::Cell;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 /// Proof that a reservation object is locked, and the door to its writer operations.
 /// Unlocks when dropped (kernel: `dma_resv_unlock`).
+///
+/// # Threads
+/// A lock is held by one thread, and the guard is the proof of it that calls needing "the
+/// reservation lock is held" take (mapping, pinning, vmap, and the exporter callbacks they
+/// run). So the guard stays on the thread that locked: it is neither `Send` nor `Sync`, and
+/// a `&ResvGuard` cannot reach another thread, not even in a scoped one:
+///
+/// ```compile_fail,E0277
+/// use dmabuf::resv::Resv;
+/// let resv = Resv::new();
+/// let guard = resv.lock_single();
+/// std::thread::scope(|s| {
+///     s.spawn(|| guard.num_fences()); // error: `ResvGuard` cannot be shared between threads
+/// });
+/// ```
+///
+/// The object itself may be shared while it is locked:
+///
+/// ```
+/// use dmabuf::resv::Resv;
+/// let resv = Resv::new();
+/// let guard = resv.lock_single();
+/// std::thread::scope(|s| {
+///     s.spawn(|| assert!(resv.is_locked()));
+/// });
+/// assert_eq!(guard.num_fences(), 0);
+/// ```
 #[must_use = "dropping the guard unlocks at once"]
 pub struct ResvGuard<'a> {
     resv: &'a Resv,
     guard: WwGuard<'a, Locked>,
     /// The signalling obligation started by publishing a pending fence (validator only).
     obligation: Option<validate::Section>,
+    /// Not `Sync`: the guard proves that *this* thread holds the lock. (`WwGuard` is `Sync`
+    /// when its data is, as `std`'s and parking_lot's guards are, since a shared guard only
+    /// reads the data; the proof is this type's.)
+    _one_thread: PhantomData<Cell<()>>,
 }
 
 impl<'a> ResvGuard<'a> {
@@ -27,6 +60,7 @@ impl<'a> ResvGuard<'a> {
             resv,
             guard,
             obligation: None,
+            _one_thread: PhantomData,
         }
     }
 
