@@ -378,8 +378,9 @@ impl SyncFile {
         self.fence.wait();
     }
 
-    /// Blocks until the fence signals or `timeout` passes; a zero timeout polls (kernel:
-    /// `poll()` with a timeout; `sync_wait()`).
+    /// Blocks until the fence signals or `timeout` passes (kernel: `poll()` with a timeout;
+    /// `sync_wait()`). A zero timeout polls, enabling the fence's signalling first as the
+    /// kernel's first `poll()` does (it queues a callback); see [`Fence::wait_timeout`].
     ///
     /// # Errors
     /// [`Error::TimedOut`] (`ETIME`) if the fence is still pending.

@@ -138,6 +138,24 @@ fn is_later_within_one_context() {
 }
 
 #[test]
+fn later_or_same_means_the_same_fence_not_an_equal_seqno() {
+    // Kernel: dma_fence_is_later_or_same(f1, f2) is `f1 == f2 || dma_fence_is_later(f1, f2)`,
+    // pointer identity: a distinct fence at the same seqno is neither.
+    for ctx in [
+        FenceContext::new("t", "same-seqno64"),
+        FenceContext::new("t", "same-seqno32").with_wrapping_seqno(),
+    ] {
+        let (_s1, f1) = ctx.fence(7);
+        let (_s2, f2) = ctx.fence(7);
+        assert_eq!(f1.is_later_or_same(&f1.clone()), Ok(true));
+        assert_eq!(f2.is_later_or_same(&f1), Ok(false));
+        assert_eq!(f1.is_later_or_same(&f2), Ok(false));
+        let (_s3, f3) = ctx.fence(8);
+        assert_eq!(f3.is_later_or_same(&f1), Ok(true));
+    }
+}
+
+#[test]
 fn is_later_64bit_seqnos_do_not_wrap() {
     let ctx = FenceContext::new("t", "seqno64");
     assert!(ctx.is_seqno64());
@@ -424,11 +442,13 @@ fn enable_signaling_is_lazy_and_called_exactly_once_under_concurrency() {
     let ctx = FenceContext::new("t", "enable");
     let ops = EnableOps::new(true);
     let (issuer, fence) = ctx.next_fence_with_ops(ops.clone());
-    // Creation, queries and zero-timeout polls do not enable.
+    // Creation and queries do not enable.
     assert!(!fence.is_signaled());
     assert_eq!(fence.status(), FenceStatus::Pending);
-    assert_eq!(fence.wait_timeout(Duration::ZERO), Err(Error::TimedOut));
     assert_eq!(ops.enables(), 0, "enable_signaling called eagerly");
+    // A zero-timeout wait does: the kernel's dma_fence_wait_timeout() enables signalling
+    // before it looks, whatever the timeout, so a fence armed only on demand can complete
+    // for a caller that polls. It is one of the racers below.
 
     const THREADS: usize = 8;
     let start = Arc::new(Barrier::new(THREADS));
@@ -440,7 +460,7 @@ fn enable_signaling_is_lazy_and_called_exactly_once_under_concurrency() {
                 (fence.clone(), start.clone(), added.clone(), ran.clone());
             thread::spawn(move || {
                 start.wait();
-                match i % 3 {
+                match i % 4 {
                     0 => {
                         fence
                             .add_callback(move |_| {
@@ -450,12 +470,14 @@ fn enable_signaling_is_lazy_and_called_exactly_once_under_concurrency() {
                         added.fetch_add(1, Ordering::SeqCst);
                     }
                     1 => fence.enable_sw_signaling(),
-                    _ => assert_eq!(fence.wait_timeout(WATCHDOG), Ok(())),
+                    2 => assert_eq!(fence.wait_timeout(WATCHDOG), Ok(())),
+                    // Pending or signalled, depending on when it runs.
+                    _ => drop(fence.wait_timeout(Duration::ZERO)),
                 }
             })
         })
         .collect();
-    let adders = (0..THREADS).filter(|i| i % 3 == 0).count();
+    let adders = (0..THREADS).filter(|i| i % 4 == 0).count();
     let deadline = Instant::now() + WATCHDOG;
     while added.load(Ordering::SeqCst) < adders {
         assert!(Instant::now() < deadline, "callback adders did not finish");
@@ -505,6 +527,38 @@ fn enable_signaling_returning_false_signals_the_fence() {
     let (_issuer, fence) = ctx.next_fence_with_ops(ops.clone());
     within_watchdog("wait on a fence enable signalled", move || fence.wait());
     assert_eq!(ops.enables(), 1);
+}
+
+#[test]
+fn a_zero_timeout_wait_enables_signalling_then_looks_again() {
+    // Kernel: dma_fence_wait_timeout(fence, intr, 0) calls dma_fence_enable_sw_signaling()
+    // before it checks, so an issuer that arms lazily (and answers "already done" from
+    // enable_signaling) is seen to complete by a caller that only polls.
+    let ctx = FenceContext::new("t", "poll-enables");
+    let ops = EnableOps::new(false);
+    let (_issuer, fence) = ctx.next_fence_with_ops(ops.clone());
+    assert_eq!(fence.wait_timeout(Duration::ZERO), Ok(()));
+    assert_eq!(ops.enables(), 1);
+    assert!(fence.is_signaled_flag());
+
+    // Still pending after enabling: TimedOut, without blocking; enabled once only.
+    let ops = EnableOps::new(true);
+    let (issuer, fence) = ctx.next_fence_with_ops(ops.clone());
+    for _ in 0..3 {
+        assert_eq!(fence.wait_timeout(Duration::ZERO), Err(Error::TimedOut));
+    }
+    assert_eq!(ops.enables(), 1);
+    issuer.signal();
+    assert_eq!(fence.wait_timeout(Duration::ZERO), Ok(()));
+
+    // wait_any's zero timeout stays a pure poll, as dma_fence_wait_any_timeout()'s does.
+    let ops = EnableOps::new(false);
+    let (_issuer, fence) = ctx.next_fence_with_ops(ops.clone());
+    assert_eq!(
+        wait_any(std::slice::from_ref(&fence), Some(Duration::ZERO)),
+        Err(Error::TimedOut)
+    );
+    assert_eq!(ops.enables(), 0);
 }
 
 #[test]
@@ -758,6 +812,54 @@ fn remove_while_the_callback_runs_elsewhere_waits_for_it() {
         "remove returned while the callback was still running"
     );
     assert!(signaller.join().unwrap());
+}
+
+/// Ops holding a callback handle on their own fence, removed when the ops are dropped.
+struct RemovesOnDrop {
+    handle: Mutex<Option<CallbackHandle>>,
+    removed: Arc<Mutex<Option<bool>>>,
+}
+impl FenceOps for RemovesOnDrop {}
+impl Drop for RemovesOnDrop {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.lock().unwrap().take() {
+            *self.removed.lock().unwrap() = Some(h.remove());
+        }
+    }
+}
+
+#[test]
+fn ops_dropped_by_the_signal_may_remove_a_callback_of_their_fence() {
+    // The signal detaches the ops; when the fence held the last reference their drop runs
+    // in the signalling thread. It used to run before the callbacks, while the fence was
+    // marked as running callbacks that this thread had not started: `remove` waited for
+    // itself.
+    let ctx = FenceContext::new("t", "ops-drop-remove");
+    let removed = Arc::new(Mutex::new(None));
+    let ran = Arc::new(AtomicBool::new(false));
+    let ops = Arc::new(RemovesOnDrop {
+        handle: Mutex::new(None),
+        removed: removed.clone(),
+    });
+    let weak = Arc::downgrade(&ops);
+    let (issuer, fence) = ctx.next_fence_with_ops(ops.clone());
+    let r = ran.clone();
+    let h = fence
+        .add_callback(move |_| r.store(true, Ordering::SeqCst))
+        .unwrap();
+    *ops.handle.lock().unwrap() = Some(h);
+    drop(ops); // the fence holds the last reference now
+    assert!(within_watchdog("ops drop removing a callback", move || {
+        issuer.signal()
+    }));
+    assert!(ran.load(Ordering::SeqCst), "the callback did not run");
+    assert_eq!(
+        *removed.lock().unwrap(),
+        Some(false),
+        "removed after it ran"
+    );
+    assert!(weak.upgrade().is_none(), "ops still alive after the signal");
+    assert!(fence.is_signaled_flag());
 }
 
 #[test]
@@ -1149,13 +1251,18 @@ fn array_rejects_container_members() {
 fn array_does_not_enable_members_until_it_is_enabled() {
     let ctx = FenceContext::new("t", "array-lazy");
     type Enable = fn(&Fence);
-    let ways: [(&str, Enable); 3] = [
+    let ways: [(&str, Enable); 4] = [
         ("enable_sw_signaling", |a| a.enable_sw_signaling()),
         ("timed wait", |a| {
             assert_eq!(
                 a.wait_timeout(Duration::from_millis(1)),
                 Err(Error::TimedOut)
             );
+        }),
+        // A zero-timeout wait enables too (kernel: dma_fence_wait_timeout() enables
+        // signalling whatever the timeout).
+        ("zero-timeout wait", |a| {
+            assert_eq!(a.wait_timeout(Duration::ZERO), Err(Error::TimedOut));
         }),
         ("add_callback", |a| {
             a.add_callback(|_| {}).unwrap();
@@ -1168,7 +1275,6 @@ fn array_does_not_enable_members_until_it_is_enabled() {
         let array = new_array(vec![member, plain]).unwrap();
         assert!(!array.is_signaled());
         assert_eq!(array.status(), FenceStatus::Pending);
-        assert_eq!(array.wait_timeout(Duration::ZERO), Err(Error::TimedOut));
         assert_eq!(ops.enables(), 0, "member enabled before the array ({how})");
         enable(&array);
         assert_eq!(ops.enables(), 1, "member not enabled by {how}");

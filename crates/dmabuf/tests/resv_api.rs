@@ -2,12 +2,16 @@
 //! reservations, containers, singleton/copy/wait/deadline/describe, and lock-free readers
 //! running beside a writer.
 
-use dmabuf::fence::{Fence, FenceContext, FenceOps, FenceStatus};
-use dmabuf::resv::{Resv, Usage};
-use dmabuf::{Errno, Error, MonotonicTime, Signaller};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use dmabuf::fence::{Fence, FenceContext, FenceOps, FenceStatus, alloc_contexts};
+use dmabuf::resv::{Access, Resv, Usage};
+use dmabuf::{Errno, Error, MonotonicTime, Signaller, SyncFile};
+use std::num::NonZeroU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Longest a test waits for something that should happen at once.
+const WATCHDOG: Duration = Duration::from_secs(10);
 
 fn add(resv: &Resv, fence: &Fence, usage: Usage) {
     let mut g = resv.lock_single();
@@ -43,6 +47,37 @@ fn a_later_fence_of_the_same_context_replaces_in_place() {
     assert_eq!(g.num_fences(), 1);
     let all: Vec<_> = g.iter(Usage::Bookkeep).collect();
     assert!(all[0].0.ptr_eq(&f2));
+}
+
+#[test]
+fn a_distinct_fence_at_the_same_seqno_does_not_replace() {
+    // Kernel: dma_resv_add_fence() replaces only when dma_fence_is_later_or_same(), which is
+    // the same fence or a later one; two fences at seqno 7 are both kept.
+    let resv = Resv::new();
+    let ctx = FenceContext::new("t", "same-seqno");
+    let (s1, f1) = ctx.fence(7);
+    let (s2, f2) = ctx.fence(7);
+    add(&resv, &f1, Usage::Write);
+    add(&resv, &f2, Usage::Write);
+    assert_eq!(resv.lock_single().num_fences(), 2);
+    s2.signal();
+    assert!(
+        !resv.test_signaled(Usage::Write),
+        "idle while the first fence at seqno 7 is pending"
+    );
+    s1.signal();
+    assert!(resv.test_signaled(Usage::Write));
+    // Re-adding the same fence still replaces its entry.
+    let (_s3, f3) = ctx.fence(8);
+    add(&resv, &f3, Usage::Read);
+    add(&resv, &f3, Usage::Write);
+    let g = resv.lock_single();
+    let pending: Vec<_> = g
+        .iter(Usage::Bookkeep)
+        .filter(|(f, _)| !f.is_signaled())
+        .collect();
+    assert_eq!(pending.len(), 1);
+    assert!(pending[0].0.ptr_eq(&f3) && pending[0].1 == Usage::Write);
 }
 
 #[test]
@@ -140,6 +175,31 @@ fn reserve_zero_is_einval_and_growth_follows_the_kernel() {
 }
 
 #[test]
+fn a_reservation_too_large_to_make_is_enomem() {
+    // Kernel: dma_resv_reserve_fences() answers -ENOMEM when the list cannot be allocated.
+    // Sizes past the address space used to overflow (a panic in debug builds, a wrapped
+    // "Ok" with a bogus reservation in release builds).
+    let resv = Resv::new();
+    let mut g = resv.lock_single();
+    for n in [usize::MAX, usize::MAX / 2 + 2, 1 << (usize::BITS - 2)] {
+        let e = g.reserve_fences(n).unwrap_err();
+        assert!(matches!(e, Error::NoMemory), "reserve_fences({n}): {e:?}");
+        assert_eq!(e.errno(), Errno::ENOMEM);
+        assert_eq!(g.reserved(), 0, "a failed reservation reserved");
+    }
+    // With entries: the length plus the request overflows.
+    g.reserve_fences(1).unwrap();
+    let (_s, f) = FenceContext::new("t", "enomem").next_fence();
+    g.add_fence(&f, Usage::Read);
+    assert!(matches!(g.reserve_fences(usize::MAX), Err(Error::NoMemory)));
+    // Nothing was lost, and an ordinary reservation still works.
+    assert_eq!(g.num_fences(), 1);
+    g.reserve_fences(2).unwrap();
+    assert_eq!(g.reserved(), 2);
+    assert!(g.iter(Usage::Read).any(|(e, _)| e.ptr_eq(&f)));
+}
+
+#[test]
 #[cfg(debug_assertions)]
 #[should_panic(expected = "reservations do not survive an unlock")]
 fn a_reservation_does_not_survive_an_unlock() {
@@ -185,6 +245,46 @@ fn replace_fences_swaps_every_fence_of_a_context() {
         assert!(all[0].0.ptr_eq(&repl) && all[0].1 == Usage::Bookkeep);
         assert!(all[1].0.ptr_eq(&other));
     }
+}
+
+#[test]
+fn a_container_stored_by_replace_fences_is_still_waited_for() {
+    // dma_resv_replace_fences takes any fence, so an array can end up as an entry beside a
+    // leaf. get_singleton (and so the exported sync file) must wait for the array's members:
+    // an array of an array would be refused, and a singleton that silently fell back to
+    // "nothing to wait for" would stop implicit sync while the buffer is busy.
+    let resv = Resv::new();
+    let preempt = FenceContext::new("t", "rc-preempt");
+    let (_p, pf) = preempt.next_fence();
+    let (so, other) = FenceContext::new("t", "rc-other").next_fence();
+    let (sb, fb) = FenceContext::new("t", "rc-b").next_fence();
+    let (sc, fc) = FenceContext::new("t", "rc-c").next_fence();
+    let array = Fence::new_array(vec![fb, fc], alloc_contexts(NonZeroU64::MIN), 1).unwrap();
+    {
+        let mut g = resv.lock_single();
+        g.reserve_fences(2).unwrap();
+        g.add_fence(&pf, Usage::Write);
+        g.add_fence(&other, Usage::Write);
+        g.replace_fences(preempt.id(), &array, Usage::Write);
+        assert!(g.iter(Usage::Write).any(|(f, _)| f.ptr_eq(&array)));
+    }
+    assert!(!resv.test_signaled(Usage::Write));
+    let single = resv
+        .get_singleton(Usage::Write)
+        .expect("a busy buffer has a singleton");
+    assert!(!single.is_signaled());
+    let file = SyncFile::export(&resv, Access::Read);
+    assert!(!file.is_signaled(), "export lost the busy buffer's fences");
+    assert_eq!(
+        file.wait_timeout(Duration::from_millis(1)),
+        Err(Error::TimedOut)
+    );
+    so.signal();
+    sb.signal();
+    assert!(!single.is_signaled() && !file.is_signaled());
+    sc.signal();
+    assert_eq!(single.wait_timeout(WATCHDOG), Ok(()));
+    assert_eq!(file.wait_timeout(WATCHDOG), Ok(()));
 }
 
 #[test]
@@ -248,6 +348,41 @@ fn wait_timeout_polls_times_out_and_waits() {
     assert!(resv.test_signaled(Usage::Bookkeep));
     t.join().unwrap();
     resv.wait(Usage::Bookkeep);
+}
+
+/// An issuer that arms lazily and whose work is always done when asked.
+struct DoneWhenAsked(AtomicUsize);
+impl FenceOps for DoneWhenAsked {
+    fn enable_signaling(&self, _: &Fence) -> bool {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        false
+    }
+}
+
+#[test]
+fn a_zero_timeout_wait_enables_each_fence_and_looks_again() {
+    // Kernel: dma_resv_wait_timeout(.., 0) calls dma_fence_wait_timeout(fence, intr, 0) on
+    // each unsignalled fence, which enables signalling first; dma_resv_test_signaled() only
+    // looks.
+    let ops = Arc::new(DoneWhenAsked(AtomicUsize::new(0)));
+    let resv = Resv::new();
+    let a = FenceContext::new("t", "zero-a");
+    let b = FenceContext::new("t", "zero-b");
+    let (_sa, fa) = a.next_fence_with_ops(ops.clone());
+    let (_sb, fb) = b.next_fence_with_ops(ops.clone());
+    add(&resv, &fa, Usage::Write);
+    add(&resv, &fb, Usage::Read);
+    assert!(!resv.test_signaled(Usage::Read));
+    assert_eq!(ops.0.load(Ordering::SeqCst), 0, "test_signaled enabled");
+    assert_eq!(resv.wait_timeout(Usage::Read, Duration::ZERO), Ok(()));
+    assert_eq!(ops.0.load(Ordering::SeqCst), 2);
+    assert!(fa.is_signaled_flag() && fb.is_signaled_flag());
+    assert!(resv.test_signaled(Usage::Bookkeep));
+
+    // A sync file's zero-timeout wait is its fence's.
+    let (_sc, fc) = a.next_fence_with_ops(ops.clone());
+    assert_eq!(SyncFile::new(fc).wait_timeout(Duration::ZERO), Ok(()));
+    assert_eq!(ops.0.load(Ordering::SeqCst), 3);
 }
 
 struct DeadlineOps(Mutex<Option<MonotonicTime>>);

@@ -3,8 +3,9 @@
 #![cfg(feature = "lockdep")]
 
 use dmabuf::Timeline;
-use dmabuf::fence::FenceContext;
+use dmabuf::fence::{FenceContext, FenceOps};
 use dmabuf::lockdep::{self, Acquire, Kind, LockClass, Mode, Mutex, capture, prime};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[test]
@@ -21,13 +22,20 @@ fn wait_inside_a_callback_is_reported() {
     assert_eq!(reports[0].kind, Kind::WaitInSignalling);
 }
 
+/// An issuer that arms on demand (its `enable_signaling` hook runs).
+struct Lazy;
+impl FenceOps for Lazy {}
+
 #[test]
 fn zero_timeout_poll_inside_a_callback_is_fine() {
     let ctx = FenceContext::new("test", "poll-in-cb");
     let (s, f) = ctx.next_fence();
     let (_o, other) = ctx.next_fence();
+    // A poll enables signalling (the issuer's hook runs) but cannot block: not a wait.
+    let (_l, lazy) = ctx.next_fence_with_ops(Arc::new(Lazy));
     f.add_callback(move |_| {
         assert!(other.wait_timeout(Duration::ZERO).is_err());
+        assert!(lazy.wait_timeout(Duration::ZERO).is_err());
     })
     .unwrap();
     let ((), reports) = capture(|| {

@@ -323,6 +323,11 @@ impl<T: ?Sized + std::fmt::Debug> std::fmt::Debug for WwMutex<T> {
 
 /// Proof that a [`WwMutex`] is held, through a context or plainly; unlocks when dropped
 /// (kernel: `ww_mutex_unlock`).
+///
+/// Never `Send` (unlocking updates the context's count on this thread); `Sync` when `T` is,
+/// as `std`'s and parking_lot's guards are, since a shared guard only reads the data. A type
+/// that wraps a guard as proof that *this thread* holds the lock, for calls that rely on it,
+/// makes itself `!Sync` (dmabuf's `ResvGuard` does).
 #[must_use = "dropping the guard unlocks at once"]
 pub struct WwGuard<'a, T: ?Sized> {
     mutex: &'a WwMutex<T>,

@@ -117,6 +117,16 @@ impl Fence {
         if members.iter().any(Fence::is_container) {
             return Err(Error::ContainerMember);
         }
+        Ok(Fence::array_of_leaves(members, context, seqno))
+    }
+
+    /// [`new_array`](Self::new_array) for callers that built `members` from leaves only, so
+    /// there is no error to hide.
+    pub(crate) fn array_of_leaves(members: Vec<Fence>, context: u64, seqno: u64) -> Fence {
+        debug_assert!(
+            !members.iter().any(Fence::is_container),
+            "array_of_leaves given a container"
+        );
         let n = members.len();
         let state = ArrayState {
             members: members.into_boxed_slice(),
@@ -124,14 +134,14 @@ impl Fence {
             error: AtomicI32::new(0),
         };
         let names = core::static_names(&ARRAY_NAMES, "dma_fence_array", "unbound");
-        Ok(core::new_inner(
+        core::new_inner(
             context,
             names,
             seqno,
             true,
             None,
             Kind::Array(Box::new(state)),
-        ))
+        )
     }
 
     /// The members if this is an array (kernel: `to_dma_fence_array()`), else `None`.

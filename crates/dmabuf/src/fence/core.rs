@@ -74,7 +74,7 @@ pub(crate) enum Kind {
 pub(crate) struct Locked {
     /// Callbacks still to run, in the order they were added.
     pub(crate) callbacks: Vec<Callback>,
-    /// The issuer's hooks; dropped at signal time.
+    /// The issuer's hooks; detached by the signal, and dropped once its callbacks have run.
     pub(crate) ops: Option<StdArc<dyn FenceOps>>,
 }
 
@@ -367,14 +367,18 @@ impl Fence {
         ))
     }
 
-    /// Whether `self` is later than or the same point as `other` (kernel:
-    /// `dma_fence_is_later_or_same()`).
+    /// Whether `self` is the same fence as `other` or later than it (kernel:
+    /// `dma_fence_is_later_or_same()`, `f1 == f2 || dma_fence_is_later(f1, f2)`).
+    ///
+    /// "Same" is identity ([`ptr_eq`](Self::ptr_eq)): a distinct fence at an equal seqno is
+    /// neither, so a reservation object keeps both (either may be the one still pending).
     ///
     /// # Errors
     /// As [`is_later`](Self::is_later).
+    #[doc(alias = "dma_fence_is_later_or_same")]
     pub fn is_later_or_same(&self, other: &Fence) -> crate::Result<bool> {
         self.check_context(other)?;
-        Ok(self.seqno() == other.seqno() || self.is_later(other)?)
+        Ok(self.ptr_eq(other) || self.is_later(other)?)
     }
 
     /// The later of two fences of one context, or `None` if that one has already signalled
@@ -401,8 +405,8 @@ impl Fence {
 
 /// Signals `fence` unless it already is; returns whether this call signalled it.
 ///
-/// The only place `SIGNALED` is set. Publishes error and timestamp, wakes parked waiters, drops
-/// the ops, then runs the callbacks in this thread.
+/// The only place `SIGNALED` is set. Publishes error and timestamp, detaches the ops and the
+/// callbacks, wakes parked waiters, runs the callbacks in this thread, then drops the ops.
 pub(crate) fn signal(fence: &Fence, error: SetError, ts: Option<MonotonicTime>) -> bool {
     // Signalling is a signalling section (as mainline's `dma_fence_signal()`), and so is every
     // callback it runs: no fence waits, no locks a waiter may hold.
@@ -457,10 +461,14 @@ pub(crate) fn signal(fence: &Fence, error: SetError, ts: Option<MonotonicTime>) 
         futex::wake_all(&inner.flags);
     }
     tracing::trace!(target: "dmabuf::fence", context = fence.context(), seqno = fence.seqno(), error = inner.error.load(Ordering::Relaxed), "signaled");
-    drop(ops);
     if !callbacks.is_empty() {
         cb::run_all(fence, callbacks);
     }
+    // The ops were detached with the callback list above; the last reference may be this
+    // one, and their drop may use the fence (remove a callback, say), so it waits until the
+    // callbacks have run and `CB_RUNNING` is clear: before, `remove` would wait for
+    // callbacks this thread had not even started.
+    drop(ops);
     true
 }
 

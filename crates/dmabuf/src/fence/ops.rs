@@ -8,7 +8,11 @@
 //! # Rules
 //! * `enable_signaling` runs at most once per fence, when the first waiter or callback appears.
 //! * Once the fence signals it drops its ops object, so a long-lived consumer never keeps a
-//!   dropped device alive (the kernel's 2026 "detach ops on signal").
+//!   dropped device alive (the kernel's 2026 "detach ops on signal"). The signal detaches
+//!   them at once (no hook runs for a signalled fence) and drops its reference after the
+//!   fence's callbacks have run, so an ops `Drop` may use the fence, e.g.
+//!   [`CallbackHandle::remove`](super::CallbackHandle::remove) (it gets `false`: the callback
+//!   has run).
 //!
 //! # Differences from the kernel
 //! * Hooks run **without** the fence's lock held (the kernel holds it, with interrupts off, for

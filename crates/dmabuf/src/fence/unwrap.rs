@@ -8,6 +8,9 @@
 //! # Rules
 //! * Merge output is flat (never a container of containers), deduplicated by context keeping
 //!   the latest seqno, without already-signalled leaves, ordered by context.
+//! * Merge never panics, whatever the seqnos: on a 32-bit wrapping timeline, where two points
+//!   half the circle apart are not ordered, it sorts by a total order of its own and then
+//!   applies the timeline's.
 //! * No pending leaf: an already-signalled fence (the stub, or a signalled input) — no array.
 //!   One pending leaf: that fence itself. Neither case allocates.
 //!
@@ -16,10 +19,15 @@
 //!   leaf timestamp; here the signalled leaf with that timestamp is returned as is (same
 //!   status, same timestamp, no allocation), unless it carries an error, which the merge must
 //!   not invent: then a private stub is made.
+//! * The leaves of one 32-bit timeline that span half the circle or more have no latest
+//!   point; the kernel keeps whichever its sort puts first, here the merge keeps the two or
+//!   three points that between them are the same as or later than every such leaf, so the
+//!   result still waits for all its inputs. Inputs within half the circle keep one point per
+//!   context, as in the kernel.
 //!
 //! Kernel: `drivers/dma-buf/dma-fence-unwrap.c`; suite: `tests/st_dma_fence_unwrap.rs`.
 
-use super::{Fence, alloc_contexts, chain, seqno_is_later};
+use super::{Fence, alloc_contexts, chain};
 use std::cmp::Ordering;
 use std::num::NonZeroU64;
 
@@ -133,15 +141,14 @@ pub fn merge(fences: &[Fence]) -> Fence {
             }
         });
     }
-    all.sort_unstable_by(order);
-    all.dedup_by(|later_in_vec, kept| later_in_vec.context() == kept.context());
+    dedup(&mut all);
     match all.len() {
         0 => settled(latest),
         1 => all.pop().unwrap_or_else(Fence::stub),
         _ => {
             let ctx = alloc_contexts(NonZeroU64::MIN);
-            // Members are leaves by construction, so this cannot fail.
-            Fence::new_array(all, ctx, 1).unwrap_or_else(|_| Fence::stub())
+            // Members are leaves by construction.
+            Fence::array_of_leaves(all, ctx, 1)
         }
     }
 }
@@ -184,15 +191,74 @@ fn settled(latest: Option<Fence>) -> Fence {
     }
 }
 
-/// Context ascending; within a context the later seqno first (kernel: `fence_cmp`).
-fn order(a: &Fence, b: &Fence) -> Ordering {
-    a.context().cmp(&b.context()).then_with(|| {
-        if seqno_is_later(a.is_seqno64(), a.seqno(), b.seqno()) {
-            Ordering::Less
-        } else if a.seqno() == b.seqno() {
-            Ordering::Equal
-        } else {
-            Ordering::Greater
+/// Sorts `fences` by context and keeps, per context, the latest point (kernel:
+/// `dma_fence_dedup_array()`).
+///
+/// The sort key is a total order of its own (context, seqno mode, seqno with the later first
+/// where seqnos are ordered), so the sort cannot meet an inconsistent comparison; the kernel's
+/// `fence_cmp()` compares with `dma_fence_is_later()`, which is no total order on a 32-bit
+/// timeline. Which fences stand for the others is then chosen per context with the timeline's
+/// own order (see [`cover`]).
+fn dedup(fences: &mut Vec<Fence>) {
+    fences.sort_unstable_by(order);
+    let mut keep = Vec::with_capacity(fences.len());
+    for group in
+        fences.chunk_by(|a, b| a.context() == b.context() && a.is_seqno64() == b.is_seqno64())
+    {
+        cover(group, &mut keep);
+    }
+    let mut flags = keep.into_iter();
+    fences.retain(|_| flags.next().unwrap_or(true));
+}
+
+/// Pushes, for each fence of `group` (one context, sorted by [`order`]), whether it is kept:
+/// every fence dropped is the same point as, or earlier than, one kept.
+///
+/// On a 64-bit timeline that is the first fence alone. On a 32-bit wrapping one, a point is
+/// later than those up to 2^31 − 1 behind it. The group is walked backwards round the circle
+/// from its latest point (the one just before the widest gap between neighbours): a fence is
+/// dropped while the last kept one is later or the same point, else kept. Inputs within half
+/// the circle (every real timeline) keep one fence, as the kernel does; wider ones keep the
+/// two or three needed so that nothing an input waited for is lost.
+fn cover(group: &[Fence], keep: &mut Vec<bool>) {
+    let start = keep.len();
+    keep.resize(start + group.len(), false);
+    let keep = &mut keep[start..];
+    if group[0].is_seqno64() || group.len() == 1 {
+        keep[0] = true;
+        return;
+    }
+    // Seqnos descend through the group, so the gap below entry i is key(i) - key(i + 1),
+    // and the one from the last round to the first is what is left of the circle.
+    let key = |i: usize| group[i].seqno() as u32;
+    let n = group.len();
+    let gap = |i: usize| key(i).wrapping_sub(key((i + 1) % n));
+    let widest = (0..n).max_by_key(|&i| gap(i)).unwrap_or(n - 1);
+    // The latest point is just below the widest gap (the first entry if that gap wraps).
+    let latest = (widest + 1) % n;
+    let mut anchor = key(latest);
+    keep[latest] = true;
+    for step in 1..n {
+        let i = (latest + step) % n;
+        if anchor.wrapping_sub(key(i)) > i32::MAX as u32 {
+            // Half the circle or more behind the last kept point: not covered by it.
+            anchor = key(i);
+            keep[i] = true;
         }
-    })
+    }
+}
+
+/// Context ascending, then seqno mode, then within a context the later seqno first: on a
+/// 64-bit timeline the larger, on a 32-bit one the larger low 32 bits (a total order, unlike
+/// the timeline's own; [`cover`] applies that one).
+fn order(a: &Fence, b: &Fence) -> Ordering {
+    let key = |f: &Fence| {
+        let seqno = if f.is_seqno64() {
+            f.seqno()
+        } else {
+            u64::from(f.seqno() as u32)
+        };
+        (f.context(), f.is_seqno64(), std::cmp::Reverse(seqno))
+    };
+    key(a).cmp(&key(b))
 }

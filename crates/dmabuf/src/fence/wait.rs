@@ -8,7 +8,12 @@
 //! all) that wakes a shared futex word.
 //!
 //! # Rules
-//! * A zero timeout polls: `Ok` if signalled, [`Error::TimedOut`] otherwise.
+//! * A zero timeout polls without blocking, but enables signalling first, as every wait does
+//!   (kernel: `dma_fence_wait_timeout()` calls `dma_fence_enable_sw_signaling()` whatever the
+//!   timeout): the issuer's `enable_signaling` hook runs (once per fence), then `Ok` if the
+//!   fence has signalled, [`Error::TimedOut`] otherwise. Queries ([`Fence::is_signaled`],
+//!   [`Fence::status`]) never enable, and [`wait_any`]'s zero timeout only looks (kernel:
+//!   `dma_fence_wait_any_timeout()` with timeout 0 does the same).
 //! * Waits are blocking fence waits for the validator (a later layer): they must not happen
 //!   inside a signalling section.
 //!
@@ -16,6 +21,9 @@
 //! * No interruptible variant: user space has no signals to interrupt with; cancellable waits
 //!   come with the reservation layer.
 //! * Success is `Ok(())`, not "remaining jiffies"; a deadline form is offered beside the timeout.
+//! * A zero-timeout wait is not a fence wait for the validator, since it cannot block, so it
+//!   may be used inside a signalling section (a callback); the kernel annotates every
+//!   `dma_fence_wait_timeout()` with `__dma_fence_might_wait()`, timeout 0 included.
 
 use super::Fence;
 use super::core::bits::{PARKED, SIGNALED};
@@ -58,20 +66,50 @@ impl Fence {
     }
 
     /// Blocks until the fence signals or `timeout` passes (kernel:
-    /// `dma_fence_wait_timeout()`). A zero timeout polls.
+    /// `dma_fence_wait_timeout()`).
+    ///
+    /// A zero timeout polls: it enables signalling, as any wait does, then looks, without
+    /// blocking (kernel: timeout 0 gives 1 if signalled, else 0). It is not a blocking wait
+    /// for the validator.
     ///
     /// # Errors
     /// [`Error::TimedOut`] (`ETIME`) if the fence is still pending.
+    ///
+    /// ```
+    /// use dmabuf::fence::{Fence, FenceContext, FenceOps};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// /// An issuer that arms on demand and has always finished by then.
+    /// struct Done;
+    /// impl FenceOps for Done {
+    ///     fn enable_signaling(&self, _: &Fence) -> bool {
+    ///         false
+    ///     }
+    /// }
+    /// let (_issuer, fence) = FenceContext::new("doc", "poll").next_fence_with_ops(Arc::new(Done));
+    /// assert!(!fence.is_signaled()); // a query does not enable
+    /// assert!(fence.wait_timeout(Duration::ZERO).is_ok()); // a poll does
+    /// ```
     #[doc(alias = "dma_fence_wait_timeout")]
     pub fn wait_timeout(&self, timeout: Duration) -> Result<()> {
         if timeout.is_zero() {
-            return if self.is_signaled() {
+            return if self.poll_enabling() {
                 Ok(())
             } else {
                 Err(Error::TimedOut)
             };
         }
         self.wait_until(deadline_after(timeout))
+    }
+
+    /// A zero-timeout wait: whether the fence has signalled once signalling is enabled
+    /// (kernel: `dma_fence_wait_timeout(fence, intr, 0)`). Never blocks.
+    pub(crate) fn poll_enabling(&self) -> bool {
+        if self.is_signaled() {
+            return true;
+        }
+        self.enable_sw_signaling();
+        self.is_signaled()
     }
 
     /// Blocks until the fence signals or the monotonic clock reaches `deadline`.
@@ -220,7 +258,7 @@ const ANY_PARKED: u32 = 2;
 
 /// Blocks until any of `fences` signals and returns the index of the first signalled one in
 /// slice order (kernel: `dma_fence_wait_any_timeout()`). `None` waits forever; a zero timeout
-/// polls.
+/// only looks, enabling nothing (as the kernel's).
 ///
 /// # Errors
 /// [`Error::NoFences`] (`EINVAL`) for an empty slice; [`Error::TimedOut`] (`ETIME`) if none

@@ -8,17 +8,50 @@ use crate::fence::Fence;
 use crate::fence::unwrap::leaves;
 use crate::validate;
 use dmabuf_ww::WwGuard;
+use std::cell::Cell;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 /// Proof that a reservation object is locked, and the door to its writer operations.
 /// Unlocks when dropped (kernel: `dma_resv_unlock`).
+///
+/// # Threads
+/// A lock is held by one thread, and the guard is the proof of it that calls needing "the
+/// reservation lock is held" take (mapping, pinning, vmap, and the exporter callbacks they
+/// run). So the guard stays on the thread that locked: it is neither `Send` nor `Sync`, and
+/// a `&ResvGuard` cannot reach another thread, not even in a scoped one:
+///
+/// ```compile_fail,E0277
+/// use dmabuf::resv::Resv;
+/// let resv = Resv::new();
+/// let guard = resv.lock_single();
+/// std::thread::scope(|s| {
+///     s.spawn(|| guard.num_fences()); // error: `ResvGuard` cannot be shared between threads
+/// });
+/// ```
+///
+/// The object itself may be shared while it is locked:
+///
+/// ```
+/// use dmabuf::resv::Resv;
+/// let resv = Resv::new();
+/// let guard = resv.lock_single();
+/// std::thread::scope(|s| {
+///     s.spawn(|| assert!(resv.is_locked()));
+/// });
+/// assert_eq!(guard.num_fences(), 0);
+/// ```
 #[must_use = "dropping the guard unlocks at once"]
 pub struct ResvGuard<'a> {
     resv: &'a Resv,
     guard: WwGuard<'a, Locked>,
     /// The signalling obligation started by publishing a pending fence (validator only).
     obligation: Option<validate::Section>,
+    /// Not `Sync`: the guard proves that *this* thread holds the lock. (`WwGuard` is `Sync`
+    /// when its data is, as `std`'s and parking_lot's guards are, since a shared guard only
+    /// reads the data; the proof is this type's.)
+    _one_thread: PhantomData<Cell<()>>,
 }
 
 impl<'a> ResvGuard<'a> {
@@ -27,6 +60,7 @@ impl<'a> ResvGuard<'a> {
             resv,
             guard,
             obligation: None,
+            _one_thread: PhantomData,
         }
     }
 
@@ -58,20 +92,24 @@ impl<'a> ResvGuard<'a> {
     /// signalled fences behind.
     ///
     /// # Errors
-    /// [`Error::NothingToReserve`] (`EINVAL`) for `n == 0`.
+    /// [`Error::NothingToReserve`] (`EINVAL`) for `n == 0`; [`Error::NoMemory`] (`ENOMEM`)
+    /// when the larger table cannot be allocated (its size does not fit the address space,
+    /// or the allocator refuses). On error nothing changes.
+    #[doc(alias = "dma_resv_reserve_fences")]
     pub fn reserve_fences(&mut self, n: usize) -> Result<()> {
         if n == 0 {
             return Err(Error::NothingToReserve);
         }
         let old = self.table();
         let len = old.len();
-        if len + n > old.capacity() {
+        let needed = len.checked_add(n).ok_or(Error::NoMemory)?;
+        if needed > old.capacity() {
             let capacity = if old.capacity() == 0 {
-                n.next_power_of_two().max(4)
+                n.checked_next_power_of_two().ok_or(Error::NoMemory)?.max(4)
             } else {
-                (len + n).max(2 * old.capacity())
+                needed.max(old.capacity().saturating_mul(2))
             };
-            let new = Table::with_capacity(capacity);
+            let new = Table::try_with_capacity(capacity).ok_or(Error::NoMemory)?;
             for (f, u) in old.entries() {
                 if !f.is_signaled() {
                     new.push(&f, u);
@@ -92,7 +130,8 @@ impl<'a> ResvGuard<'a> {
     /// Adds `fence` with `usage` (kernel: `dma_resv_add_fence`). Cannot fail.
     ///
     /// The entry replaces, in place, one that has signalled, or one of the same context
-    /// whose usage is the same or higher and which `fence` is later than or equal to;
+    /// whose usage is the same or higher and which is `fence` itself or earlier than it
+    /// ([`Fence::is_later_or_same`]: a distinct fence at the same seqno does not replace);
     /// otherwise it is appended, using a reserved slot. An array's or chain's leaves are
     /// added one by one.
     ///
@@ -136,8 +175,9 @@ impl<'a> ResvGuard<'a> {
             }
             tracing::warn!(target: "dmabuf::resv", "add_fence without a reserved slot; growing");
             self.guard.reserved = 0;
+            // Fails only if the allocator refuses one more slot, which aborts elsewhere too.
             self.reserve_fences(1)
-                .expect("reserving one slot cannot fail");
+                .expect("out of memory growing the fence table by one slot");
             return self.add_leaf(fence, usage);
         }
         self.guard.reserved -= 1;
@@ -151,6 +191,12 @@ impl<'a> ResvGuard<'a> {
 
     /// Replaces every fence of `context` with `replacement` at `usage` (kernel:
     /// `dma_resv_replace_fences`), e.g. a preemption fence by a page-table-update fence.
+    ///
+    /// Any fence is accepted, as in the kernel, and stored as given: a container
+    /// replacement stays one entry (its leaves might need more slots than were replaced, and
+    /// replacing allocates nothing). Readers wait for it like any entry, and
+    /// [`Resv::get_singleton`] looks through it.
+    #[doc(alias = "dma_resv_replace_fences")]
     pub fn replace_fences(&mut self, context: u64, replacement: &Fence, usage: Usage) {
         let table = self.table();
         for i in 0..table.len() {

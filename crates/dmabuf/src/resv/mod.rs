@@ -35,8 +35,11 @@
 //!   entry is never degraded.
 //! * Reservations do not survive an unlock (checked in debug builds, as the kernel's
 //!   `CONFIG_DEBUG_MUTEXES` does): reserve, add and unlock under one lock.
-//! * Containers are not stored: [`ResvGuard::add_fence`] adds an array's or chain's leaves
-//!   one by one, each needing its own reserved slot.
+//! * Containers are not added: [`ResvGuard::add_fence`] adds an array's or chain's leaves
+//!   one by one, each needing its own reserved slot. [`ResvGuard::replace_fences`] stores
+//!   its replacement as given, a container too (as the kernel does: replacing allocates
+//!   nothing, and the leaves might need more slots than the entries replaced), so readers
+//!   that build an array ([`Resv::get_singleton`]) look through container entries.
 //! * With the validator on, adding a pending fence starts the adding thread's signalling
 //!   obligation (kernel: `dma_fence_begin_signalling()` in the submit path once the fence is
 //!   visible): until that guard is dropped the thread must not wait on fences, reclaim, or
@@ -60,6 +63,7 @@ pub use guard::{LockedIter, ResvGuard};
 pub use iter::UnlockedIter;
 
 use crate::error::{Error, Result};
+use crate::fence::unwrap::leaves;
 use crate::fence::{Fence, alloc_contexts};
 use crate::time::MonotonicTime;
 use arc_swap::ArcSwap;
@@ -285,16 +289,28 @@ impl Resv {
     /// `dma_resv_get_singleton`): `None` if there is none, the fence itself if there is one,
     /// otherwise a new array (own context, seqno 1) that signals when all have.
     ///
+    /// An entry that is a container (only [`ResvGuard::replace_fences`] stores one) joins
+    /// the array with its unsignalled leaves, as an array holds leaves only; so does every
+    /// other entry then. The result waits for everything the entries wait for, whatever
+    /// they are: this cannot fail (the kernel's only failure is `-ENOMEM`).
+    ///
     /// Never add the result back to a reservation object (it would nest containers).
+    #[doc(alias = "dma_resv_get_singleton")]
     pub fn get_singleton(&self, usage: Usage) -> Option<Fence> {
         let mut fences = self.get_fences(usage);
+        if fences.len() > 1 && fences.iter().any(Fence::is_container) {
+            fences = fences
+                .iter()
+                .flat_map(leaves)
+                .filter(|leaf| !leaf.is_signaled())
+                .collect();
+        }
         match fences.len() {
             0 => None,
             1 => fences.pop(),
             _ => {
                 let ctx = alloc_contexts(NonZeroU64::MIN);
-                // Entries are leaves, so the array accepts them.
-                Fence::new_array(fences, ctx, 1).ok()
+                Some(Fence::array_of_leaves(fences, ctx, 1))
             }
         }
     }
@@ -315,13 +331,19 @@ impl Resv {
     }
 
     /// Waits for every fence with usage ≤ `usage`, one after another, sharing `timeout`
-    /// (kernel: `dma_resv_wait_timeout`). A zero timeout polls.
+    /// (kernel: `dma_resv_wait_timeout`).
+    ///
+    /// A zero timeout polls without blocking, as the kernel's does: each unsignalled fence
+    /// in turn gets a zero-timeout [`Fence::wait_timeout`] (which enables its signalling and
+    /// looks again), stopping at the first still pending. [`test_signaled`](Self::test_signaled)
+    /// only looks.
     ///
     /// # Errors
     /// [`Error::TimedOut`] if a fence is still pending when the time is up.
+    #[doc(alias = "dma_resv_wait_timeout")]
     pub fn wait_timeout(&self, usage: Usage, timeout: Duration) -> Result<()> {
         if timeout.is_zero() {
-            return if self.test_signaled(usage) {
+            return if self.iter_unlocked(usage).all(|f| f.poll_enabling()) {
                 Ok(())
             } else {
                 Err(Error::TimedOut)

@@ -26,6 +26,16 @@ pub(crate) struct Slot {
     usage: AtomicU8,
 }
 
+impl Slot {
+    fn empty() -> Self {
+        Slot {
+            seq: AtomicU32::new(0),
+            fence: ArcSwapOption::empty(),
+            usage: AtomicU8::new(Usage::Bookkeep as u8),
+        }
+    }
+}
+
 /// A table of entries; `len` of its `slots` are in use.
 pub(crate) struct Table {
     slots: Box<[Slot]>,
@@ -37,15 +47,21 @@ impl Table {
     /// reservation object).
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         Table {
-            slots: (0..capacity)
-                .map(|_| Slot {
-                    seq: AtomicU32::new(0),
-                    fence: ArcSwapOption::empty(),
-                    usage: AtomicU8::new(Usage::Bookkeep as u8),
-                })
-                .collect(),
+            slots: (0..capacity).map(|_| Slot::empty()).collect(),
             len: AtomicUsize::new(0),
         }
+    }
+
+    /// [`with_capacity`](Self::with_capacity), or `None` if the slots cannot be allocated
+    /// (their size overflows, or the allocator refuses) rather than a panic or an abort.
+    pub(crate) fn try_with_capacity(capacity: usize) -> Option<Self> {
+        let mut slots = Vec::new();
+        slots.try_reserve_exact(capacity).ok()?;
+        slots.extend((0..capacity).map(|_| Slot::empty()));
+        Some(Table {
+            slots: slots.into_boxed_slice(),
+            len: AtomicUsize::new(0),
+        })
     }
 
     pub(crate) fn capacity(&self) -> usize {
