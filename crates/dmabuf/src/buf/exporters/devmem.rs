@@ -7,14 +7,15 @@
 //! buffers to host memory. Eviction locks the victim's reservation object (a trylock, as TTM
 //! does without a ticket: a busy victim is skipped), waits for all its fences, calls
 //! [`DmaBuf::move_notify`] and copies the bytes. Mapping an evicted buffer for the pool's
-//! own device brings it back when there is room.
+//! own device brings it back when there is room and nothing pins it.
 //!
 //! # Rules
 //! * Allocating is a reclaim point: with the validator on, allocating in a fence signalling
 //!   section is reported (it may wait for fences through eviction). Eviction runs in a
 //!   reclaim scope.
-//! * A pinned buffer never moves; a buffer mapped by a static importer is pinned (the
-//!   framework pins at attach for them).
+//! * A pinned buffer never moves, out (eviction) or back in (a map for the pool's device
+//!   maps it where it is); a buffer mapped by a static importer is pinned (the framework
+//!   pins at attach for them).
 //! * Importers that keep writing through a mapping after `move_notify` write into memory the
 //!   buffer no longer uses: the fences they add are what make eviction wait for them.
 //!
@@ -264,10 +265,15 @@ fn copy_of(memory: &HostMemory) -> Result<Arc<HostMemory>> {
 
 impl DevMemBuffer {
     /// Brings an evicted buffer back into device memory, if there is room (or room can be
-    /// made). Called with its lock held.
+    /// made) and nothing pins it where it is: a pinned buffer is mapped in host memory
+    /// (kernel: `amdgpu_dma_buf_map()` validates a new placement only for an unpinned BO).
+    /// Called with its lock held.
     fn restore(&self, locked: &Locked<'_>) -> Result<()> {
-        if self.state.lock().placement == Placement::Device {
-            return Ok(());
+        {
+            let st = self.state.lock();
+            if st.placement == Placement::Device || st.pins > 0 {
+                return Ok(());
+            }
         }
         if self.pool.reserve(self.size, Some(locked.buf())).is_err() {
             return Ok(()); // stays in host memory; still mappable
