@@ -101,3 +101,81 @@ fn a_map_for_the_pool_device_does_not_restore_a_buffer_a_dynamic_importer_pinned
     assert_eq!(&cpu_read(&a, 6), b"packet", "the bytes moved with it");
     drop((nic, gpu_att, b));
 }
+
+#[test]
+fn a_live_vmap_keeps_the_buffer_where_it_is() {
+    // Kernel: amdgpu_dma_buf_vmap() pins the BO, amdgpu_dma_buf_vunmap() unpins it.
+    let gpu = dev("gpu");
+    let vram = DeviceMemory::new(&gpu, 4096);
+    let a = vram.alloc(4096).expect("a");
+    let g = a.resv().lock_single();
+    let v1 = a.vmap(&g).expect("vmap");
+    let v2 = a.vmap(&g).expect("vmap again: the same view");
+    drop(g);
+    assert_eq!(
+        vram.evict_all().expect("evict"),
+        0,
+        "vmapped: nothing moves"
+    );
+    assert_eq!(vram.alloc(4096).err(), Some(dmabuf::Error::NoMemory));
+    assert_eq!(DeviceMemory::placement(&a), Some(Placement::Device));
+    v1.memory().write_at(0, b"cpu").expect("cpu write");
+    let att = a
+        .dynamic_attach(&dev("nic"), Arc::new(Mover::default()))
+        .expect("attach");
+    let g = a.resv().lock_single();
+    let m = att.map(&g, Direction::ToDevice).expect("map");
+    let mut back = [0u8; 3];
+    m.dma_read(0, &mut back).expect("device read");
+    assert_eq!(&back, b"cpu", "the device sees what the CPU wrote");
+    m.unmap(&g).expect("unmap");
+    v1.vunmap(&g).expect("vunmap");
+    drop(g);
+    assert_eq!(vram.evict_all().expect("evict"), 0, "one vmap still live");
+    let g = a.resv().lock_single();
+    v2.vunmap(&g).expect("last vunmap");
+    drop(g);
+    assert_eq!(
+        vram.evict_all().expect("evict"),
+        1,
+        "unpinned by the last vunmap"
+    );
+    assert_eq!(&cpu_read(&a, 3), b"cpu");
+    drop(att);
+}
+
+#[test]
+fn a_live_vmap_keeps_an_evicted_buffer_out_of_device_memory() {
+    let gpu = dev("gpu");
+    let (vram, a, b, c) = a_evicted(&gpu);
+    drop(c);
+    let g = a.resv().lock_single();
+    let v = a.vmap(&g).expect("vmap");
+    drop(g);
+    let att = a
+        .dynamic_attach(&gpu, Arc::new(Mover::default()))
+        .expect("attach");
+    let g = a.resv().lock_single();
+    let m = att.map(&g, Direction::Bidirectional).expect("map");
+    assert_eq!(
+        DeviceMemory::placement(&a),
+        Some(Placement::Host),
+        "not restored"
+    );
+    m.dma_write(0, b"gpu").expect("gpu write");
+    let mut back = [0u8; 3];
+    v.memory().read_at(0, &mut back).expect("cpu read");
+    assert_eq!(&back, b"gpu", "the CPU view is the buffer's memory");
+    m.unmap(&g).expect("unmap");
+    v.vunmap(&g).expect("vunmap");
+    let m = att.map(&g, Direction::Bidirectional).expect("map");
+    assert_eq!(
+        DeviceMemory::placement(&a),
+        Some(Placement::Device),
+        "restored"
+    );
+    assert_eq!(vram.restores(), 1);
+    m.unmap(&g).expect("unmap");
+    drop(g);
+    drop((att, b));
+}

@@ -15,7 +15,8 @@
 //!   reclaim scope.
 //! * A pinned buffer never moves, out (eviction) or back in (a map for the pool's device
 //!   maps it where it is); a buffer mapped by a static importer is pinned (the framework
-//!   pins at attach for them).
+//!   pins at attach for them), and so is a buffer with a live [`DmaBuf::vmap`] (the CPU
+//!   view stays valid until the last `vunmap`).
 //! * Importers that keep writing through a mapping after `move_notify` write into memory the
 //!   buffer no longer uses: the fences they add are what make eviction wait for them.
 //!
@@ -328,8 +329,18 @@ impl Exporter for DevMemBuffer {
         table.unmap_from_device();
     }
 
+    /// The buffer's memory where it is now, pinned there until [`vunmap`](Self::vunmap)
+    /// (kernel: `amdgpu_dma_buf_vmap()` pins, `amdgpu_dma_buf_vunmap()` unpins). The
+    /// framework calls this once for all concurrent vmaps, so one pin covers them.
     fn vmap(&self, _locked: &Locked<'_>) -> Result<Arc<dyn Memory>> {
-        Ok(self.state.lock().memory.clone())
+        let mut st = self.state.lock();
+        st.pins += 1;
+        Ok(st.memory.clone())
+    }
+
+    fn vunmap(&self, _locked: &Locked<'_>, _memory: Arc<dyn Memory>) {
+        let mut st = self.state.lock();
+        st.pins = st.pins.saturating_sub(1);
     }
 }
 
