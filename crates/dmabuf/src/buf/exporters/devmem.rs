@@ -239,20 +239,24 @@ impl DeviceMemory {
         let moved = {
             let mut st = exporter.state.lock();
             if st.placement == Placement::Device {
-                st.memory = copy_of(&st.memory)?;
+                st.memory = copy_of(&st.memory);
                 st.placement = Placement::Host;
                 true
             } else {
                 false
             }
         };
-        drop(guard);
+        // The books change with the placement, under the reservation lock: a restore that
+        // takes the lock next must find them already updated, or this retain would drop its
+        // new entry (the pool lock is a leaf, so taking it here is fine).
         if moved {
             let mut pool = self.pool.lock();
             pool.used -= exporter.size;
             pool.resident
                 .retain(|w| !w.is_released() && !w.points_to(victim));
-            drop(pool);
+        }
+        drop(guard);
+        if moved {
             self.evictions.fetch_add(1, Ordering::Relaxed);
         }
         Ok(moved)
@@ -260,8 +264,8 @@ impl DeviceMemory {
 }
 
 /// A fresh copy of `memory` (one copy of the bytes: the simulated migration).
-fn copy_of(memory: &HostMemory) -> Result<Arc<HostMemory>> {
-    Ok(Arc::new(HostMemory::from_bytes(memory.to_vec())))
+fn copy_of(memory: &HostMemory) -> Arc<HostMemory> {
+    Arc::new(HostMemory::from_bytes(memory.to_vec()))
 }
 
 impl DevMemBuffer {
@@ -280,15 +284,21 @@ impl DevMemBuffer {
             return Ok(()); // stays in host memory; still mappable
         }
         locked.buf().resv().wait(Usage::Bookkeep);
-        locked.buf().move_notify(locked.guard())?;
+        if let Err(e) = locked.buf().move_notify(locked.guard()) {
+            self.pool.pool.lock().used -= self.size; // the bytes reserved above
+            return Err(e);
+        }
         {
             let mut st = self.state.lock();
-            st.memory = copy_of(&st.memory)?;
+            st.memory = copy_of(&st.memory);
             st.placement = Placement::Device;
         }
-        let mut pool = self.pool.pool.lock();
-        pool.resident.push_back(locked.buf().downgrade());
-        drop(pool);
+        // Placement and books change together under the reservation lock (see `evict`).
+        self.pool
+            .pool
+            .lock()
+            .resident
+            .push_back(locked.buf().downgrade());
         self.pool.restores.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
