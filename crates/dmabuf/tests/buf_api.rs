@@ -360,6 +360,66 @@ fn a_mapping_dropped_without_unmap_is_unmapped_at_detach() {
 }
 
 #[test]
+fn detaching_under_a_live_cached_mapping_unmaps_and_unpins_it_and_the_mapping_faults() {
+    // Kernel: dma_buf_detach() unmaps the cached sg_table and unpins, then calls the
+    // exporter's detach; importers must have unmapped their own mappings first.
+    let (buf, log) = Recorder::export(true, false);
+    let d = dev("scanout");
+    let att = buf.attach(&d).expect("attach");
+    let g = buf.resv().lock_single();
+    let m = att.map(&g, Direction::Bidirectional).expect("cached");
+    m.dma_write(0, b"early").expect("write while attached");
+    drop(g);
+    taken(&log);
+    drop(att);
+    assert_eq!(
+        taken(&log),
+        ["unmap scanout", "unpin scanout", "detach scanout"],
+        "every unmap and unpin before the exporter's detach"
+    );
+    assert_eq!(d.mapped_segments(), 0, "no device window left behind");
+    assert!(matches!(m.dma_write(0, b"late"), Err(Error::Fault { .. })));
+    let mut back = [0u8; 5];
+    assert!(matches!(m.dma_read(0, &mut back), Err(Error::Fault { .. })));
+    let g = buf.resv().lock_single();
+    m.unmap(&g).expect("unmap after detach: nothing left to do");
+    assert!(taken(&log).is_empty(), "no exporter call after its detach");
+    let v = buf.vmap(&g).expect("vmap");
+    let mut bytes = [0u8; 5];
+    v.memory().read_at(0, &mut bytes).expect("read");
+    assert_eq!(&bytes, b"early", "the late write went nowhere");
+    v.vunmap(&g).expect("vunmap");
+}
+
+#[test]
+fn detaching_under_a_live_mapping_unmaps_it_once_and_the_mapping_faults() {
+    let (buf, log) = Recorder::export(false, false);
+    let d = dev("codec");
+    let att = buf.attach(&d).expect("attach");
+    let g = buf.resv().lock_single();
+    let live = att.map(&g, Direction::ToDevice).expect("map");
+    let _dropped = att.map(&g, Direction::FromDevice).expect("map");
+    drop(g);
+    drop(_dropped);
+    assert_eq!(d.mapped_segments(), 4, "two mappings of two pages");
+    taken(&log);
+    drop(att);
+    assert_eq!(
+        taken(&log),
+        ["unmap codec", "unmap codec", "detach codec"],
+        "the live mapping and the dropped one, then the exporter's detach"
+    );
+    assert_eq!(d.mapped_segments(), 0);
+    let mut back = [0u8; 4];
+    assert!(matches!(
+        live.dma_read(0, &mut back),
+        Err(Error::Fault { .. })
+    ));
+    drop(live);
+    assert!(taken(&log).is_empty(), "dropping it later calls nobody");
+}
+
+#[test]
 fn a_refused_attach_leaves_nothing_behind() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let buf = DmaBuf::export(Recorder {

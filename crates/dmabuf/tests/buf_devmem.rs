@@ -179,3 +179,38 @@ fn a_live_vmap_keeps_an_evicted_buffer_out_of_device_memory() {
     drop(g);
     drop((att, b));
 }
+
+#[test]
+fn detaching_under_a_live_cached_mapping_leaves_no_window_onto_memory_the_buffer_left() {
+    // The camera's pin goes with its attachment; its cached mapping must go with it, or the
+    // camera keeps writing into memory eviction copied the buffer out of.
+    let gpu = dev("gpu");
+    let vram = DeviceMemory::new(&gpu, 4096);
+    let a = vram.alloc(4096).expect("a");
+    let camera = Device::new("camera", DeviceCaps::PEER_TO_PEER);
+    let att = a.attach(&camera).expect("attach: pinned, cached mapping");
+    let g = a.resv().lock_single();
+    let m = att.map(&g, Direction::Bidirectional).expect("map");
+    drop(g);
+    assert_eq!(vram.evict_all().expect("evict"), 0, "pinned while attached");
+    drop(att);
+    assert_eq!(
+        camera.mapped_segments(),
+        0,
+        "detach unmapped the cached mapping"
+    );
+    assert_eq!(
+        vram.evict_all().expect("evict"),
+        1,
+        "and unpinned the buffer"
+    );
+    assert!(matches!(
+        m.dma_write(0, b"late"),
+        Err(dmabuf::Error::Fault { .. })
+    ));
+    assert_eq!(cpu_read(&a, 4), [0; 4], "no write landed anywhere");
+    let g = a.resv().lock_single();
+    m.unmap(&g).expect("unmap after detach");
+    drop(g);
+    assert_eq!(camera.mapped_segments(), 0);
+}
