@@ -562,6 +562,27 @@ fn exports_need_a_size_and_heaps_check_their_flags() {
 }
 
 #[test]
+fn an_exporter_that_moves_its_storage_cannot_cache_mappings() {
+    // Kernel: dma_buf_export() WARNs and answers -EINVAL for `cache_sgt_mapping` with
+    // pin/unpin: a cached table would be handed out again after move_notify, stale.
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let err = DmaBuf::export(Recorder {
+        memory: Arc::new(HostMemory::zeroed(4096).expect("size")),
+        dynamic: true,
+        caches: true,
+        refuse: None,
+        log: log.clone(),
+    })
+    .expect_err("dynamic and caching");
+    assert!(matches!(err, Error::InvalidExporter(_)), "{err:?}");
+    assert_eq!(err.errno(), Errno::EINVAL);
+    assert!(taken(&log).is_empty(), "nothing was called");
+    // Either alone is fine.
+    let (_dynamic, _) = Recorder::export(true, false);
+    let (_caching, _) = Recorder::export(false, true);
+}
+
+#[test]
 fn a_memfd_buffer_is_the_same_bytes_for_devices_the_cpu_and_its_fd() {
     let heap = MemfdHeap::new();
     assert_eq!(heap.name(), "memfd");
