@@ -612,8 +612,10 @@ fn device_memory_evicts_the_oldest_unpinned_buffer_and_accounts_its_bytes() {
     let a = vram.alloc(4096).expect("a");
     let b = vram.alloc(4096).expect("b");
     assert_eq!(vram.used(), 8192);
-    // A static importer gets a pinned cached mapping (seed 001): `a` can no longer move.
-    let scanout = a.attach(&dev("display")).expect("attach");
+    // A static importer gets a pinned cached mapping (seed 001): `a` can no longer move. The
+    // display reaches device memory (peer-to-peer), so `a` is pinned where it is.
+    let display = Device::new("display", DeviceCaps::PEER_TO_PEER);
+    let scanout = a.attach(&display).expect("attach");
     let c = vram.alloc(4096).expect("c evicts b, the oldest unpinned");
     assert_eq!(DeviceMemory::placement(&a), Some(Placement::Device));
     assert_eq!(DeviceMemory::placement(&b), Some(Placement::Host));

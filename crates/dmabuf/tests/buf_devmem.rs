@@ -120,8 +120,10 @@ fn a_live_vmap_keeps_the_buffer_where_it_is() {
     assert_eq!(vram.alloc(4096).err(), Some(dmabuf::Error::NoMemory));
     assert_eq!(DeviceMemory::placement(&a), Some(Placement::Device));
     v1.memory().write_at(0, b"cpu").expect("cpu write");
+    // A peer reaches the buffer where the vmap holds it.
+    let peer = Device::new("peer", DeviceCaps::PEER_TO_PEER);
     let att = a
-        .dynamic_attach(&dev("nic"), Arc::new(Mover::default()))
+        .dynamic_attach(&peer, Arc::new(Mover::default()))
         .expect("attach");
     let g = a.resv().lock_single();
     let m = att.map(&g, Direction::ToDevice).expect("map");
@@ -213,4 +215,164 @@ fn detaching_under_a_live_cached_mapping_leaves_no_window_onto_memory_the_buffer
     m.unmap(&g).expect("unmap after detach");
     drop(g);
     assert_eq!(camera.mapped_segments(), 0);
+}
+
+/// A pool of one page holding `a`, which the pool's own device wrote `bytes` into.
+fn a_in_device_memory(gpu: &Device, bytes: &[u8]) -> (Arc<DeviceMemory>, DmaBuf) {
+    let vram = DeviceMemory::new(gpu, 4096);
+    let a = vram.alloc(4096).expect("a");
+    let att = a
+        .dynamic_attach(gpu, Arc::new(Mover::default()))
+        .expect("attach");
+    let g = a.resv().lock_single();
+    let m = att.map(&g, Direction::Bidirectional).expect("map");
+    m.dma_write(0, bytes).expect("gpu write");
+    m.unmap(&g).expect("unmap");
+    drop(g);
+    drop(att);
+    assert_eq!(DeviceMemory::placement(&a), Some(Placement::Device));
+    (vram, a)
+}
+
+#[test]
+fn an_importer_without_peer_to_peer_gets_the_buffer_in_host_memory() {
+    // Kernel: amdgpu_dma_buf_map() places the BO in VRAM only for a peer2peer attachment,
+    // else in GTT (system memory); amdgpu_dma_buf_pin() pins in GTT for one.
+    let gpu = dev("gpu");
+    let (vram, a) = a_in_device_memory(&gpu, b"rendered");
+    // A dynamic importer without peer-to-peer: its map moves the buffer out first.
+    let mover = Arc::new(Mover::default());
+    let nic = a
+        .dynamic_attach(&dev("nic"), mover.clone())
+        .expect("attach");
+    let g = a.resv().lock_single();
+    let m = nic.map(&g, Direction::ToDevice).expect("map");
+    assert_eq!(DeviceMemory::placement(&a), Some(Placement::Host));
+    assert_eq!(vram.used(), 0, "its device memory is free again");
+    assert_eq!(
+        mover.0.load(Ordering::SeqCst),
+        1,
+        "importers heard of the move"
+    );
+    let mut back = [0u8; 8];
+    m.dma_read(0, &mut back).expect("nic read");
+    assert_eq!(&back, b"rendered", "the bytes moved with it");
+    m.unmap(&g).expect("unmap");
+    drop(g);
+    drop(nic);
+    // A peer-to-peer importer reaches device memory: the buffer stays (or goes back) there.
+    let gpu_att = a
+        .dynamic_attach(&gpu, Arc::new(Mover::default()))
+        .expect("attach");
+    let g = a.resv().lock_single();
+    gpu_att
+        .map(&g, Direction::Bidirectional)
+        .expect("restore")
+        .unmap(&g)
+        .expect("unmap");
+    drop(g);
+    assert_eq!(DeviceMemory::placement(&a), Some(Placement::Device));
+    let peer = a
+        .dynamic_attach(
+            &Device::new("peer", DeviceCaps::PEER_TO_PEER),
+            Arc::new(Mover::default()),
+        )
+        .expect("attach");
+    let g = a.resv().lock_single();
+    let m = peer.map(&g, Direction::ToDevice).expect("map");
+    assert_eq!(DeviceMemory::placement(&a), Some(Placement::Device));
+    m.dma_read(0, &mut back).expect("peer read");
+    assert_eq!(&back, b"rendered");
+    m.unmap(&g).expect("unmap");
+    drop(g);
+    drop((gpu_att, peer));
+}
+
+#[test]
+fn a_static_importer_without_peer_to_peer_pins_the_buffer_in_host_memory() {
+    let gpu = dev("gpu");
+    let (vram, a) = a_in_device_memory(&gpu, b"frame");
+    let camera = dev("camera");
+    let att = a.attach(&camera).expect("attach: moved out, then pinned");
+    assert_eq!(DeviceMemory::placement(&a), Some(Placement::Host));
+    assert_eq!(vram.used(), 0);
+    let g = a.resv().lock_single();
+    let m = att.map(&g, Direction::Bidirectional).expect("cached");
+    let mut back = [0u8; 5];
+    m.dma_read(0, &mut back).expect("camera read");
+    assert_eq!(&back, b"frame");
+    m.unmap(&g).expect("unmap");
+    drop(g);
+    // Pinned in host memory: the pool's device maps it there.
+    let gpu_att = a.attach(&gpu).expect("attach gpu");
+    assert_eq!(DeviceMemory::placement(&a), Some(Placement::Host));
+    drop((gpu_att, att));
+}
+
+#[test]
+fn a_buffer_pinned_in_device_memory_is_busy_for_an_importer_without_peer_to_peer() {
+    // Kernel: dma_buf_attach() answers -EBUSY when the storage is where the device cannot
+    // reach it and cannot move.
+    let gpu = dev("gpu");
+    let (vram, a) = a_in_device_memory(&gpu, b"scanout");
+    let display = a
+        .dynamic_attach(&gpu, Arc::new(Mover::default()))
+        .expect("attach");
+    let g = a.resv().lock_single();
+    display.pin(&g).expect("pin in device memory");
+    drop(g);
+    let err = a.attach(&dev("camera")).expect_err("cannot reach it");
+    assert!(matches!(err, dmabuf::Error::Busy(_)), "{err:?}");
+    assert_eq!(a.attachment_count(), 1, "the refused attachment is gone");
+    let nic = a
+        .dynamic_attach(&dev("nic"), Arc::new(Mover::default()))
+        .expect("attach");
+    let g = a.resv().lock_single();
+    let err = nic
+        .map(&g, Direction::ToDevice)
+        .expect_err("cannot reach it");
+    assert!(matches!(err, dmabuf::Error::Busy(_)), "{err:?}");
+    assert!(matches!(nic.pin(&g), Err(dmabuf::Error::Busy(_))));
+    assert_eq!(DeviceMemory::placement(&a), Some(Placement::Device));
+    assert_eq!(vram.used(), 4096);
+    // Unpinned, it can move out for them.
+    display.unpin(&g).expect("unpin");
+    let m = nic.map(&g, Direction::ToDevice).expect("map");
+    assert_eq!(DeviceMemory::placement(&a), Some(Placement::Host));
+    m.unmap(&g).expect("unmap");
+    drop(g);
+    drop((nic, display));
+}
+
+#[test]
+fn a_pin_moves_the_buffer_out_when_any_attached_device_cannot_reach_device_memory() {
+    // Kernel: amdgpu_dma_buf_pin() leaves VRAM out as soon as one attachment lacks peer2peer.
+    let gpu = dev("gpu");
+    let (_vram, a) = a_in_device_memory(&gpu, b"shared");
+    let nic = a
+        .dynamic_attach(&dev("nic"), Arc::new(Mover::default()))
+        .expect("attach");
+    let peer = a
+        .dynamic_attach(
+            &Device::new("peer", DeviceCaps::PEER_TO_PEER),
+            Arc::new(Mover::default()),
+        )
+        .expect("attach");
+    let g = a.resv().lock_single();
+    peer.pin(&g).expect("pin");
+    assert_eq!(
+        DeviceMemory::placement(&a),
+        Some(Placement::Host),
+        "pinned where all reach"
+    );
+    let m = nic
+        .map(&g, Direction::ToDevice)
+        .expect("the nic can still map it");
+    let mut back = [0u8; 6];
+    m.dma_read(0, &mut back).expect("nic read");
+    assert_eq!(&back, b"shared");
+    m.unmap(&g).expect("unmap");
+    peer.unpin(&g).expect("unpin");
+    drop(g);
+    drop((nic, peer));
 }
