@@ -143,7 +143,9 @@ impl Driver {
             design,
             vram: DeviceMemory::new(&gpu, 2 * FRAME),
             gpu,
-            display: Device::new("display", DeviceCaps::NONE),
+            // The display engine scans out of the GPU's memory directly (peer-to-peer), so
+            // its pin keeps a frame in device memory.
+            display: Device::new("display", DeviceCaps::PEER_TO_PEER),
             state: Arc::new(Mutex::new(lock_class, DriverState::default())),
         }
     }

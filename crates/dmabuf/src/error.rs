@@ -186,6 +186,10 @@ pub enum Error {
     /// A buffer size of zero, or one that overflows (kernel: `-EINVAL`).
     #[error("invalid buffer size {0}")]
     InvalidSize(u64),
+    /// An exporter whose callbacks contradict each other, such as one that moves its storage
+    /// and caches mappings (kernel: `dma_buf_export()` WARNs and answers `-EINVAL`).
+    #[error("invalid exporter: {0}")]
+    InvalidExporter(&'static str),
     /// A reservation lock did not lock: back off, already held, interrupted or wrong class.
     #[error(transparent)]
     Ww(dmabuf_ww::WwError),
@@ -228,7 +232,8 @@ impl Error {
             | Error::Unsupported(_)
             | Error::Unbalanced(_)
             | Error::InvalidFlags(_)
-            | Error::InvalidSize(_) => Errno::EINVAL,
+            | Error::InvalidSize(_)
+            | Error::InvalidExporter(_) => Errno::EINVAL,
             Error::Ww(e) => Errno::from_raw(e.errno()).unwrap_or(Errno::EINVAL),
             Error::Os { errno, .. } => *errno,
             Error::ContextMismatch(..)

@@ -360,6 +360,66 @@ fn a_mapping_dropped_without_unmap_is_unmapped_at_detach() {
 }
 
 #[test]
+fn detaching_under_a_live_cached_mapping_unmaps_and_unpins_it_and_the_mapping_faults() {
+    // Kernel: dma_buf_detach() unmaps the cached sg_table and unpins, then calls the
+    // exporter's detach; importers must have unmapped their own mappings first.
+    let (buf, log) = Recorder::export(true, false);
+    let d = dev("scanout");
+    let att = buf.attach(&d).expect("attach");
+    let g = buf.resv().lock_single();
+    let m = att.map(&g, Direction::Bidirectional).expect("cached");
+    m.dma_write(0, b"early").expect("write while attached");
+    drop(g);
+    taken(&log);
+    drop(att);
+    assert_eq!(
+        taken(&log),
+        ["unmap scanout", "unpin scanout", "detach scanout"],
+        "every unmap and unpin before the exporter's detach"
+    );
+    assert_eq!(d.mapped_segments(), 0, "no device window left behind");
+    assert!(matches!(m.dma_write(0, b"late"), Err(Error::Fault { .. })));
+    let mut back = [0u8; 5];
+    assert!(matches!(m.dma_read(0, &mut back), Err(Error::Fault { .. })));
+    let g = buf.resv().lock_single();
+    m.unmap(&g).expect("unmap after detach: nothing left to do");
+    assert!(taken(&log).is_empty(), "no exporter call after its detach");
+    let v = buf.vmap(&g).expect("vmap");
+    let mut bytes = [0u8; 5];
+    v.memory().read_at(0, &mut bytes).expect("read");
+    assert_eq!(&bytes, b"early", "the late write went nowhere");
+    v.vunmap(&g).expect("vunmap");
+}
+
+#[test]
+fn detaching_under_a_live_mapping_unmaps_it_once_and_the_mapping_faults() {
+    let (buf, log) = Recorder::export(false, false);
+    let d = dev("codec");
+    let att = buf.attach(&d).expect("attach");
+    let g = buf.resv().lock_single();
+    let live = att.map(&g, Direction::ToDevice).expect("map");
+    let _dropped = att.map(&g, Direction::FromDevice).expect("map");
+    drop(g);
+    drop(_dropped);
+    assert_eq!(d.mapped_segments(), 4, "two mappings of two pages");
+    taken(&log);
+    drop(att);
+    assert_eq!(
+        taken(&log),
+        ["unmap codec", "unmap codec", "detach codec"],
+        "the live mapping and the dropped one, then the exporter's detach"
+    );
+    assert_eq!(d.mapped_segments(), 0);
+    let mut back = [0u8; 4];
+    assert!(matches!(
+        live.dma_read(0, &mut back),
+        Err(Error::Fault { .. })
+    ));
+    drop(live);
+    assert!(taken(&log).is_empty(), "dropping it later calls nobody");
+}
+
+#[test]
 fn a_refused_attach_leaves_nothing_behind() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let buf = DmaBuf::export(Recorder {
@@ -502,6 +562,27 @@ fn exports_need_a_size_and_heaps_check_their_flags() {
 }
 
 #[test]
+fn an_exporter_that_moves_its_storage_cannot_cache_mappings() {
+    // Kernel: dma_buf_export() WARNs and answers -EINVAL for `cache_sgt_mapping` with
+    // pin/unpin: a cached table would be handed out again after move_notify, stale.
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let err = DmaBuf::export(Recorder {
+        memory: Arc::new(HostMemory::zeroed(4096).expect("size")),
+        dynamic: true,
+        caches: true,
+        refuse: None,
+        log: log.clone(),
+    })
+    .expect_err("dynamic and caching");
+    assert!(matches!(err, Error::InvalidExporter(_)), "{err:?}");
+    assert_eq!(err.errno(), Errno::EINVAL);
+    assert!(taken(&log).is_empty(), "nothing was called");
+    // Either alone is fine.
+    let (_dynamic, _) = Recorder::export(true, false);
+    let (_caching, _) = Recorder::export(false, true);
+}
+
+#[test]
 fn a_memfd_buffer_is_the_same_bytes_for_devices_the_cpu_and_its_fd() {
     let heap = MemfdHeap::new();
     assert_eq!(heap.name(), "memfd");
@@ -531,8 +612,10 @@ fn device_memory_evicts_the_oldest_unpinned_buffer_and_accounts_its_bytes() {
     let a = vram.alloc(4096).expect("a");
     let b = vram.alloc(4096).expect("b");
     assert_eq!(vram.used(), 8192);
-    // A static importer gets a pinned cached mapping (seed 001): `a` can no longer move.
-    let scanout = a.attach(&dev("display")).expect("attach");
+    // A static importer gets a pinned cached mapping (seed 001): `a` can no longer move. The
+    // display reaches device memory (peer-to-peer), so `a` is pinned where it is.
+    let display = Device::new("display", DeviceCaps::PEER_TO_PEER);
+    let scanout = a.attach(&display).expect("attach");
     let c = vram.alloc(4096).expect("c evicts b, the oldest unpinned");
     assert_eq!(DeviceMemory::placement(&a), Some(Placement::Device));
     assert_eq!(DeviceMemory::placement(&b), Some(Placement::Host));

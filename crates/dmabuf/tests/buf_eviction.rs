@@ -4,6 +4,9 @@
 //! publishes a write fence under the lock, waits for the jobs before it, writes the whole
 //! buffer through its mapping and signals. At the end every buffer must hold exactly its last
 //! job's pattern: a write lost in memory the buffer left, or two jobs interleaved, shows.
+//!
+//! Then the pool's books under evictions racing restores: rounds of an evictor against a
+//! mapper that brings buffers back, each round checked against where the buffers really are.
 
 use dmabuf::buf::exporters::{DeviceMemory, Placement};
 use dmabuf::buf::{
@@ -212,4 +215,98 @@ fn eviction_under_concurrent_device_writes_loses_no_byte() {
     }
     let placed: Vec<Placement> = bufs.iter().filter_map(DeviceMemory::placement).collect();
     assert_eq!(placed.len(), BUFFERS);
+}
+
+/// A dynamic importer that only needs to be told.
+struct Follow;
+
+impl Importer for Follow {
+    fn move_notify(&self, _locked: &Locked<'_>) {}
+}
+
+/// The pool's books against the buffers' placements, between rounds: the bytes in use are the
+/// resident buffers' bytes, and eviction reaches every one of them (an unpinned buffer in
+/// device memory that eviction cannot find holds its bytes for good).
+fn check_books(vram: &Arc<DeviceMemory>, bufs: &[DmaBuf], round: usize) {
+    let resident: u64 = bufs
+        .iter()
+        .filter(|b| DeviceMemory::placement(b) == Some(Placement::Device))
+        .map(|b| b.size())
+        .sum();
+    assert_eq!(vram.used(), resident, "round {round}: bytes in use");
+    let before = vram.evictions();
+    let moved = vram.evict_all().expect("evict");
+    assert_eq!(vram.evictions() - before, moved as u64);
+    for (k, b) in bufs.iter().enumerate() {
+        assert_eq!(
+            DeviceMemory::placement(b),
+            Some(Placement::Host),
+            "round {round}: buffer {k} is in device memory but eviction cannot reach it \
+             (evict_all moved {moved}, {} bytes in use)",
+            vram.used()
+        );
+    }
+    assert_eq!(
+        vram.used(),
+        0,
+        "round {round}: bytes in use after evicting all"
+    );
+    // The whole capacity can be allocated again.
+    drop(vram.alloc(vram.capacity()).expect("the whole pool"));
+}
+
+#[test]
+fn evictions_racing_restores_keep_the_pools_books() {
+    const PAGE: u64 = 4096;
+    const ROUNDS: usize = 40;
+    const ROUND: Duration = Duration::from_millis(40);
+    let gpu = Device::new("gpu", DeviceCaps::NONE);
+    let vram = DeviceMemory::new(&gpu, 2 * PAGE);
+    let bufs: Vec<DmaBuf> = (0..3).map(|_| vram.alloc(PAGE).expect("alloc")).collect();
+    let atts: Vec<Attachment<Dynamic>> = bufs
+        .iter()
+        .map(|b| b.dynamic_attach(&gpu, Arc::new(Follow)).expect("attach"))
+        .collect();
+    let (mut maps, mut evictions) = (0u64, 0u64);
+    for round in 0..ROUNDS {
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let evictor = s.spawn(|| {
+                let mut moved = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    moved += vram.evict_all().expect("evict") as u64;
+                }
+                moved
+            });
+            // The mapper takes each lock the moment it is free, so that its restore lands
+            // right after an eviction lets go of the buffer.
+            let end = Instant::now() + ROUND;
+            let mut k = 0;
+            while Instant::now() < end {
+                let buf = &bufs[k % bufs.len()];
+                let g = loop {
+                    if let Some(g) = buf.resv().try_lock_single() {
+                        break g;
+                    }
+                    std::hint::spin_loop();
+                };
+                let m = atts[k % bufs.len()]
+                    .map(&g, Direction::Bidirectional)
+                    .expect("map");
+                m.unmap(&g).expect("unmap");
+                drop(g);
+                maps += 1;
+                k += 1;
+            }
+            stop.store(true, Ordering::Relaxed);
+            evictions += evictor.join().expect("evictor");
+        });
+        check_books(&vram, &bufs, round);
+    }
+    assert!(
+        maps > 1000 && evictions > 100,
+        "{maps} maps, {evictions} evictions"
+    );
+    assert!(vram.restores() > 100, "{} restores", vram.restores());
+    drop(atts);
 }

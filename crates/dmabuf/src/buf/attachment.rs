@@ -17,6 +17,13 @@
 //!   drivers share buffers without changing their locking).
 //! * A static importer's map waits for the buffer's KERNEL fences (moves and clears) first.
 //! * Only dynamic attachments can pin; an unpin needs a pin.
+//! * Unmap every mapping before detaching (kernel: the same rule for `dma_buf_detach()`).
+//!   Detaching tears down whatever is left, as `dma_buf_detach()` does the cached mapping:
+//!   every table the attachment handed out is unmapped, the cached one included, before the
+//!   pin that held the storage under it goes and before the exporter's `detach`. A
+//!   [`Mapping`] that outlives its attachment is dead: its device windows are closed, so an
+//!   access through it faults ([`Error::Fault`]) rather than reach memory the buffer may have
+//!   left, and its `unmap` does nothing.
 //!
 //! # Differences from the kernel
 //! * Follows the 2019–2025 generation for mismatched importers (seed 001; mainline replaced it
@@ -24,6 +31,8 @@
 //! * A mapping dropped without `unmap` is not lost: the attachment unmaps it at detach (the
 //!   kernel leaks it, with a warning at best). Detaching drops the attachment's remaining pins
 //!   too, with a warning.
+//! * A mapping still held at detach is unmapped there, with a warning (in the kernel its
+//!   `sg_table` is freed or leaked under the importer: a use after free).
 
 use super::exporter::Locked;
 use super::{Device, Direction, DmaBuf, SgTable};
@@ -70,6 +79,8 @@ impl Kind for Dynamic {
 
 /// A device attached to a buffer (kernel: `struct dma_buf_attachment`). Dropping it
 /// detaches (kernel: `dma_buf_detach()`), which takes the reservation lock: do not hold it.
+/// Detaching unmaps every [`Mapping`] of the attachment still alive (see the module's rules):
+/// unmap them first.
 ///
 /// The locking convention is in the types. Mapping needs the guard of the buffer's
 /// reservation lock:
@@ -125,9 +136,10 @@ struct AttState {
     pinned_for_cache: bool,
     /// The importer's pins.
     pins: usize,
-    /// Mappings dropped without `unmap`, unmapped at detach.
-    orphans: Vec<SgTable>,
-    /// Detached: nothing is unmapped here any more.
+    /// Every other table handed out and not unmapped yet: those of live mappings, and
+    /// those of mappings dropped without `unmap`. Detach unmaps them all.
+    mapped: Vec<Arc<SgTable>>,
+    /// Detached: every table is unmapped, and nothing is unmapped here any more.
     detached: bool,
 }
 
@@ -283,14 +295,20 @@ impl<K: Kind> Attachment<K> {
             }
         }
         let table = Arc::new(buf.exporter().map(&locked, &att.device, direction)?);
-        if buf.exporter().caches_mapping() {
-            att.state.lock().cached = Some(table.clone());
-            return Ok(Mapping::new(att.clone(), table, true));
+        let cached = buf.exporter().caches_mapping();
+        {
+            let mut st = att.state.lock();
+            if cached {
+                st.cached = Some(table.clone());
+            } else {
+                st.mapped.push(table.clone());
+            }
         }
-        Ok(Mapping::new(att.clone(), table, false))
+        Ok(Mapping::new(att.clone(), table, cached))
     }
 
-    /// Detaches now (same as dropping; kernel: `dma_buf_detach()`).
+    /// Detaches now (same as dropping; kernel: `dma_buf_detach()`): unmaps what is still
+    /// mapped, drops the pins, then calls the exporter's `detach`.
     pub fn detach(self) {}
 }
 
@@ -347,38 +365,56 @@ impl<K: Kind> Drop for Attachment<K> {
             let Ok(locked) = buf.locked(&guard) else {
                 return; // unreachable: the guard locks this buffer
             };
-            let (cached, pinned_for_cache, pins, orphans) = {
+            let (cached, pinned_for_cache, pins, mapped) = {
                 let mut st = att.state.lock();
                 st.detached = true;
                 (
                     st.cached.take(),
                     std::mem::take(&mut st.pinned_for_cache),
                     std::mem::take(&mut st.pins),
-                    std::mem::take(&mut st.orphans),
+                    std::mem::take(&mut st.mapped),
                 )
             };
             let exporter = buf.exporter();
-            if let Some(table) = cached {
-                match Arc::try_unwrap(table) {
-                    Ok(table) => exporter.unmap(&locked, table),
-                    Err(_) => tracing::warn!(
-                        device = att.device.name(),
-                        "detached while its cached mapping is still in use: leaked"
-                    ),
-                }
+            // Kernel: dma_buf_detach() unmaps the cached table and unpins. Here every table
+            // goes, the ones live `Mapping`s still hold too: their windows close with the
+            // pin that kept the storage under them, so a late access faults instead of
+            // reaching memory the buffer may have left, and nothing leaks.
+            let (mut live, mut dropped) = (0usize, 0usize);
+            let tables = cached
+                .into_iter()
+                .map(|t| (t, true))
+                .chain(mapped.into_iter().map(|t| (t, false)));
+            for (table, is_cached) in tables {
+                let table = match Arc::try_unwrap(table) {
+                    Ok(table) => {
+                        // The cached table is the attachment's own; others are leftovers.
+                        dropped += usize::from(!is_cached);
+                        table
+                    }
+                    Err(shared) => {
+                        live += 1;
+                        shared.same_segments()
+                    }
+                };
+                exporter.unmap(&locked, table);
             }
             if pinned_for_cache {
                 exporter.unpin(&locked, &att.device);
             }
-            if !orphans.is_empty() {
+            if live > 0 {
                 tracing::warn!(
                     device = att.device.name(),
-                    count = orphans.len(),
-                    "mappings dropped without unmap, unmapped at detach"
+                    count = live,
+                    "detached under live mappings: unmapped, they fault from now on"
                 );
             }
-            for table in orphans {
-                exporter.unmap(&locked, table);
+            if dropped > 0 {
+                tracing::warn!(
+                    device = att.device.name(),
+                    count = dropped,
+                    "mappings dropped without unmap, unmapped at detach"
+                );
             }
             if pins > 0 {
                 tracing::warn!(device = att.device.name(), pins, "detached while pinned");
@@ -409,7 +445,8 @@ impl<K: Kind> std::fmt::Debug for Attachment<K> {
 
 /// A mapped attachment: the buffer as segments of the device's address space (kernel: the
 /// `sg_table` from `dma_buf_map_attachment()`). Give it back with [`unmap`](Self::unmap)
-/// under the reservation lock.
+/// under the reservation lock, before the attachment detaches: detaching unmaps it, and an
+/// access through it faults from then on.
 #[must_use = "a mapping should be given back with unmap, under the reservation lock"]
 pub struct Mapping {
     att: Arc<AttInner>,
@@ -491,7 +528,8 @@ impl Mapping {
     }
 
     /// Unmaps (kernel: `dma_buf_unmap_attachment()`), with the reservation lock held. A
-    /// cached mapping stays for the next map.
+    /// cached mapping stays for the next map. After its attachment detached there is nothing
+    /// left to unmap: detaching unmapped it.
     ///
     /// # Errors
     /// [`Error::WrongLock`], handing the mapping back.
@@ -502,33 +540,24 @@ impl Mapping {
             Ok(l) => l,
             Err(error) => return Err(Rejected { error, input: self }),
         };
-        let table = self.table.take();
-        if let Some(table) = table
-            && !self.cached
-            && let Ok(table) = Arc::try_unwrap(table)
-        {
-            att.buf.exporter().unmap(&locked, table);
+        let Some(table) = self.table.take() else {
+            return Ok(());
+        };
+        if self.cached {
+            return Ok(());
         }
-        Ok(())
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        if let Some(table) = self.table.take()
-            && !self.cached
-            && let Ok(table) = Arc::try_unwrap(table)
         {
-            let mut st = self.att.state.lock();
+            let mut st = att.state.lock();
             if st.detached {
-                tracing::warn!(
-                    device = self.att.device.name(),
-                    "mapping dropped after detach: leaked"
-                );
-            } else {
-                st.orphans.push(table);
+                return Ok(()); // unmapped at detach
             }
+            st.mapped.retain(|t| !Arc::ptr_eq(t, &table));
         }
+        // The attachment's entry is gone, so this is the last holder (a `Mapping` is the only
+        // other one, and it is not `Clone`).
+        let table = Arc::try_unwrap(table).unwrap_or_else(|shared| shared.same_segments());
+        att.buf.exporter().unmap(&locked, table);
+        Ok(())
     }
 }
 

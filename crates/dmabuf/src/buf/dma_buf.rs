@@ -88,7 +88,8 @@ impl DmaBuf {
     /// `dma_buf_export()`).
     ///
     /// # Errors
-    /// [`Error::InvalidSize`] for a zero size.
+    /// [`Error::InvalidSize`] for a zero size; [`Error::InvalidExporter`] for an exporter
+    /// that is dynamic and caches mappings (a cached mapping cannot follow a move).
     #[doc(alias = "dma_buf_export")]
     pub fn export(exporter: impl Exporter) -> Result<DmaBuf> {
         Self::export_with_resv(exporter, Arc::new(Resv::new()))
@@ -98,11 +99,18 @@ impl DmaBuf {
     /// `exp_info.resv`), so their implicit sync is one.
     ///
     /// # Errors
-    /// [`Error::InvalidSize`] for a zero size.
+    /// As [`export`](Self::export).
     pub fn export_with_resv(exporter: impl Exporter, resv: Arc<Resv>) -> Result<DmaBuf> {
         let size = exporter.size();
         if size == 0 {
             return Err(Error::InvalidSize(size));
+        }
+        // Kernel: dma_buf_export() rejects `cache_sgt_mapping` with pin/unpin (WARN,
+        // -EINVAL): every map would hand out the first table again, even after move_notify.
+        if exporter.is_dynamic() && exporter.caches_mapping() {
+            return Err(Error::InvalidExporter(
+                "a dynamic exporter cannot cache mappings",
+            ));
         }
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let inner = Arc::new(BufInner {

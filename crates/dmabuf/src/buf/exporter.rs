@@ -12,7 +12,8 @@
 //! # Rules
 //! * An exporter is dynamic ([`Exporter::is_dynamic`]) iff it can move its storage; it then
 //!   honours `pin`/`unpin` and calls [`DmaBuf::move_notify`](super::DmaBuf::move_notify)
-//!   (with the lock held) before it moves.
+//!   (with the lock held) before it moves, and it does not ask the framework to cache
+//!   mappings ([`Exporter::caches_mapping`]; the export fails).
 //!
 //! # Differences from the kernel
 //! * One exporter value per buffer (the kernel's `dma_buf->priv`); shared state such as a
@@ -77,7 +78,9 @@ pub trait Exporter: std::any::Any + Send + Sync {
 
     /// Whether the framework should keep the first mapping of each attachment and hand it out
     /// again (kernel: `cache_sgt_mapping`). A map in another direction then answers
-    /// [`Error::Busy`] unless the cached one is bidirectional.
+    /// [`Error::Busy`] unless the cached one is bidirectional. Only for exporters that are not
+    /// [dynamic](Self::is_dynamic): exporting one that is both fails with
+    /// [`Error::InvalidExporter`].
     fn caches_mapping(&self) -> bool {
         false
     }

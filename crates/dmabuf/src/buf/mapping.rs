@@ -94,6 +94,13 @@ impl SgTable {
         }
     }
 
+    /// The same segments as a table of their own, for unmapping a table that is still shared
+    /// (the framework's revoke at detach): `unmap_from_device` on the copy removes the
+    /// windows every holder of the original used.
+    pub(crate) fn same_segments(&self) -> SgTable {
+        SgTable::new(self.device.clone(), self.direction, self.segments.clone())
+    }
+
     /// The device whose address space the segments are in.
     pub fn device(&self) -> &Device {
         &self.device

@@ -7,19 +7,28 @@
 //! buffers to host memory. Eviction locks the victim's reservation object (a trylock, as TTM
 //! does without a ticket: a busy victim is skipped), waits for all its fences, calls
 //! [`DmaBuf::move_notify`] and copies the bytes. Mapping an evicted buffer for the pool's
-//! own device brings it back when there is room.
+//! own device brings it back when there is room and nothing pins it.
 //!
 //! # Rules
 //! * Allocating is a reclaim point: with the validator on, allocating in a fence signalling
 //!   section is reported (it may wait for fences through eviction). Eviction runs in a
 //!   reclaim scope.
-//! * A pinned buffer never moves; a buffer mapped by a static importer is pinned (the
-//!   framework pins at attach for them).
+//! * A pinned buffer never moves, out (eviction) or back in (a map for the pool's device
+//!   maps it where it is); a buffer mapped by a static importer is pinned (the framework
+//!   pins at attach for them), and so is a buffer with a live [`DmaBuf::vmap`] (the CPU
+//!   view stays valid until the last `vunmap`).
+//! * A device without [`DeviceCaps::peer_to_peer`](crate::buf::DeviceCaps) cannot reach
+//!   another device's memory: mapping or pinning for one moves the buffer out to host memory
+//!   first, and answers [`Error::Busy`] if it is pinned in device memory (for a static
+//!   importer, at attach). The pool's own device and peer-to-peer devices map it where it is.
 //! * Importers that keep writing through a mapping after `move_notify` write into memory the
 //!   buffer no longer uses: the fences they add are what make eviction wait for them.
 //!
 //! # Differences from the kernel
 //! * One pool per device, byte-counted, least-recently-placed order; no GTT, no domains.
+//! * Whether a device reaches device memory is its [`DeviceCaps`](crate::buf::DeviceCaps)
+//!   (the kernel's importer asks with `allow_peer2peer` and the exporter's `attach` checks
+//!   the PCI topology).
 
 use super::super::memory::PAGE_SIZE;
 use crate::buf::{
@@ -34,6 +43,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The largest segment a device-memory mapping has.
 const MAX_SEGMENT: usize = 256 * 1024;
+
+/// Why a device without peer-to-peer cannot map or pin a buffer ([`Error::Busy`]).
+const UNREACHABLE: &str = "pinned in device memory, which this device cannot reach";
 
 /// A device's local memory: a capacity, and the buffers placed in it.
 ///
@@ -217,7 +229,7 @@ impl DeviceMemory {
         Ok(moved)
     }
 
-    /// Moves `victim` to host memory: trylock, wait for every fence, `move_notify`, copy.
+    /// Moves `victim` to host memory: trylock, then [`DevMemBuffer::move_out`].
     /// `Ok(false)` if it is locked by someone else or pinned.
     fn evict(&self, victim: &DmaBuf) -> Result<bool> {
         let _scope = crate::validate::reclaim_scope();
@@ -227,61 +239,106 @@ impl DeviceMemory {
         let Some(guard) = victim.resv().try_lock_single() else {
             return Ok(false);
         };
-        if exporter.state.lock().pins > 0 {
-            return Ok(false);
-        }
-        // Everything that may still touch the old placement: kernel moves, writers, readers
-        // and bookkeeping work alike.
-        victim.resv().wait(Usage::Bookkeep);
-        victim.move_notify(&guard)?;
-        let moved = {
-            let mut st = exporter.state.lock();
-            if st.placement == Placement::Device {
-                st.memory = copy_of(&st.memory)?;
-                st.placement = Placement::Host;
-                true
-            } else {
-                false
-            }
-        };
-        drop(guard);
-        if moved {
-            let mut pool = self.pool.lock();
-            pool.used -= exporter.size;
-            pool.resident
-                .retain(|w| !w.is_released() && !w.points_to(victim));
-            drop(pool);
-            self.evictions.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(moved)
+        let locked = victim.locked(&guard)?;
+        exporter.move_out(&locked)
     }
 }
 
 /// A fresh copy of `memory` (one copy of the bytes: the simulated migration).
-fn copy_of(memory: &HostMemory) -> Result<Arc<HostMemory>> {
-    Ok(Arc::new(HostMemory::from_bytes(memory.to_vec())))
+fn copy_of(memory: &HostMemory) -> Arc<HostMemory> {
+    Arc::new(HostMemory::from_bytes(memory.to_vec()))
 }
 
 impl DevMemBuffer {
-    /// Brings an evicted buffer back into device memory, if there is room (or room can be
-    /// made). Called with its lock held.
-    fn restore(&self, locked: &Locked<'_>) -> Result<()> {
-        if self.state.lock().placement == Placement::Device {
+    /// Moves the buffer to host memory, with its lock held: waits for every fence, calls
+    /// `move_notify`, copies, and updates the pool's books. `Ok(false)` if it is in host
+    /// memory already or pinned.
+    fn move_out(&self, locked: &Locked<'_>) -> Result<bool> {
+        {
+            let st = self.state.lock();
+            if st.placement == Placement::Host || st.pins > 0 {
+                return Ok(false);
+            }
+        }
+        let buf = locked.buf();
+        // Everything that may still touch the old placement: kernel moves, writers, readers
+        // and bookkeeping work alike.
+        buf.resv().wait(Usage::Bookkeep);
+        buf.move_notify(locked.guard())?;
+        {
+            let mut st = self.state.lock();
+            st.memory = copy_of(&st.memory);
+            st.placement = Placement::Host;
+        }
+        // The books change with the placement, under the reservation lock: a restore that
+        // takes the lock next must find them already updated, or this retain would drop its
+        // new entry (the pool lock is a leaf, so taking it here is fine).
+        {
+            let mut pool = self.pool.pool.lock();
+            pool.used -= self.size;
+            pool.resident
+                .retain(|w| !w.is_released() && !w.points_to(buf));
+        }
+        self.pool.evictions.fetch_add(1, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    /// Whether `device` reaches the pool's device memory: the pool's own device, or a
+    /// peer-to-peer capable one.
+    fn reaches_device_memory(&self, device: &Device) -> bool {
+        device.same(&self.pool.device) || device.caps().peer_to_peer
+    }
+
+    /// Puts the buffer where `device` can reach it, with its lock held: back into device
+    /// memory for the pool's own device (if it can move), out to host memory for a device
+    /// without peer-to-peer (kernel: `amdgpu_dma_buf_map()` places a BO in VRAM only for a
+    /// peer2peer attachment, in GTT otherwise).
+    ///
+    /// # Errors
+    /// [`Error::Busy`] if it is pinned in device memory and `device` cannot reach that.
+    fn place_for(&self, locked: &Locked<'_>, device: &Device) -> Result<()> {
+        if device.same(&self.pool.device) {
+            return self.restore(locked);
+        }
+        if self.reaches_device_memory(device) || self.move_out(locked)? {
             return Ok(());
+        }
+        match self.state.lock().placement {
+            Placement::Host => Ok(()),
+            Placement::Device => Err(Error::Busy(UNREACHABLE)),
+        }
+    }
+
+    /// Brings an evicted buffer back into device memory, if there is room (or room can be
+    /// made) and nothing pins it where it is: a pinned buffer is mapped in host memory
+    /// (kernel: `amdgpu_dma_buf_map()` validates a new placement only for an unpinned BO).
+    /// Called with its lock held.
+    fn restore(&self, locked: &Locked<'_>) -> Result<()> {
+        {
+            let st = self.state.lock();
+            if st.placement == Placement::Device || st.pins > 0 {
+                return Ok(());
+            }
         }
         if self.pool.reserve(self.size, Some(locked.buf())).is_err() {
             return Ok(()); // stays in host memory; still mappable
         }
         locked.buf().resv().wait(Usage::Bookkeep);
-        locked.buf().move_notify(locked.guard())?;
+        if let Err(e) = locked.buf().move_notify(locked.guard()) {
+            self.pool.pool.lock().used -= self.size; // the bytes reserved above
+            return Err(e);
+        }
         {
             let mut st = self.state.lock();
-            st.memory = copy_of(&st.memory)?;
+            st.memory = copy_of(&st.memory);
             st.placement = Placement::Device;
         }
-        let mut pool = self.pool.pool.lock();
-        pool.resident.push_back(locked.buf().downgrade());
-        drop(pool);
+        // Placement and books change together under the reservation lock (see `move_out`).
+        self.pool
+            .pool
+            .lock()
+            .resident
+            .push_back(locked.buf().downgrade());
         self.pool.restores.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -300,7 +357,29 @@ impl Exporter for DevMemBuffer {
         true
     }
 
-    fn pin(&self, _locked: &Locked<'_>, _device: &Device) -> Result<()> {
+    /// Pins the buffer where it is, moving it out to host memory first unless `device` and
+    /// every attached device reach device memory (kernel: `amdgpu_dma_buf_pin()` pins in GTT
+    /// unless every attachment does peer-to-peer), so no attached device is left unable to
+    /// map it.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] if it is pinned in device memory and `device` cannot reach that.
+    fn pin(&self, locked: &Locked<'_>, device: &Device) -> Result<()> {
+        let all_reach = self.reaches_device_memory(device)
+            && locked
+                .buf()
+                .live_attachments()
+                .iter()
+                .all(|att| self.reaches_device_memory(att.device()));
+        // Out to host memory if it can move; if it cannot (pinned in device memory already),
+        // only a device that reaches it there may pin it.
+        if !all_reach
+            && !self.move_out(locked)?
+            && !self.reaches_device_memory(device)
+            && self.state.lock().placement == Placement::Device
+        {
+            return Err(Error::Busy(UNREACHABLE));
+        }
         self.state.lock().pins += 1;
         Ok(())
     }
@@ -311,9 +390,7 @@ impl Exporter for DevMemBuffer {
     }
 
     fn map(&self, locked: &Locked<'_>, device: &Device, direction: Direction) -> Result<SgTable> {
-        if device.same(&self.pool.device) {
-            self.restore(locked)?;
-        }
+        self.place_for(locked, device)?;
         let memory: Arc<dyn Memory> = self.state.lock().memory.clone();
         SgTable::map_memory(device, direction, &memory, self.size as usize, MAX_SEGMENT)
     }
@@ -322,8 +399,18 @@ impl Exporter for DevMemBuffer {
         table.unmap_from_device();
     }
 
+    /// The buffer's memory where it is now, pinned there until [`vunmap`](Self::vunmap)
+    /// (kernel: `amdgpu_dma_buf_vmap()` pins, `amdgpu_dma_buf_vunmap()` unpins). The
+    /// framework calls this once for all concurrent vmaps, so one pin covers them.
     fn vmap(&self, _locked: &Locked<'_>) -> Result<Arc<dyn Memory>> {
-        Ok(self.state.lock().memory.clone())
+        let mut st = self.state.lock();
+        st.pins += 1;
+        Ok(st.memory.clone())
+    }
+
+    fn vunmap(&self, _locked: &Locked<'_>, _memory: Arc<dyn Memory>) {
+        let mut st = self.state.lock();
+        st.pins = st.pins.saturating_sub(1);
     }
 }
 
