@@ -29,6 +29,12 @@
 //! * Whether a device reaches device memory is its [`DeviceCaps`](crate::buf::DeviceCaps)
 //!   (the kernel's importer asks with `allow_peer2peer` and the exporter's `attach` checks
 //!   the PCI topology).
+//! * A pin looks at the devices attached when it is made: if all reach device memory the
+//!   buffer is pinned there, and a device that cannot reach it and attaches later gets
+//!   [`Error::Busy`] from its map (and from its attach, for a static importer, which pins)
+//!   until the pin goes. The kernel decides the same way at pin time (amdgpu pins in GTT
+//!   only when some attachment is not peer-to-peer) and leaves the late importer to fail
+//!   its own mapping.
 
 use super::super::memory::PAGE_SIZE;
 use crate::buf::{
