@@ -201,6 +201,14 @@ fn settled(latest: Option<Fence>) -> Fence {
 /// own order (see [`cover`]).
 fn dedup(fences: &mut Vec<Fence>) {
     fences.sort_unstable_by(order);
+    let wrapping_repeat = fences
+        .windows(2)
+        .any(|w| w[0].context() == w[1].context() && !(w[0].is_seqno64() && w[1].is_seqno64()));
+    if !wrapping_repeat {
+        // Every repeated context is a 64-bit timeline: its first fence is its latest.
+        fences.dedup_by(|later_in_vec, kept| later_in_vec.context() == kept.context());
+        return;
+    }
     let mut keep = Vec::with_capacity(fences.len());
     for group in
         fences.chunk_by(|a, b| a.context() == b.context() && a.is_seqno64() == b.is_seqno64())
@@ -252,13 +260,17 @@ fn cover(group: &[Fence], keep: &mut Vec<bool>) {
 /// 64-bit timeline the larger, on a 32-bit one the larger low 32 bits (a total order, unlike
 /// the timeline's own; [`cover`] applies that one).
 fn order(a: &Fence, b: &Fence) -> Ordering {
-    let key = |f: &Fence| {
-        let seqno = if f.is_seqno64() {
-            f.seqno()
-        } else {
-            u64::from(f.seqno() as u32)
+    // Contexts differ in all but a few comparisons: decide on them before reading anything
+    // else of either fence.
+    a.context().cmp(&b.context()).then_with(|| {
+        let rest = |f: &Fence| {
+            let seqno = if f.is_seqno64() {
+                f.seqno()
+            } else {
+                u64::from(f.seqno() as u32)
+            };
+            (f.is_seqno64(), std::cmp::Reverse(seqno))
         };
-        (f.context(), f.is_seqno64(), std::cmp::Reverse(seqno))
-    };
-    key(a).cmp(&key(b))
+        rest(a).cmp(&rest(b))
+    })
 }
