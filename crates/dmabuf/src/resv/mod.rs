@@ -245,7 +245,9 @@ impl Resv {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Ww`] with [`WwError::ClassMismatch`] if `ctx` is not a reservation context.
+    /// [`Error::Ww`] with [`WwError::ClassMismatch`] if `ctx` is not a reservation context;
+    /// with [`WwError::Deadlock`] only if `ctx` held reservation locks from before the call
+    /// and had to back off: drop them and call again (see [`AcquireCtx::lock_all`]).
     pub fn lock_all<'a>(
         ctx: &'a AcquireCtx,
         objects: &[&'a Resv],
