@@ -9,12 +9,16 @@
 #[cfg(not(loom))]
 pub(crate) use std::sync::Arc;
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{
+    AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence as atomic_fence,
+};
 
 #[cfg(loom)]
 pub(crate) use loom::sync::Arc;
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{
+    AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence as atomic_fence,
+};
 
 /// A mutex without poisoning: `parking_lot` normally, loom's model under `--cfg loom`.
 #[derive(Debug, Default)]
@@ -127,6 +131,30 @@ pub(crate) mod futex {
         let _guard = QUEUE.0.lock().unwrap_or_else(|e| e.into_inner());
         QUEUE.1.notify_all();
     }
+}
+
+/// A number that identifies the calling thread among the threads alive now (never 0).
+///
+/// It is the address of a thread-local without a destructor, so it stays usable in
+/// thread-local destructors and while the thread unwinds, where `std::thread::current()` or a
+/// thread-local that needs dropping may already be gone. Two live threads never share it; a
+/// thread that has ended may hand its number on to a new one.
+#[cfg(not(loom))]
+pub(crate) fn thread_token() -> usize {
+    std::thread_local! {
+        static MARK: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+    }
+    MARK.with(|m| std::ptr::from_ref(m) as usize)
+}
+
+/// Loom runs its model threads on one OS thread, so each gets a number of its own.
+#[cfg(loom)]
+pub(crate) fn thread_token() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+    loom::thread_local! {
+        static TOKEN: usize = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    TOKEN.with(|t| *t)
 }
 
 /// Spins for a short while, then yields: the busy part of spin-then-park.

@@ -15,6 +15,12 @@
 //! * Points signal in order even when several threads advance the timeline at once (a separate
 //!   signalling lock serialises advances; fences are signalled after the state lock is
 //!   released, so callbacks may create points, kernel bug #2).
+//! * A point's callback may advance or close its own timeline: the
+//!   thread that is advancing does that step itself right after the callbacks of the current
+//!   step have run, so [`Timeline::inc`] and [`Timeline::close`] return at once when called
+//!   from inside it. On any other thread they wait their turn as usual.
+//! * A panicking callback does not stop the advance: every point it reached signals (without
+//!   error), and the panic continues once they all have.
 //!
 //! # Differences from the kernel
 //! * A pending point lives until it signals even if every consumer dropped its handle (sw_sync
@@ -25,12 +31,13 @@
 
 use crate::error::{Errno, Error, Result};
 use crate::fence::{Fence, FenceContext, FenceOps, FenceStatus, Signaller, seqno_is_later};
+use crate::sync::thread_token;
 use crate::time::MonotonicTime;
 use crate::validate::{TIMELINE_LOCK, TIMELINE_SIGNAL_LOCK, TrackedMutex};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// A software timeline (kernel: a `sw_sync` timeline). Cloning shares the timeline; the last
 /// handle dropped closes it.
@@ -63,6 +70,13 @@ struct Shared {
     value32: AtomicU32,
     /// Serialises advances so points signal in order.
     signal_lock: TrackedMutex<()>,
+    /// The thread holding `signal_lock` ([`thread_token`]), 0 if none: a call from that thread
+    /// comes from a point's callback and is deferred rather than deadlock on the lock.
+    advancing: AtomicUsize,
+    /// Increments deferred by calls from inside the advancing thread's callbacks.
+    deferred_inc: AtomicU64,
+    /// A close deferred the same way.
+    deferred_close: AtomicBool,
     /// Value, pending points, closed flag.
     state: TrackedMutex<State>,
 }
@@ -100,6 +114,9 @@ impl Timeline {
             ctx: FenceContext::new("sw_sync", name).with_wrapping_seqno(),
             value32: AtomicU32::new(0),
             signal_lock: TrackedMutex::new(&TIMELINE_SIGNAL_LOCK, ()),
+            advancing: AtomicUsize::new(0),
+            deferred_inc: AtomicU64::new(0),
+            deferred_close: AtomicBool::new(false),
             state: TrackedMutex::new(&TIMELINE_LOCK, State::default()),
         });
         Self {
@@ -166,28 +183,35 @@ impl Timeline {
 
     /// Advances the value by `by` and signals, in order, every point it reached (kernel:
     /// `SW_SYNC_IOC_INC`).
+    ///
+    /// Called from a callback of a point this thread is signalling, the advance is done by
+    /// the outer call once the current callbacks have returned, and this call returns at once.
+    ///
+    /// ```
+    /// use dmabuf::Timeline;
+    /// let tl = Timeline::new("doc");
+    /// let (p1, p2) = (tl.create_fence(1).unwrap(), tl.create_fence(2).unwrap());
+    /// let t = tl.clone();
+    /// p1.add_callback(move |_| t.inc(1)).unwrap(); // re-enters: deferred, not a deadlock
+    /// tl.inc(1);
+    /// assert!(p2.is_signaled());
+    /// ```
     pub fn inc(&self, by: u32) {
         let shared = self.shared();
-        let _order = shared.signal_lock.lock();
-        let ready = {
-            let mut st = shared.state.lock();
-            if st.closed {
-                return;
-            }
-            st.value += u64::from(by);
-            shared.value32.store(st.value as u32, Ordering::Release);
-            let first_pending = st.value + 1;
-            let rest = st.points.split_off(&first_pending);
-            std::mem::replace(&mut st.points, rest)
-        };
-        for (_, p) in ready {
-            drop(p.fence);
-            p.signaller.signal();
+        if shared.is_advancing_here() {
+            shared
+                .deferred_inc
+                .fetch_add(u64::from(by), Ordering::Relaxed);
+            return;
         }
+        shared.exclusively(|shared, panicked| shared.advance(u64::from(by), panicked));
     }
 
     /// Closes the timeline: every pending point signals with [`Errno::ENOENT`] and no new point
     /// can be created (kernel: releasing the sw_sync file).
+    ///
+    /// Called from a callback of a point this thread is signalling, the close is done by the
+    /// outer call once the current callbacks have returned.
     pub fn close(&self) {
         self.shared().close();
     }
@@ -205,9 +229,80 @@ impl Timeline {
     }
 }
 
+/// A panic caught from a point's callbacks, resumed once the advance is complete.
+type Payload = Box<dyn std::any::Any + Send>;
+
 impl Shared {
     fn close(&self) {
-        let _order = self.signal_lock.lock();
+        if self.is_advancing_here() {
+            self.deferred_close.store(true, Ordering::Relaxed);
+            return;
+        }
+        self.exclusively(Shared::close_points);
+    }
+
+    /// Whether this thread holds the signalling lock, i.e. the caller is a point's callback.
+    fn is_advancing_here(&self) -> bool {
+        self.advancing.load(Ordering::Relaxed) == thread_token()
+    }
+
+    /// Runs `step` under the signalling lock, then every step deferred by callbacks meanwhile;
+    /// resumes the first panic of a callback once all are done.
+    fn exclusively(&self, step: impl FnOnce(&Self, &mut Option<Payload>)) {
+        /// Forgets the advancing thread also when a panic leaves.
+        struct Advancing<'a>(&'a AtomicUsize);
+        impl Drop for Advancing<'_> {
+            fn drop(&mut self) {
+                self.0.store(0, Ordering::Relaxed);
+            }
+        }
+        let order = self.signal_lock.lock();
+        self.advancing.store(thread_token(), Ordering::Relaxed);
+        let advancing = Advancing(&self.advancing);
+        let mut panicked = None;
+        step(self, &mut panicked);
+        loop {
+            if self.deferred_close.swap(false, Ordering::Relaxed) {
+                self.close_points(&mut panicked);
+            }
+            match self.deferred_inc.swap(0, Ordering::Relaxed) {
+                0 => break,
+                by => self.advance(by, &mut panicked),
+            }
+        }
+        drop(advancing);
+        drop(order);
+        if let Some(payload) = panicked {
+            if std::thread::panicking() {
+                // Closed by a handle dropped while unwinding: a second unwind would abort.
+                tracing::error!(target: "dmabuf::timeline", "a point's callback panicked while the thread was unwinding; the panic is not resumed");
+            } else {
+                std::panic::resume_unwind(payload);
+            }
+        }
+    }
+
+    /// Adds `by` to the value and signals every point reached. Signalling lock held.
+    fn advance(&self, by: u64, panicked: &mut Option<Payload>) {
+        let ready = {
+            let mut st = self.state.lock();
+            if st.closed {
+                return;
+            }
+            st.value += by;
+            self.value32.store(st.value as u32, Ordering::Release);
+            let first_pending = st.value + 1;
+            let rest = st.points.split_off(&first_pending);
+            std::mem::replace(&mut st.points, rest)
+        };
+        for (_, p) in ready {
+            drop(p.fence);
+            catch(panicked, || p.signaller.signal());
+        }
+    }
+
+    /// Closes the timeline and cancels every pending point. Signalling lock held.
+    fn close_points(&self, panicked: &mut Option<Payload>) {
         let points = {
             let mut st = self.state.lock();
             st.closed = true;
@@ -215,8 +310,17 @@ impl Shared {
         };
         for (_, p) in points {
             drop(p.fence);
-            p.signaller.signal_with_error(Errno::ENOENT);
+            catch(panicked, || p.signaller.signal_with_error(Errno::ENOENT));
         }
+    }
+}
+
+/// Runs `f`, keeping the first panic in `first`; later ones are dropped.
+fn catch(first: &mut Option<Payload>, f: impl FnOnce() -> bool) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        && first.is_none()
+    {
+        *first = Some(payload);
     }
 }
 

@@ -178,3 +178,53 @@ fn a_lock_taken_in_a_section_and_held_around_a_wait_is_reported_with_its_cycle()
     );
     assert!(classes.contains(&"dma_fence_map"), "{classes:?}");
 }
+
+static REMOVER_LOCK: LockClass = LockClass::new("test.validator_fence.remover_lock");
+
+#[test]
+fn removing_a_running_callback_under_a_lock_it_takes_is_reported() {
+    use std::sync::mpsc;
+    let ctx = FenceContext::new("test", "remove-under-lock");
+    let m = Arc::new(Mutex::new(&REMOVER_LOCK, ()));
+    // The completion path takes the lock inside a signalling section.
+    let (s0, f0) = ctx.next_fence();
+    let m0 = m.clone();
+    f0.add_callback(move |_| drop(m0.lock())).unwrap();
+    let (_, reports) = capture(|| s0.signal());
+    assert!(reports.is_empty(), "{reports:?}");
+
+    // Now a callback like it runs on another thread while this one holds the lock and
+    // removes it: `remove` waits for a running callback, so this is a fence wait under a lock
+    // the signalling path takes. Reported (in panic mode: the remover panics, releasing the
+    // lock, so the callback can finish) rather than a silent hang.
+    let (s, f) = ctx.next_fence();
+    let (started_tx, started) = mpsc::channel();
+    let m1 = m.clone();
+    let handle = f
+        .add_callback(move |_| {
+            started_tx.send(()).unwrap();
+            drop(m1.lock());
+        })
+        .unwrap();
+    let (done_tx, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        let held = m.lock();
+        let signaller = std::thread::spawn(move || capture(|| s.signal()).1);
+        started.recv().unwrap();
+        let removed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _held = held;
+            handle.remove()
+        }));
+        let signaller_reports = signaller.join().unwrap();
+        done_tx.send((removed.err(), signaller_reports)).unwrap();
+    });
+    let (panic, _signaller_reports) = done
+        .recv_timeout(Duration::from_secs(20))
+        .expect("remove under the lock hung instead of being reported");
+    let panic = panic.expect("remove under the lock was not reported");
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("test.validator_fence.remover_lock") && message.contains("dma_fence_map"),
+        "{message}"
+    );
+}

@@ -18,7 +18,7 @@
 //! Kernel: `drivers/dma-buf/dma-fence-array.c`.
 
 use super::Fence;
-use super::core::{self, Kind, Names, SetError};
+use super::core::{self, Container, Names, SetError};
 use crate::error::{Errno, Error, Result};
 use crate::sync::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::Arc as StdArc;
@@ -71,8 +71,8 @@ impl ArrayState {
 }
 
 fn state(array: &Fence) -> &ArrayState {
-    match &array.0.kind {
-        Kind::Array(a) => a,
+    match array.0.kind.as_deref() {
+        Some(Container::Array(a)) => a,
         _ => unreachable!("array hook on a non-array fence"),
     }
 }
@@ -140,14 +140,14 @@ impl Fence {
             seqno,
             true,
             None,
-            Kind::Array(Box::new(state)),
+            Some(Box::new(Container::Array(state))),
         )
     }
 
     /// The members if this is an array (kernel: `to_dma_fence_array()`), else `None`.
     pub fn array_members(&self) -> Option<&[Fence]> {
-        match &self.0.kind {
-            Kind::Array(a) => Some(&a.members),
+        match self.0.kind.as_deref() {
+            Some(Container::Array(a)) => Some(&a.members),
             _ => None,
         }
     }

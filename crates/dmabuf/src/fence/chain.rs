@@ -23,7 +23,7 @@
 //! Kernel: `drivers/dma-buf/dma-fence-chain.c`; suite: `tests/st_dma_fence_chain.rs`.
 
 use super::Fence;
-use super::core::{self, Kind, Names, SetError};
+use super::core::{self, Container, Names, SetError};
 use crate::error::{Error, Result};
 use crate::sync::{Arc, Mutex};
 use crate::time::MonotonicTime;
@@ -44,8 +44,8 @@ pub(crate) struct ChainState {
 }
 
 fn state(f: &Fence) -> Option<&ChainState> {
-    match &f.0.kind {
-        Kind::Chain(c) => Some(c),
+    match f.0.kind.as_deref() {
+        Some(Container::Chain(c)) => Some(c),
         _ => None,
     }
 }
@@ -57,8 +57,8 @@ impl Drop for ChainState {
         let mut next = self.prev.lock().take();
         while let Some(mut prev) = next {
             next = match Arc::get_mut(&mut prev.0) {
-                Some(inner) => match &mut inner.kind {
-                    Kind::Chain(pc) => pc.prev.lock().take(),
+                Some(inner) => match inner.kind.as_deref_mut() {
+                    Some(Container::Chain(pc)) => pc.prev.lock().take(),
                     _ => None,
                 },
                 None => None,
@@ -209,7 +209,7 @@ impl Fence {
             seqno,
             true,
             None,
-            Kind::Chain(Box::new(state)),
+            Some(Box::new(Container::Chain(state))),
         ))
     }
 

@@ -22,7 +22,9 @@ use super::cb::{self, Callback};
 use super::chain::ChainState;
 use super::{FenceOps, FenceStatus};
 use crate::error::Errno;
-use crate::sync::{Arc, AtomicI32, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering, futex};
+use crate::sync::{
+    Arc, AtomicI32, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering, futex, thread_token,
+};
 use crate::time::MonotonicTime;
 use crate::validate;
 use std::borrow::Cow;
@@ -39,8 +41,9 @@ use std::sync::Arc as StdArc;
 /// | 3 | `SEQNO64` | creation | never |
 /// | 4 | `PARKED` | a waiter about to sleep on this word | never (sticky, cheap) |
 /// | 5 | `CB_RUNNING` | signal, when it took a non-empty callback list | after the last callback |
-/// | 6 | `CB_WAITER` | a `remove` waiting for `CB_RUNNING` to clear | never |
+/// | 6 | `CB_WAITER` | a `remove` waiting for its running callback to return | by the signaller when it moves on (and wakes) |
 /// | 7 | `HAS_OPS` | creation with issuer ops | never |
+/// | 8 | `CB_CANCEL` | a `remove` of a callback the signaller has not reached | after the last callback |
 pub(crate) mod bits {
     pub(crate) const SIGNALED: u32 = 1 << 0;
     pub(crate) const TIMESTAMP: u32 = 1 << 1;
@@ -50,6 +53,7 @@ pub(crate) mod bits {
     pub(crate) const CB_RUNNING: u32 = 1 << 5;
     pub(crate) const CB_WAITER: u32 = 1 << 6;
     pub(crate) const HAS_OPS: u32 = 1 << 7;
+    pub(crate) const CB_CANCEL: u32 = 1 << 8;
 }
 use bits::*;
 
@@ -60,22 +64,27 @@ pub(crate) struct Names {
     pub(crate) timeline: Cow<'static, str>,
 }
 
-/// What kind of fence this is, with the container's own state.
-pub(crate) enum Kind {
-    /// A leaf fence signalled by its issuer (or its ops' poll).
-    Plain,
+/// A container's own state; a leaf fence (signalled by its issuer or its ops' poll) has none.
+pub(crate) enum Container {
     /// `dma_fence_array`: signals when all members have.
-    Array(Box<ArrayState>),
+    Array(ArrayState),
     /// `dma_fence_chain`: one timeline point.
-    Chain(Box<ChainState>),
+    Chain(ChainState),
 }
 
-/// Fields the per-fence lock protects; both are emptied by the signal.
+/// What kind of fence this is: `None` for a leaf, else the container (one pointer wide).
+pub(crate) type Kind = Option<Box<Container>>;
+
+/// Fields the per-fence lock protects.
 pub(crate) struct Locked {
-    /// Callbacks still to run, in the order they were added.
+    /// Until the signal: callbacks still to run, in the order they were added (ids ascending).
+    /// The signal takes them; from then on: cancellation markers of callbacks removed before
+    /// the signaller reached them (see `cb.rs`).
     pub(crate) callbacks: Vec<Callback>,
     /// The issuer's hooks; detached by the signal, and dropped once its callbacks have run.
     pub(crate) ops: Option<StdArc<dyn FenceOps>>,
+    /// The thread running the callbacks ([`thread_token`]), set by the signal that took them.
+    pub(crate) runner: usize,
 }
 
 /// The shared block behind every handle of one fence.
@@ -92,9 +101,11 @@ pub(crate) struct Inner {
     pub(crate) error: AtomicI32,
     /// Signal time in ns; written before `SIGNALED` is published.
     pub(crate) timestamp: AtomicU64,
+    /// The id of the callback the signaller has reached (0 before it starts; see `cb.rs`).
+    pub(crate) cb_cursor: AtomicU64,
     /// Callback list and ops.
     pub(crate) state: Mutex<Locked>,
-    /// Container state, if any (immutable discriminant).
+    /// Container state, if any (immutable once made).
     pub(crate) kind: Kind,
 }
 
@@ -139,9 +150,11 @@ pub(crate) fn new_inner(
         flags: AtomicU32::new(flags),
         error: AtomicI32::new(0),
         timestamp: AtomicU64::new(0),
+        cb_cursor: AtomicU64::new(0),
         state: Mutex::new(Locked {
             callbacks: Vec::new(),
             ops,
+            runner: 0,
         }),
         kind,
     }));
@@ -156,7 +169,7 @@ pub(crate) fn new_plain(
     seqno64: bool,
     ops: Option<StdArc<dyn FenceOps>>,
 ) -> Fence {
-    new_inner(context, names, seqno, seqno64, ops, Kind::Plain)
+    new_inner(context, names, seqno, seqno64, ops, None)
 }
 
 /// What a signal does with the error word.
@@ -214,7 +227,7 @@ impl Fence {
         if f & SIGNALED != 0 {
             return true;
         }
-        if f & HAS_OPS == 0 && matches!(self.0.kind, Kind::Plain) {
+        if f & HAS_OPS == 0 && self.0.kind.is_none() {
             return false;
         }
         self.poll_signaled()
@@ -227,8 +240,8 @@ impl Fence {
 
     #[cold]
     fn poll_signaled(&self) -> bool {
-        let done = match &self.0.kind {
-            Kind::Plain => {
+        let done = match self.0.kind.as_deref() {
+            None => {
                 let ops = self.0.lock().ops.clone();
                 match ops.map(|ops| ops.signaled(self)) {
                     Some(FenceStatus::Signaled) => Some(SetError::Keep),
@@ -236,8 +249,8 @@ impl Fence {
                     Some(FenceStatus::Pending) | None => None,
                 }
             }
-            Kind::Array(a) => a.poll(self),
-            Kind::Chain(_) => super::chain::poll(self),
+            Some(Container::Array(a)) => a.poll(self),
+            Some(Container::Chain(_)) => super::chain::poll(self),
         };
         match done {
             Some(err) => {
@@ -287,17 +300,17 @@ impl Fence {
 
     /// Whether this fence is a [`FenceArray`](super::array) container.
     pub fn is_array(&self) -> bool {
-        matches!(self.0.kind, Kind::Array(_))
+        matches!(self.0.kind.as_deref(), Some(Container::Array(_)))
     }
 
     /// Whether this fence is a [`FenceChain`](super::chain) node.
     pub fn is_chain(&self) -> bool {
-        matches!(self.0.kind, Kind::Chain(_))
+        matches!(self.0.kind.as_deref(), Some(Container::Chain(_)))
     }
 
     /// Whether this fence is a container (array or chain).
     pub fn is_container(&self) -> bool {
-        !matches!(self.0.kind, Kind::Plain)
+        self.0.kind.is_some()
     }
 
     /// Enables signalling now rather than at the first wait or callback (kernel:
@@ -316,16 +329,16 @@ impl Fence {
             return;
         }
         tracing::trace!(target: "dmabuf::fence", context = self.context(), seqno = self.seqno(), "enable_signal");
-        let armed = match &self.0.kind {
-            Kind::Plain => {
+        let armed = match self.0.kind.as_deref() {
+            None => {
                 if old & HAS_OPS == 0 {
                     return;
                 }
                 let ops = self.0.lock().ops.clone();
                 ops.is_none_or(|ops| ops.enable_signaling(self))
             }
-            Kind::Array(_) => super::array::enable(self),
-            Kind::Chain(_) => super::chain::enable(self),
+            Some(Container::Array(_)) => super::array::enable(self),
+            Some(Container::Chain(_)) => super::chain::enable(self),
         };
         if !armed {
             signal(self, SetError::Keep, None);
@@ -339,15 +352,15 @@ impl Fence {
         if self.is_signaled_flag() {
             return;
         }
-        match &self.0.kind {
-            Kind::Plain => {
+        match self.0.kind.as_deref() {
+            None => {
                 let ops = self.0.lock().ops.clone();
                 if let Some(ops) = ops {
                     ops.set_deadline(self, deadline);
                 }
             }
-            Kind::Array(a) => a.members.iter().for_each(|m| m.set_deadline(deadline)),
-            Kind::Chain(_) => super::chain::set_deadline(self, deadline),
+            Some(Container::Array(a)) => a.members.iter().for_each(|m| m.set_deadline(deadline)),
+            Some(Container::Chain(_)) => super::chain::set_deadline(self, deadline),
         }
     }
 
@@ -418,7 +431,7 @@ pub(crate) fn signal(fence: &Fence, error: SetError, ts: Option<MonotonicTime>) 
     }
     // Read the clock before taking the lock: it is the most expensive step of a signal.
     let ts = ts.unwrap_or_else(MonotonicTime::now).as_nanos();
-    if f & (ENABLE_SIGNAL | HAS_OPS) == 0 && matches!(inner.kind, Kind::Plain) {
+    if f & (ENABLE_SIGNAL | HAS_OPS) == 0 && inner.kind.is_none() {
         // Fast path: nobody ever showed interest (every callback, waiter and future sets
         // `ENABLE_SIGNAL` before registering, and re-checks `SIGNALED` after), so there is
         // nothing to take from under the lock. Only the issuer signals a plain fence without
@@ -452,7 +465,12 @@ pub(crate) fn signal(fence: &Fence, error: SetError, ts: Option<MonotonicTime>) 
     inner.timestamp.store(ts, Ordering::Relaxed);
     let callbacks = std::mem::take(&mut st.callbacks);
     let ops = st.ops.take();
-    let running = if callbacks.is_empty() { 0 } else { CB_RUNNING };
+    let running = if callbacks.is_empty() {
+        0
+    } else {
+        st.runner = thread_token();
+        CB_RUNNING
+    };
     let old = inner
         .flags
         .fetch_or(SIGNALED | TIMESTAMP | running, Ordering::AcqRel);
@@ -461,13 +479,13 @@ pub(crate) fn signal(fence: &Fence, error: SetError, ts: Option<MonotonicTime>) 
         futex::wake_all(&inner.flags);
     }
     tracing::trace!(target: "dmabuf::fence", context = fence.context(), seqno = fence.seqno(), error = inner.error.load(Ordering::Relaxed), "signaled");
+    // The ops were detached with the callback list above; the last reference may be this
+    // one, and their drop may use the fence (remove a callback, say), so it comes after the
+    // callbacks have run and `CB_RUNNING` is clear, also when a callback panicked (`run_all`
+    // resumes that panic only once all have run; `ops` is dropped while it unwinds).
     if !callbacks.is_empty() {
         cb::run_all(fence, callbacks);
     }
-    // The ops were detached with the callback list above; the last reference may be this
-    // one, and their drop may use the fence (remove a callback, say), so it waits until the
-    // callbacks have run and `CB_RUNNING` is clear: before, `remove` would wait for
-    // callbacks this thread had not even started.
     drop(ops);
     true
 }

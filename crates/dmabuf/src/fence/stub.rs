@@ -6,7 +6,7 @@
 //! signalled fence carrying a chosen timestamp, for merges whose inputs had all signalled.
 
 use super::Fence;
-use super::core::{self, Kind, Names, SetError};
+use super::core::{self, Names, SetError};
 use crate::time::MonotonicTime;
 use std::sync::Arc as StdArc;
 use std::sync::OnceLock;
@@ -15,7 +15,7 @@ static STUB_NAMES: OnceLock<StdArc<Names>> = OnceLock::new();
 
 fn new_stub(timestamp: Option<MonotonicTime>) -> Fence {
     let names = core::static_names(&STUB_NAMES, "stub", "stub");
-    let fence = core::new_inner(0, names, 0, true, None, Kind::Plain);
+    let fence = core::new_inner(0, names, 0, true, None, None);
     core::signal(&fence, SetError::Keep, timestamp);
     fence
 }

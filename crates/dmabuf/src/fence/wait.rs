@@ -168,7 +168,7 @@ impl Fence {
     /// A future that resolves when the fence signals; runtime-agnostic.
     ///
     /// The first pending poll queues a callback that wakes the latest waker; dropping the future
-    /// removes it.
+    /// removes it without waiting, also while the fence is signalling.
     ///
     /// ```
     /// use dmabuf::fence::FenceContext;
@@ -240,9 +240,11 @@ impl Future for FenceFuture {
 }
 
 impl Drop for FenceFuture {
+    /// Takes the callback off the fence if it has not run; never waits (the callback owns the
+    /// waker slot it uses, so it may still run, harmlessly, on the signalling thread).
     fn drop(&mut self) {
         if let Some((_, handle)) = self.armed.take() {
-            handle.remove();
+            handle.cancel();
         }
     }
 }
@@ -348,8 +350,9 @@ fn wait_any_until(fences: &[Fence], deadline: Option<MonotonicTime>) -> Result<u
     if !already {
         park_any(&waiter.word, deadline);
     }
+    // Never waits: each callback owns its share of the word it wakes.
     for h in handles {
-        h.remove();
+        h.cancel();
     }
     let r = fences
         .iter()

@@ -62,6 +62,45 @@ fn signal_vs_remove_callback() {
     });
 }
 
+/// Removing the second of two callbacks while the signaller runs them: `true` means it never
+/// runs, `false` that it had returned; either way `remove` never waits for the first one.
+#[test]
+fn signal_vs_remove_of_a_later_callback() {
+    loom::model(|| {
+        let (issuer, fence) = ctx().next_fence();
+        let first = Arc::new(AtomicUsize::new(0));
+        let second = Arc::new(AtomicUsize::new(0));
+        let f1 = first.clone();
+        fence
+            .add_callback(move |_| {
+                f1.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        let s2 = second.clone();
+        let handle = fence
+            .add_callback(move |_| {
+                s2.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        let signaller = thread::spawn(move || {
+            issuer.signal();
+        });
+        let removed = handle.remove();
+        let seen = second.load(Ordering::SeqCst);
+        signaller.join().unwrap();
+        assert_eq!(first.load(Ordering::SeqCst), 1);
+        if removed {
+            assert_eq!(
+                second.load(Ordering::SeqCst),
+                0,
+                "a removed callback never runs"
+            );
+        } else {
+            assert_eq!(seen, 1, "false: it had run when remove returned");
+        }
+    });
+}
+
 /// A waiter always wakes, whether the signal comes before, during or after it parks.
 #[test]
 fn signal_vs_wait() {
