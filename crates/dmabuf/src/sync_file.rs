@@ -34,7 +34,9 @@
 //! * A sync file never changes: its fence is fixed at creation; merge and export make new
 //!   files and leave their inputs valid.
 //! * Merge output is flat, deduplicated by context keeping the latest point, without leaves
-//!   that had already signalled ([`unwrap::merge`](crate::fence::unwrap::merge)).
+//!   that had already signalled ([`unwrap::merge`](crate::fence::unwrap::merge)); when all
+//!   had, it is one private stub fence ("stub" / "stub", signalled, stamped with the latest
+//!   input's timestamp), as Linux's.
 //! * Export is a snapshot: fences added to the buffer afterwards are not waited for. An idle
 //!   buffer exports the signalled stub fence.
 //! * Import adds every leaf, each in a slot reserved beforehand under the same lock, so either
@@ -49,8 +51,9 @@
 //! * `SYNC_IOC_FILE_INFO` is split into [`SyncFile::info`] (everything, allocated),
 //!   [`SyncFile::fill_info`] (the ioctl's contract on a caller's slice) and the two scalar
 //!   queries [`SyncFile::num_fences`] and [`SyncFile::status`].
-//! * Timeline and driver names survive signalling (the kernel reports "signaled-timeline" and
-//!   "detached-driver" once ops are detached); see [`docs`](crate::docs).
+//! * None in what [`SyncFile::info`] reports: timeline and driver names survive signalling,
+//!   as in Linux 6.12. (Mainline since the 2026 "detach fence ops on signal" series reports
+//!   "signaled-timeline" and "detached-driver" for a signalled fence; see [`docs`](crate::docs).)
 //!
 //! Kernel: `drivers/dma-buf/sync_file.c`, `include/uapi/linux/sync_file.h`, and
 //! `dma_buf_export_sync_file` / `dma_buf_import_sync_file` in `drivers/dma-buf/dma-buf.c`;
@@ -788,6 +791,52 @@ mod tests {
         let done = SyncFile::merge("done", &file, &file);
         assert!(done.is_signaled());
         assert_eq!(done.num_fences(), 1);
+    }
+
+    #[test]
+    fn merge_of_only_signalled_fences_reports_one_private_stub_with_the_latest_timestamp() {
+        // As Linux 6.12 answers SYNC_IOC_FILE_INFO for such a merge: one fence, "stub" /
+        // "stub", signalled without error, stamped with the latest input.
+        let (s1, f1) = pending("drv", "early");
+        let (s2, f2) = pending("drv", "late");
+        let (mut s3, f3) = pending("drv", "failed");
+        s1.signal_timestamp(MonotonicTime::from_nanos(1_000));
+        s3.set_error(Errno::EIO);
+        s3.signal_timestamp(MonotonicTime::from_nanos(2_000));
+        s2.signal();
+        let late = f2.timestamp().unwrap();
+        assert!(late > MonotonicTime::from_nanos(2_000));
+        let (s4, f4) = pending("drv", "failed-last");
+        s4.signal_with_error(Errno::EIO);
+        let failed_last = f4.timestamp().unwrap();
+        for (a, b, when) in [
+            (&f1, &f2, late),
+            (&f2, &f1, late),
+            (&f3, &f2, late),
+            (&f1, &f4, failed_last),
+        ] {
+            let merged = SyncFile::merge("m", &SyncFile::new(a.clone()), &SyncFile::new(b.clone()));
+            assert!(
+                ![&f1, &f2, &f3, &f4]
+                    .iter()
+                    .any(|f| merged.fence().ptr_eq(f))
+            );
+            assert!(!merged.fence().ptr_eq(&Fence::stub()), "a private stub");
+            let info = merged.info();
+            assert_eq!(info.status, FenceStatus::Signaled);
+            assert_eq!(info.fences.len(), 1);
+            let stub = &info.fences[0];
+            assert_eq!(
+                (stub.driver.as_str(), stub.timeline.as_str()),
+                ("stub", "stub")
+            );
+            assert_eq!(
+                stub.status,
+                FenceStatus::Signaled,
+                "an input's error is not kept"
+            );
+            assert_eq!(stub.timestamp, Some(when));
+        }
     }
 
     #[test]

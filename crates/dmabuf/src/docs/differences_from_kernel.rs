@@ -1,8 +1,9 @@
 //! # Differences from the kernel
 //!
-//! The model follows the kernel's dma-buf subsystem as of 2026 (see the project's
-//! `kernel-semantics.md` §0 for the generation chosen where the kernel changed). Where this
-//! crate differs, it is on purpose:
+//! The model follows the kernel's dma-buf subsystem as of 2026 where the kernel changed over
+//! time, and Linux 6.12 (the kernel the real-kernel tests run) wherever the two give user
+//! space different answers; each row names the generation it describes where that matters.
+//! Where this crate differs, it is on purpose:
 //!
 //! | Kernel | Here | Why |
 //! |---|---|---|
@@ -10,16 +11,18 @@
 //! | A fence never signalled is a bug found by review. | A dropped [`Signaller`](crate::Signaller) signals `ECANCELED` and reports the leak. | Every fence signals eventually. |
 //! | `dma_fence_set_error()` WARNs on a bad errno. | [`Errno`](crate::Errno) cannot hold a bad value. | Typed. |
 //! | `dma_fence_is_later()` on two contexts WARNs and says `false`. | [`Error::ContextMismatch`](crate::Error). | A silent `false` hides bugs. |
-//! | Callbacks run under the fence spinlock with interrupts off. | Callbacks run in the signalling thread after the lock is released; `remove` waits for running callbacks. | Containers need no irq_work; a callback may use its own fence. |
+//! | Callbacks run under the fence spinlock with interrupts off; `dma_fence_remove_callback()` waits for that lock, so for every callback of the fence, and answers `false` once the fence has signalled. | Callbacks run in the signalling thread after the lock is released. [`remove`](crate::fence::CallbackHandle::remove) waits only for its own callback while it runs on another thread (a fence wait for the validator), and takes back one the signaller has not reached yet (`true`, even though the fence has signalled). | Containers need no irq_work; a callback may use its own fence; two callbacks that remove each other's later callbacks cannot deadlock. |
+//! | Callbacks cannot fail. | A panicking callback does not stop the others: every callback runs, then the first panic continues in the signaller (logged instead when the thread is already unwinding). | Callbacks run other people's code. |
 //! | `enable_signaling` runs under the fence lock. | Ops hooks run without the fence lock. | König's proposal; hooks may call fence methods. |
-//! | Ops are detached on signal; names then read "detached-driver". | Ops are dropped on signal; names live in the context and survive. | Names stay useful in listings. |
+//! | Mainline (2026): ops are detached on signal; names then read "detached-driver" / "signaled-timeline". Linux 6.12: the driver's names stay. | Ops are dropped on signal, as in mainline; names live in the context and survive, as in 6.12. | Names stay useful in listings, and sync-file info reads as on 6.12. |
 //! | `dma_fence_array` `signal_on_any` (removed 2026). | Not offered; use [`wait_any`](crate::fence::wait_any). | Follows mainline. |
-//! | Merge of only-signalled fences allocates a private stub. | Returns the signalled leaf with the latest timestamp (a private stub only if that leaf failed). | No allocation; same status and timestamp. |
+//! | Merge of no fences at all allocates a private stub stamped 0. | Returns the shared stub. | No allocation; no sync file merge has zero inputs. |
 //! | `dma_resv_get_singleton()` over an entry that is a container (put there by `dma_resv_replace_fences()`) builds an array holding it, with a WARN. | [`Resv::get_singleton`](crate::resv::Resv::get_singleton) builds the array from the entries' unsignalled leaves. | Arrays hold leaves only; the result still waits for everything. |
 //! | Every `dma_fence_wait_timeout()` is a wait for lockdep (`__dma_fence_might_wait()`), timeout 0 included. | A zero-timeout wait enables signalling and looks, as the kernel's, but is not a wait for the validator. | It cannot block, so a callback may poll. |
 //! | Merge dedups one context by sorting with `dma_fence_is_later()` and keeps the first fence, whichever that is when a 32-bit timeline's fences span half the circle or more (no fence is later than all). | [`merge`](crate::fence::unwrap::merge) sorts by a total order, then keeps per context the fences that between them are the same point as or later than every input: one within half the circle, two or three beyond. | Never panics; never drops a point nothing else waits for. |
 //! | Waits may be interruptible (`-ERESTARTSYS`). | No interruptible fence waits. | User space has no signals. |
 //! | sw_sync unlinks a pending point when its last reference goes. | A pending point lives until its timeline passes it or closes. | Simpler; bounded by the timeline. |
+//! | sw_sync signals points with its timeline lock held, so `SW_SYNC_IOC_INC` from a point's callback would deadlock. | [`Timeline::inc`](crate::Timeline::inc) or [`close`](crate::Timeline::close) from a point's callback is done by the advancing thread once the callbacks of the current step have returned. | A callback may drive its own timeline. |
 //! | Mismatched importer and exporter: since 2025 the kernel pins on map instead of caching at attach. | Maps at attach, bidirectionally, pinning a dynamic exporter, and caches the mapping ([`buf::Attachment`](crate::buf::Attachment)). | The seeds' (001) generation, chosen by the project. |
 //! | A mapping is an `sg_table` of physical pages mapped through the DMA API. | A list of [`Segment`](crate::buf::Segment)s in a per-device address space whose accesses fault once unmapped. | Stale mappings show up in tests. |
 //! | Locked callbacks trust `dma_resv_assert_held()`. | They take a guard ([`Locked`](crate::buf::Locked)); a guard of another buffer is [`Error::WrongLock`](crate::Error). | The proof is in the type. |

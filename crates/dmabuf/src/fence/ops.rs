@@ -8,7 +8,8 @@
 //! # Rules
 //! * `enable_signaling` runs at most once per fence, when the first waiter or callback appears.
 //! * Once the fence signals it drops its ops object, so a long-lived consumer never keeps a
-//!   dropped device alive (the kernel's 2026 "detach ops on signal"). The signal detaches
+//!   dropped device alive (as mainline since the 2026 "detach fence ops on signal" series;
+//!   Linux 6.12 keeps the ops until the fence is freed). The signal detaches
 //!   them at once (no hook runs for a signalled fence) and drops its reference after the
 //!   fence's callbacks have run, so an ops `Drop` may use the fence, e.g.
 //!   [`CallbackHandle::remove`](super::CallbackHandle::remove) (it gets `false`: the callback
@@ -19,7 +20,9 @@
 //!   `enable_signaling`; moving it out was proposed on dri-devel). A hook may therefore call any
 //!   method of the fence, and may race with the fence signalling.
 //! * Names are not hooks: they belong to the fence's context ([`FenceContext`](super::FenceContext))
-//!   and survive signalling, where the kernel falls back to "detached-driver".
+//!   and survive signalling, as they do in Linux 6.12, where the name hooks stay callable.
+//!   Mainline since the 2026 series answers "detached-driver" and "signaled-timeline" for a
+//!   signalled fence whose ops were detached.
 
 use super::{Fence, FenceStatus};
 use crate::time::MonotonicTime;

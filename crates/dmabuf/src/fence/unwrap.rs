@@ -11,14 +11,14 @@
 //! * Merge never panics, whatever the seqnos: on a 32-bit wrapping timeline, where two points
 //!   half the circle apart are not ordered, it sorts by a total order of its own and then
 //!   applies the timeline's.
-//! * No pending leaf: an already-signalled fence (the stub, or a signalled input) — no array.
-//!   One pending leaf: that fence itself. Neither case allocates.
+//! * Every leaf signalled: a new private stub fence (driver and timeline "stub", context 0,
+//!   signalled without error) stamped with the latest leaf's timestamp, as the kernel's
+//!   `dma_fence_allocate_private_stub()`; an error a signalled leaf carried is not kept.
+//!   One pending leaf: that fence itself, without allocating.
 //!
 //! # Differences from the kernel
-//! * When every leaf had signalled the kernel allocates a private stub stamped with the latest
-//!   leaf timestamp; here the signalled leaf with that timestamp is returned as is (same
-//!   status, same timestamp, no allocation), unless it carries an error, which the merge must
-//!   not invent: then a private stub is made.
+//! * A merge of no fences at all returns the shared [`Fence::stub`] without allocating; the
+//!   kernel allocates a private stub stamped 0. (A sync file merge always has inputs.)
 //! * The leaves of one 32-bit timeline that span half the circle or more have no latest
 //!   point; the kernel keeps whichever its sort puts first, here the merge keeps the two or
 //!   three points that between them are the same as or later than every such leaf, so the
@@ -182,11 +182,11 @@ fn keep_latest(latest: &mut Option<Fence>, leaf: &Fence) {
     }
 }
 
-/// The merge result when nothing is pending.
+/// The merge result when nothing is pending: a private stub with the latest leaf's timestamp
+/// (kernel: `dma_fence_allocate_private_stub()`), or the shared stub for no leaves at all.
 fn settled(latest: Option<Fence>) -> Fence {
     match latest {
         None => Fence::stub(),
-        Some(l) if l.error().is_none() => l,
         Some(l) => Fence::signaled_stub(l.timestamp().unwrap_or_default()),
     }
 }
