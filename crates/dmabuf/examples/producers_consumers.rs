@@ -1,15 +1,21 @@
 //! Producers and consumers synchronising through fences.
 //!
 //! A small media pipeline in one process: a camera and a GPU produce frames, each finished
-//! frame announced by a fence; an encoder waits for both inputs of a frame through a merged
-//! fence; a display thread follows the GPU's work on a chain (a timeline of points) and waits
+//! frame announced by a fence; an encoder waits for both inputs of a frame through one fence
+//! array; a display thread follows the GPU's work on a chain (a timeline of points) and waits
 //! on the latest point; a software timeline paces a "vsync". One frame fails on the GPU, and
-//! the error travels through the merge to the encoder. One job is abandoned: its issuer is
+//! the error reaches the encoder through the array. One job is abandoned: its issuer is
 //! dropped, and the fence signals with ECANCELED instead of hanging its waiters.
+//!
+//! Why an array and not [`merge`](dmabuf::fence::unwrap::merge): a merge is for waiting. It
+//! leaves out inputs that have already signalled, errors and all, as the kernel's does, so a
+//! consumer that merges after the GPU finished a failed frame would never see the failure. An
+//! array keeps every member, and signals with the first member error, whichever order the
+//! producers finish in. The story is correct by construction, not by timing: the counts are
+//! the same on every run.
 //!
 //! Run: `cargo run --release -p dmabuf --example producers_consumers`.
 
-use dmabuf::fence::unwrap::merge;
 use dmabuf::fence::{Fence, FenceContext, set_leak_hook};
 use dmabuf::{Errno, FenceStatus, Timeline};
 use std::sync::mpsc;
@@ -61,7 +67,7 @@ fn main() {
         drop(abandoned);
     });
 
-    // The encoder: one merged fence per frame, waited on.
+    // The encoder: one array fence per frame, waited on; its status is the frame's.
     let encoder = thread::spawn(move || {
         let mut encoded = 0;
         for (frame, fence) in enc_rx {
@@ -78,14 +84,17 @@ fn main() {
         encoded
     });
 
-    // The compositor: pairs camera and GPU fences, merges them for the encoder, and shows the
-    // GPU timeline's latest point on every vsync.
+    // The compositor: pairs camera and GPU fences into one array per frame for the encoder,
+    // and shows the GPU timeline's latest point on every vsync.
+    let frames = FenceContext::new("compositor", "frames");
     let mut last_point = None;
     for _ in 1..=FRAMES {
         let (frame, cam) = cam_rx.recv().unwrap();
         let (gpu_frame, gpu_fence, point) = gpu_rx.recv().unwrap();
         assert_eq!(frame, gpu_frame);
-        enc_tx.send((frame, merge(&[cam, gpu_fence]))).unwrap();
+        // Neither input is a container, so the array cannot be refused.
+        let both = Fence::new_array(vec![cam, gpu_fence], frames.id(), frame).unwrap();
+        enc_tx.send((frame, both)).unwrap();
         last_point = Some(point);
         let tick = vsync.create_fence(vsync.value() + 1).unwrap();
         vsync.inc(1);
