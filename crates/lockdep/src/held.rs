@@ -16,6 +16,13 @@
 //! * Releasing a lock that is not held is reported. Releasing one that is not the innermost
 //!   validates the locks above it again, as if acquired on the shorter stack (kernel:
 //!   `reacquire_held_locks()`).
+//!
+//! # A thread whose state is gone
+//! The stack is a thread-local. Code running in another thread-local's destructor after
+//! this one was destroyed (a guard or a fence kept in a thread-local and dropped as the
+//! thread exits) finds no state: the validator then neither records nor checks anything on
+//! that thread. Acquisitions and releases are skipped, [`is_held`] answers `false` and
+//! [`held_classes`] nothing. It never panics for want of its state.
 
 use crate::class::{ClassId, LockClass, Mode};
 use crate::graph::{self, Origin};
@@ -92,6 +99,11 @@ std::thread_local! {
     });
 }
 
+/// Runs `f` on this thread's state; `None` once the state is gone (see the module docs).
+fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+    STATE.try_with(|s| f(&mut s.borrow_mut())).ok()
+}
+
 fn mix(prev: u64, class: ClassId, mode: Mode, trylock: bool) -> u64 {
     // splitmix64 finaliser over the previous hash and this acquisition.
     let mut z = prev
@@ -123,9 +135,7 @@ pub fn acquire(class: &'static LockClass, mode: Mode, opts: Acquire) {
     crate::prime::ensure_primed();
     let id = class.id();
     let nest = opts.nest.map(LockClass::id);
-    let found = STATE.with(|s| {
-        let mut s = s.borrow_mut();
-        let s = &mut *s;
+    let Some(found) = with_state(|s| {
         if let Some(n) = nest {
             if !s.held.iter().any(|h| h.class == n) {
                 return vec![Report {
@@ -157,7 +167,9 @@ pub fn acquire(class: &'static LockClass, mode: Mode, opts: Acquire) {
             chain: key,
         });
         found
-    });
+    }) else {
+        return;
+    };
     for r in found {
         report::deliver(r);
     }
@@ -171,9 +183,7 @@ pub fn release(class: &'static LockClass, instance: usize) {
         return;
     }
     let id = class.id();
-    let found = STATE.with(|s| {
-        let mut s = s.borrow_mut();
-        let s = &mut *s;
+    let Some(found) = with_state(|s| {
         let held = &mut s.held;
         let Some(pos) = held.iter().rposition(|h| {
             h.class == id && (instance == 0 || h.instance == instance || h.instance == 0)
@@ -202,34 +212,36 @@ pub fn release(class: &'static LockClass, instance: usize) {
                 check_chain(&mut s.chains, &held[..i], class, mode, trylock, &mut found);
         }
         found
-    });
+    }) else {
+        return;
+    };
     for r in found {
         report::deliver(r);
     }
 }
 
-/// Whether this thread holds `class` (kernel: `lock_is_held()`).
+/// Whether this thread holds `class` (kernel: `lock_is_held()`); `false` once the thread's
+/// state is gone.
 pub fn is_held(class: &'static LockClass) -> bool {
     let id = class.id();
-    STATE.with(|s| s.borrow().held.iter().any(|h| h.class == id))
+    with_state(|s| s.held.iter().any(|h| h.class == id)).unwrap_or(false)
 }
 
-/// The classes this thread holds, outermost first.
+/// The classes this thread holds, outermost first (none once the thread's state is gone).
 pub fn held_classes() -> Vec<(ClassId, Mode)> {
-    STATE.with(|s| held_list(&s.borrow().held))
+    with_state(|s| held_list(&s.held)).unwrap_or_default()
 }
 
 /// Removes `class` from the held stack if held, returning its mode (for the fence wait's
 /// temporary drop of the signalling section).
 pub(crate) fn take_held(class: &'static LockClass) -> Option<Mode> {
-    let mode = STATE.with(|s| {
-        s.borrow()
-            .held
+    let mode = with_state(|s| {
+        s.held
             .iter()
             .rev()
             .find(|h| h.class == class.id())
             .map(|h| h.mode)
-    })?;
+    })??;
     release(class, 0);
     Some(mode)
 }

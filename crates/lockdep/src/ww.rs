@@ -12,6 +12,8 @@
 //! * After a Deadlock answer, every held lock of the context is released before the next
 //!   acquisition, which must be of the contended lock: `lock_slow` (the usual way), or a plain
 //!   lock of it, which the kernel accepts as well; `lock_slow` is only for that.
+//!
+//! On a thread whose state is gone (a thread-local destructor), the hooks do nothing.
 
 use crate::class::{ClassId, LockClass};
 use crate::report::{self, Kind, Report, WwRule};
@@ -52,11 +54,14 @@ fn misuse(rule: WwRule, class: Option<ClassId>) {
 }
 
 /// Runs `f` on this thread's context if it is `ctx`; reports a stale context otherwise.
+/// `None` without a report once the thread's state is gone.
 fn with_ctx<R>(ctx: WwCtxId, f: impl FnOnce(&mut CtxState) -> R) -> Option<R> {
-    let r = CTX.with(|c| match c.borrow_mut().as_mut() {
-        Some(s) if s.id == ctx => Some(f(s)),
-        _ => None,
-    });
+    let r = CTX
+        .try_with(|c| match c.borrow_mut().as_mut() {
+            Some(s) if s.id == ctx => Some(f(s)),
+            _ => None,
+        })
+        .ok()?;
     if r.is_none() {
         misuse(WwRule::StaleContext, None);
     }
@@ -73,7 +78,10 @@ pub fn acquire_init(class: &'static LockClass) -> WwCtxId {
         held: Vec::new(),
         contended: None,
     };
-    let had = CTX.with(|c| c.borrow_mut().replace(state));
+    let had = CTX
+        .try_with(|c| c.borrow_mut().replace(state))
+        .ok()
+        .flatten();
     if had.is_some() {
         misuse(WwRule::TwoContexts, Some(class.id()));
     }
@@ -95,7 +103,7 @@ pub fn acquire_fini(ctx: WwCtxId) {
         misuse(WwRule::FiniWithLocksHeld, None);
     }
     if held.is_some() {
-        CTX.with(|c| c.borrow_mut().take());
+        let _ = CTX.try_with(|c| c.borrow_mut().take());
     }
 }
 
