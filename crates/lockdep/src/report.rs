@@ -6,8 +6,13 @@
 //! default in debug builds, so tests fail at the bad acquisition), log once per distinct problem
 //! (the default in release builds), or collect for [`take_reports`].
 //!
-//! On a thread whose thread-locals are being destroyed, [`capture`] may find its own state
-//! gone: it then runs its closure without capturing, and reports follow the global mode.
+//! # Rules
+//! * A report never panics a thread that is already unwinding from a panic (a second panic
+//!   would abort the process): in panic mode it is written to standard error instead.
+//! * The validator's own state is consistent before a report goes out, so the unwinding a
+//!   panicking report starts finds held what is really held (see [`crate::held`]).
+//! * On a thread whose thread-locals are being destroyed, [`capture`] may find its own state
+//!   gone: it then runs its closure without capturing, and reports follow the global mode.
 
 use crate::class::{ClassId, Mode};
 use crate::graph::{Hop, Origin};
@@ -262,7 +267,8 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
     (r, found.unwrap_or_default())
 }
 
-/// Delivers a report. Must be called with no validator lock held (it may panic).
+/// Delivers a report. Must be called with no validator lock held and the validator's state
+/// consistent (it may panic).
 pub(crate) fn deliver(report: Report) {
     let captured = CAPTURE
         .try_with(|c| match c.borrow_mut().as_mut() {
@@ -277,6 +283,12 @@ pub(crate) fn deliver(report: Report) {
         return;
     }
     match MODE.load(Ordering::Acquire) {
+        0 if std::thread::panicking() => {
+            eprintln!(
+                "dmabuf-lockdep: found while this thread unwinds from a panic (not raised: a \
+                 second panic would abort)\n{report}"
+            );
+        }
         0 => panic!("{report}"),
         1 => {
             let mut logged = LOGGED.lock();

@@ -13,7 +13,9 @@
 //!   acquisition, which must be of the contended lock: `lock_slow` (the usual way), or a plain
 //!   lock of it, which the kernel accepts as well; `lock_slow` is only for that.
 //!
-//! On a thread whose state is gone (a thread-local destructor), the hooks do nothing.
+//! A report is delivered before the context's state changes at `init` and after it at
+//! `fini`, so a report that panics leaves the thread with the context it really has. On a
+//! thread whose state is gone (a thread-local destructor), the hooks do nothing.
 
 use crate::class::{ClassId, LockClass};
 use crate::report::{self, Kind, Report, WwRule};
@@ -78,13 +80,12 @@ pub fn acquire_init(class: &'static LockClass) -> WwCtxId {
         held: Vec::new(),
         contended: None,
     };
-    let had = CTX
-        .try_with(|c| c.borrow_mut().replace(state))
-        .ok()
-        .flatten();
-    if had.is_some() {
+    // Reported before the new context replaces the old one: if the report panics, the new
+    // context never comes to be, and the old one stays this thread's.
+    if CTX.try_with(|c| c.borrow().is_some()).unwrap_or(false) {
         misuse(WwRule::TwoContexts, Some(class.id()));
     }
+    let _ = CTX.try_with(|c| c.borrow_mut().replace(state));
     id
 }
 
@@ -99,11 +100,12 @@ pub fn acquire_done(ctx: WwCtxId) {
 /// The end of `ctx` (kernel: `ww_acquire_fini()`).
 pub fn acquire_fini(ctx: WwCtxId) {
     let held = with_ctx(ctx, |s| !s.held.is_empty());
+    if held.is_some() {
+        // Gone before the report: the context ends whether or not the report panics.
+        let _ = CTX.try_with(|c| c.borrow_mut().take());
+    }
     if held == Some(true) {
         misuse(WwRule::FiniWithLocksHeld, None);
-    }
-    if held.is_some() {
-        let _ = CTX.try_with(|c| c.borrow_mut().take());
     }
 }
 
