@@ -8,6 +8,8 @@ use dmabuf::lockdep::{self, Acquire, Kind, LockClass, Mode, Mutex, capture, prim
 use std::sync::Arc;
 use std::time::Duration;
 
+mod support;
+
 #[test]
 fn wait_inside_a_callback_is_reported() {
     let ctx = FenceContext::new("test", "wait-in-cb");
@@ -179,48 +181,12 @@ fn a_lock_taken_in_a_section_and_held_around_a_wait_is_reported_with_its_cycle()
     assert!(classes.contains(&"dma_fence_map"), "{classes:?}");
 }
 
-/// Set in the child process [`in_child`] starts.
-const CHILD: &str = "DMABUF_VALIDATOR_FENCE_CHILD";
-
-/// Runs `test` of this binary alone in a child process (with [`CHILD`] set) and returns its
-/// exit status and standard error; kills it and fails after a minute.
-fn in_child(test: &str) -> (std::process::ExitStatus, String) {
-    use std::io::Read;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(std::env::current_exe().expect("the test binary"))
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the test binary");
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the child") {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{test} did not finish within a minute in its child process");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    (status, reader.join().unwrap_or_default())
-}
-
 #[test]
 fn timeline_inc_from_a_points_callback_panics_with_its_report_and_does_not_abort() {
     // The callback runs inside `inc`, which holds the timeline's signal lock: re-taking it is
     // recursive locking, reported (panic mode) before anything is recorded as held, so the
     // unwinding that follows releases only what was really taken.
-    if std::env::var_os(CHILD).is_some() {
+    if support::is_child() {
         lockdep::set_report_mode(lockdep::ReportMode::Panic);
         let tl = Timeline::new("reentrant");
         let point = tl.create_fence(1).unwrap();
@@ -234,8 +200,9 @@ fn timeline_inc_from_a_points_callback_panics_with_its_report_and_does_not_abort
         }
         return;
     }
-    let (status, stderr) =
-        in_child("timeline_inc_from_a_points_callback_panics_with_its_report_and_does_not_abort");
+    let (status, stderr) = support::in_child(
+        "timeline_inc_from_a_points_callback_panics_with_its_report_and_does_not_abort",
+    );
     assert_eq!(
         status.code(),
         Some(101),

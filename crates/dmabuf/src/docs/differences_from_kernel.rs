@@ -10,6 +10,7 @@
 //! | A fence never signalled is a bug found by review. | A dropped [`Signaller`](crate::Signaller) signals `ECANCELED` and reports the leak. | Every fence signals eventually. |
 //! | `dma_fence_set_error()` WARNs on a bad errno. | [`Errno`](crate::Errno) cannot hold a bad value. | Typed. |
 //! | `dma_fence_is_later()` on two contexts WARNs and says `false`. | [`Error::ContextMismatch`](crate::Error). | A silent `false` hides bugs. |
+//! | `dma_fence_context_alloc()` adds to a 64-bit counter without a check. | The counter never wraps: [`try_alloc_contexts`](crate::fence::try_alloc_contexts) answers [`Error::ContextsExhausted`](crate::Error) (`ENOSPC`) when fewer ids are left than asked for; [`alloc_contexts`](crate::fence::alloc_contexts) and [`FenceContext::new`](crate::fence::FenceContext::new) panic (only after reservations of about 2^64 ids). | A wrapped counter hands out ids in use: two timelines would compare and merge as one. |
 //! | Callbacks run under the fence spinlock with interrupts off. | Callbacks run in the signalling thread after the lock is released; `remove` waits for running callbacks. | Containers need no irq_work; a callback may use its own fence. |
 //! | `enable_signaling` runs under the fence lock. | Ops hooks run without the fence lock. | König's proposal; hooks may call fence methods. |
 //! | Ops are detached on signal; names then read "detached-driver". | Ops are dropped on signal; names live in the context and survive. | Names stay useful in listings. |
