@@ -19,10 +19,10 @@ fn lock_reserve_add_unlock_is_silent() {
         let mut guards = Resv::lock_all(&ctx, &[&objs[0], &objs[1], &objs[2]]).unwrap();
         ctx.done();
         // Collect what to wait for before publishing anything: fine under the locks.
-        for g in &mut guards {
+        for mut g in &mut guards {
             g.reserve_fences(1).unwrap();
         }
-        for g in &mut guards {
+        for mut g in &mut guards {
             g.add_fence(&f, Usage::Write);
         }
         drop(guards);

@@ -96,7 +96,7 @@ impl Submitter {
         let mut deps = input.resv().get_fences(Usage::Write);
         deps.extend(target.resv().get_fences(Usage::Read));
         let (done, fence) = self.gpu_rings[w].next(frame);
-        for (i, g) in guards.iter_sources_mut() {
+        for (i, mut g) in guards.iter_sources_mut() {
             g.reserve_fences(1)?;
             g.add_fence(&fence, if i == 0 { Usage::Read } else { Usage::Write });
         }

@@ -59,7 +59,7 @@ mod table;
 
 pub use access::{Access, ReadyFuture};
 pub use dmabuf_ww::Guards;
-pub use guard::{LockedIter, ResvGuard};
+pub use guard::{LockedIter, ResvGuard, ResvGuardMut};
 pub use iter::UnlockedIter;
 
 use crate::error::{Error, Result};
