@@ -92,6 +92,13 @@ impl<'a> ResvGuard<'a> {
     /// `max(len + n, 2 × capacity)` (the first: `max(4, n.next_power_of_two())`), leaving
     /// signalled fences behind.
     ///
+    /// # Reclaim
+    /// A reclaim point for the validator (an allocation that may evict buffers, and so wait
+    /// on fences), also when the table has room: call it before the first pending fence is
+    /// added under any guard of the thread, never in a fence signalling section (kernel: the
+    /// table's `GFP_KERNEL` allocation, which lockdep reports inside a signalling section as
+    /// `fs_reclaim` against `dma_fence_map`; it sees it only when the table grows).
+    ///
     /// # Errors
     /// [`Error::NothingToReserve`] (`EINVAL`) for `n == 0`; [`Error::NoMemory`] (`ENOMEM`)
     /// when the larger table cannot be allocated (its size does not fit the address space,
@@ -101,6 +108,7 @@ impl<'a> ResvGuard<'a> {
         if n == 0 {
             return Err(Error::NothingToReserve);
         }
+        validate::might_reclaim();
         let old = self.table();
         let len = old.len();
         let needed = len.checked_add(n).ok_or(Error::NoMemory)?;
@@ -222,7 +230,10 @@ impl<'a> ResvGuard<'a> {
 
     /// Replaces this object's fences with `src`'s unsignalled ones, usages kept (kernel:
     /// `dma_resv_copy_fences`). `src` is read without its lock.
+    ///
+    /// Allocates a new table: a reclaim point, as [`reserve_fences`](Self::reserve_fences).
     pub fn copy_fences(&mut self, src: &Resv) {
+        validate::might_reclaim();
         let mut fences: Vec<(Fence, Usage)> = Vec::new();
         let mut it = src.iter_unlocked(Usage::Bookkeep);
         while let Some(f) = it.next() {
