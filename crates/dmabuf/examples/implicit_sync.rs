@@ -115,12 +115,12 @@ fn engine(id: usize, buffers: &Arc<Vec<Buffer>>) -> (u64, u64) {
 
         let (done, fence) = ring.next_fence();
         let mut deps: Vec<Fence> = Vec::new();
-        for g in guards.iter_mut() {
+        for mut g in guards.iter_mut() {
             let write = std::ptr::eq(g.resv(), objs[0]);
             deps.extend(g.resv().get_fences(Usage::rw(write)));
             g.reserve_fences(1).expect("one slot");
         }
-        for g in guards.iter_mut() {
+        for mut g in guards.iter_mut() {
             let write = std::ptr::eq(g.resv(), objs[0]);
             g.add_fence(&fence, if write { Usage::Write } else { Usage::Read });
         }

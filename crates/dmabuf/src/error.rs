@@ -38,6 +38,8 @@ impl Errno {
     pub const ENOMEM: Self = Self(12);
     /// Device or resource busy.
     pub const EBUSY: Self = Self(16);
+    /// No space left (an id space used up).
+    pub const ENOSPC: Self = Self(28);
     /// Invalid argument.
     pub const EINVAL: Self = Self(22);
     /// Resource deadlock would occur (also: a fence released with pending callbacks).
@@ -85,6 +87,7 @@ impl Errno {
             12 => "ENOMEM",
             16 => "EBUSY",
             22 => "EINVAL",
+            28 => "ENOSPC",
             35 => "EDEADLK",
             61 => "ENODATA",
             62 => "ETIME",
@@ -139,6 +142,11 @@ pub enum Error {
     /// Zero contexts were asked for.
     #[error("at least one fence context must be allocated")]
     ZeroContexts,
+    /// Fewer fence context ids are left than were asked for: the 64-bit id counter would
+    /// wrap and hand out ids still in use (`ENOSPC`, what the kernel's id allocators, idr and
+    /// ida, answer when their space is full; `dma_fence_context_alloc()` itself never checks).
+    #[error("no fence context ids left")]
+    ContextsExhausted,
     /// The software timeline was closed; no new points can be created on it.
     #[error("the timeline is closed")]
     TimelineClosed,
@@ -227,6 +235,7 @@ impl Error {
             Error::Busy(_) => Errno::EBUSY,
             Error::Fault { .. } => Errno::EFAULT,
             Error::NoMemory => Errno::ENOMEM,
+            Error::ContextsExhausted => Errno::ENOSPC,
             Error::WrongLock
             | Error::NameTooLong { .. }
             | Error::Unsupported(_)

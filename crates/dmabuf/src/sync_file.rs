@@ -485,7 +485,10 @@ impl SyncFile {
     /// same job).
     ///
     /// Reserves with [`ResvGuard::reserve_fences`], which only makes sure of at least that
-    /// many free slots: reserve for your own fences after the import, not before.
+    /// many free slots: to add fences of your own too, reserve for them and the file's
+    /// [`num_fences`](Self::num_fences) in one call before the import. Not after it: an
+    /// imported pending fence starts this thread's signalling obligation, and a reservation
+    /// inside it is reported (a reclaim point).
     ///
     /// # Errors
     /// As [`import_into`](Self::import_into).

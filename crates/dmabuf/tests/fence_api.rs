@@ -23,6 +23,8 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod support;
+
 /// How long a test waits for something that should happen at once before declaring a hang.
 const WATCHDOG: Duration = Duration::from_secs(4);
 
@@ -101,6 +103,68 @@ fn try_alloc_contexts_zero_is_einval() {
     assert_eq!(err.errno(), Errno::EINVAL);
     let first = try_alloc_contexts(2).unwrap();
     assert!(try_alloc_contexts(1).unwrap() >= first + 2);
+}
+
+#[test]
+fn context_ids_never_wrap_so_a_merge_still_waits_for_every_context() {
+    // A reservation larger than the ids left used to wrap the counter: the next context got
+    // an id already in use, and a merge of fences from the two "same" timelines kept only
+    // the later seqno, signalling while the other fence was pending.
+    let a = FenceContext::new("t", "before");
+    let err = try_alloc_contexts(u64::MAX).unwrap_err();
+    assert_eq!(err, Error::ContextsExhausted);
+    assert_eq!(err.errno(), Errno::ENOSPC);
+    let b = FenceContext::new("t", "after");
+    assert!(b.id() > a.id(), "{} then {}", a.id(), b.id());
+
+    let (sa, fa) = a.fence(1);
+    let (sb, fb) = b.fence(5);
+    let merged = dmabuf::fence::unwrap::merge(&[fa, fb]);
+    sb.signal();
+    assert!(!merged.is_signaled(), "a's fence is still pending");
+    sa.signal();
+    assert!(merged.is_signaled());
+}
+
+#[test]
+fn exhausted_context_ids_are_an_error_or_a_panic_never_an_id_twice() {
+    if !support::is_child() {
+        let (status, stderr) =
+            support::in_child("exhausted_context_ids_are_an_error_or_a_panic_never_an_id_twice");
+        assert!(status.success(), "child: {status}\n{stderr}");
+        return;
+    }
+    // The counter is process-wide: this runs alone in a child process.
+    let next = try_alloc_contexts(1).unwrap() + 1;
+    // Ids up to u64::MAX - 1 can be handed out: leave three.
+    let left = u64::MAX - next;
+    assert_eq!(try_alloc_contexts(left - 3), Ok(next));
+    assert_eq!(try_alloc_contexts(4), Err(Error::ContextsExhausted));
+    assert_eq!(try_alloc_contexts(u64::MAX), Err(Error::ContextsExhausted));
+    assert_eq!(
+        alloc_contexts(NonZeroU64::new(2).unwrap()),
+        u64::MAX - 3,
+        "a failed reservation takes nothing"
+    );
+    let last = FenceContext::new("t", "last");
+    assert_eq!(last.id(), u64::MAX - 1);
+    assert_eq!(try_alloc_contexts(1), Err(Error::ContextsExhausted));
+    // The infallible calls panic rather than hand out an id in use.
+    let panics = |f: &dyn Fn()| {
+        let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            .expect_err("exhausted ids panic");
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let message = panics(&|| {
+        let _ = alloc_contexts(NonZeroU64::MIN);
+    });
+    assert!(message.contains("no fence context ids left"), "{message}");
+    panics(&|| drop(FenceContext::new("t", "one too many")));
+    panics(&|| drop(dmabuf::Timeline::new("one too many")));
+    assert_eq!(try_alloc_contexts(1), Err(Error::ContextsExhausted));
 }
 
 #[test]
@@ -1340,6 +1404,7 @@ fn error_variants_map_to_kernel_errnos() {
         (Error::ContainerMember, Errno::EINVAL),
         (Error::SeqnoNotInChain { seqno: 7 }, Errno::EINVAL),
         (Error::ZeroContexts, Errno::EINVAL),
+        (Error::ContextsExhausted, Errno::ENOSPC),
         (Error::TimelineClosed, Errno::ENOENT),
     ];
     for (err, errno) in cases {

@@ -37,31 +37,19 @@ fn within_watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send +
     }
 }
 
-const CHILD: &str = "DMABUF_TEST_CHILD_SCENARIO";
+mod support;
 
-/// In the parent: runs this test binary again with only test `name`, in which `scenario` runs,
-/// and asserts the child exited successfully (an abort is a signal, not an exit). In the child:
-/// runs `scenario`.
+/// In the parent: runs test `name` alone in a child process (this test binary again) and
+/// asserts it passed there; an abort is a signal, not an exit. In the child: runs `scenario`.
 fn in_child_process(name: &str, scenario: impl FnOnce()) {
-    if std::env::var_os(CHILD).is_some_and(|v| v == name) {
+    if support::is_child() {
         scenario();
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--test-threads=1", "--nocapture"])
-        .env(CHILD, name)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (status, stderr) = support::in_child(name);
     assert!(
-        out.status.success(),
-        "child running {name} ended with {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
-    );
-    assert!(
-        stdout.contains("1 passed"),
-        "the child did not run {name}:\n{stdout}"
+        status.success(),
+        "child running {name} ended with {status}\nstderr:\n{stderr}"
     );
 }
 

@@ -166,6 +166,10 @@ fn reserve_zero_is_einval_and_growth_follows_the_kernel() {
     }
     assert_eq!(g.reserved(), 0);
     assert_eq!(g.num_fences(), 3);
+    // The next reservation under a new lock: one under the guard that published pending
+    // fences is a reclaim point inside the signalling obligation (reported).
+    drop(g);
+    let mut g = resv.lock_single();
     // Room for len + n = 11 (over twice the capacity of 4); signalled fences are left
     // behind when the table is rebuilt.
     issuers.pop().unwrap().signal();
@@ -187,9 +191,12 @@ fn a_reservation_too_large_to_make_is_enomem() {
         assert_eq!(e.errno(), Errno::ENOMEM);
         assert_eq!(g.reserved(), 0, "a failed reservation reserved");
     }
-    // With entries: the length plus the request overflows.
+    // With entries: the length plus the request overflows. (A signalled entry: adding a
+    // pending one starts the thread's signalling obligation, and a reservation inside it is
+    // reported.)
     g.reserve_fences(1).unwrap();
-    let (_s, f) = FenceContext::new("t", "enomem").next_fence();
+    let (s, f) = FenceContext::new("t", "enomem").next_fence();
+    s.signal();
     g.add_fence(&f, Usage::Read);
     assert!(matches!(g.reserve_fences(usize::MAX), Err(Error::NoMemory)));
     // Nothing was lost, and an ordinary reservation still works.

@@ -8,6 +8,8 @@ use dmabuf::lockdep::{self, Acquire, Kind, LockClass, Mode, Mutex, capture, prim
 use std::sync::Arc;
 use std::time::Duration;
 
+mod support;
+
 #[test]
 fn wait_inside_a_callback_is_reported() {
     let ctx = FenceContext::new("test", "wait-in-cb");
@@ -226,5 +228,43 @@ fn removing_a_running_callback_under_a_lock_it_takes_is_reported() {
     assert!(
         message.contains("test.validator_fence.remover_lock") && message.contains("dma_fence_map"),
         "{message}"
+    );
+}
+
+#[test]
+fn relocking_the_signallers_lock_in_a_callback_panics_with_its_report_and_does_not_abort() {
+    // The callback runs inside `signal`, called with a driver lock held: re-taking it is
+    // recursive locking, reported (panic mode) before anything is recorded as held, so the
+    // unwinding that follows releases only what was really taken.
+    static DRIVER_LOCK: LockClass = LockClass::new("test.validator_fence.relocked_driver_lock");
+    if support::is_child() {
+        lockdep::set_report_mode(lockdep::ReportMode::Panic);
+        let lock = Arc::new(Mutex::new(&DRIVER_LOCK, ()));
+        let (s, f) = FenceContext::new("test", "relock").next_fence();
+        let inner = lock.clone();
+        f.add_callback(move |_| drop(inner.lock())).unwrap();
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _held = lock.lock();
+            s.signal()
+        }));
+        let held = lockdep::held_classes();
+        assert!(held.is_empty(), "left on the held stack: {held:?}");
+        if let Err(panic) = unwound {
+            std::panic::resume_unwind(panic);
+        }
+        return;
+    }
+    let (status, stderr) = support::in_child(
+        "relocking_the_signallers_lock_in_a_callback_panics_with_its_report_and_does_not_abort",
+    );
+    assert_eq!(
+        status.code(),
+        Some(101),
+        "the child must fail with an ordinary panic, not {status}:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("possible recursive locking detected")
+            && stderr.contains("test.validator_fence.relocked_driver_lock"),
+        "{stderr}"
     );
 }

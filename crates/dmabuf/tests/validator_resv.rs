@@ -19,10 +19,10 @@ fn lock_reserve_add_unlock_is_silent() {
         let mut guards = Resv::lock_all(&ctx, &[&objs[0], &objs[1], &objs[2]]).unwrap();
         ctx.done();
         // Collect what to wait for before publishing anything: fine under the locks.
-        for g in &mut guards {
+        for mut g in &mut guards {
             g.reserve_fences(1).unwrap();
         }
-        for g in &mut guards {
+        for mut g in &mut guards {
             g.add_fence(&f, Usage::Write);
         }
         drop(guards);
@@ -111,6 +111,70 @@ fn reclaiming_after_publishing_is_reported() {
         reports.iter().any(|r| r.kind == Kind::ReclaimInSignalling),
         "{reports:?}"
     );
+}
+
+/// Held around a scenario whose lock chain another test may also build: the validator
+/// reports a chain once per process, so each scenario's chain starts with its own class.
+fn tagged<R>(tag: &'static LockClass, f: impl FnOnce() -> R) -> R {
+    let lock = Mutex::new(tag, ());
+    let _tag = lock.lock();
+    f()
+}
+
+#[test]
+fn reserving_fence_slots_inside_a_signalling_section_is_reported() {
+    // The submission's allocating step after its fence is visible: the kernel's
+    // dma_resv_reserve_fences() allocates with GFP_KERNEL, fs_reclaim against dma_fence_map.
+    static AFTER_PUBLISH: LockClass = LockClass::new("test.validator_resv.reserve_after_publish");
+    static NO_ROOM: LockClass = LockClass::new("test.validator_resv.reserve_no_room");
+    static ROOM: LockClass = LockClass::new("test.validator_resv.reserve_room");
+    let (a, b) = (Resv::new(), Resv::new());
+    let (_mine, mine) = FenceContext::new("test", "reserve-after-publish").next_fence();
+    let ((), reports) = capture(|| {
+        tagged(&AFTER_PUBLISH, || {
+            let ctx = Resv::acquire_ctx();
+            let mut guards = Resv::lock_all(&ctx, &[&a, &b]).unwrap();
+            for mut g in &mut guards {
+                // The second reservation comes after the first guard published `mine`.
+                g.reserve_fences(1).unwrap();
+                g.add_fence(&mine, Usage::Write);
+            }
+        });
+    });
+    let kinds: Vec<Kind> = reports.iter().map(|r| r.kind).collect();
+    assert_eq!(kinds, [Kind::ReclaimInSignalling], "{reports:?}");
+
+    // In an explicit section (a completion handler), whether the table has room or not.
+    let c = Resv::new();
+    for (tag, room) in [(&NO_ROOM, false), (&ROOM, true)] {
+        let ((), reports) = capture(|| {
+            tagged(tag, || {
+                let mut g = c.lock_single();
+                if room {
+                    g.reserve_fences(8).unwrap();
+                }
+                let _section = signalling::begin_signalling();
+                g.reserve_fences(1).unwrap();
+            });
+        });
+        let kinds: Vec<Kind> = reports.iter().map(|r| r.kind).collect();
+        assert_eq!(kinds, [Kind::ReclaimInSignalling], "room: {room}");
+    }
+}
+
+#[test]
+fn copying_fences_inside_a_signalling_section_is_reported() {
+    static COPY: LockClass = LockClass::new("test.validator_resv.copy_in_section");
+    let (src, dst) = (Resv::new(), Resv::new());
+    let ((), reports) = capture(|| {
+        tagged(&COPY, || {
+            let mut g = dst.lock_single();
+            let _section = signalling::begin_signalling();
+            g.copy_fences(&src);
+        });
+    });
+    let kinds: Vec<Kind> = reports.iter().map(|r| r.kind).collect();
+    assert_eq!(kinds, [Kind::ReclaimInSignalling], "{reports:?}");
 }
 
 #[test]

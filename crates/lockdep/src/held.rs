@@ -16,6 +16,21 @@
 //! * Releasing a lock that is not held is reported. Releasing one that is not the innermost
 //!   validates the locks above it again, as if acquired on the shorter stack (kernel:
 //!   `reacquire_held_locks()`).
+//!
+//! # Reports and the stack
+//! A report may panic ([`ReportMode::Panic`](crate::ReportMode::Panic)), so it goes out only
+//! once the stack is what the call leaves: an acquisition is validated and reported *before*
+//! it is pushed (a report that panics unwinds out of a call that never took its lock, and
+//! nothing of it may stay held for the unwinding to trip over), a release is popped before
+//! its reports. A report found while the thread already unwinds from a panic is written to
+//! standard error instead of raised (see [`crate::report`]).
+//!
+//! # A thread whose state is gone
+//! The stack is a thread-local. Code running in another thread-local's destructor after
+//! this one was destroyed (a guard or a fence kept in a thread-local and dropped as the
+//! thread exits) finds no state: the validator then neither records nor checks anything on
+//! that thread. Acquisitions and releases are skipped, [`is_held`] answers `false` and
+//! [`held_classes`] nothing. It never panics for want of its state.
 
 use crate::class::{ClassId, LockClass, Mode};
 use crate::graph::{self, Origin};
@@ -92,6 +107,11 @@ std::thread_local! {
     });
 }
 
+/// Runs `f` on this thread's state; `None` once the state is gone (see the module docs).
+fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+    STATE.try_with(|s| f(&mut s.borrow_mut())).ok()
+}
+
 fn mix(prev: u64, class: ClassId, mode: Mode, trylock: bool) -> u64 {
     // splitmix64 finaliser over the previous hash and this acquisition.
     let mut z = prev
@@ -116,6 +136,9 @@ pub struct Acquire {
 /// Records that this thread acquires `class` in `mode` and validates it (kernel:
 /// `lock_acquire()`). Call it *before* blocking on the real lock, so a deadlock is reported
 /// instead of hung in.
+///
+/// A report is delivered before the acquisition is recorded: if it panics, this thread holds
+/// nothing more than before the call.
 pub fn acquire(class: &'static LockClass, mode: Mode, opts: Acquire) {
     if !is_enabled() {
         return;
@@ -123,17 +146,16 @@ pub fn acquire(class: &'static LockClass, mode: Mode, opts: Acquire) {
     crate::prime::ensure_primed();
     let id = class.id();
     let nest = opts.nest.map(LockClass::id);
-    let found = STATE.with(|s| {
-        let mut s = s.borrow_mut();
-        let s = &mut *s;
+    let checked = with_state(|s| {
         if let Some(n) = nest {
             if !s.held.iter().any(|h| h.class == n) {
-                return vec![Report {
+                let report = Report {
                     kind: Kind::NestLockNotHeld,
                     class: Some(id),
                     cycle: Vec::new(),
                     held: held_list(&s.held),
-                }];
+                };
+                return (vec![report], None);
             }
             if let Some(h) = s
                 .held
@@ -142,24 +164,30 @@ pub fn acquire(class: &'static LockClass, mode: Mode, opts: Acquire) {
                 .find(|h| h.class == id && h.nest == Some(n))
             {
                 h.count += 1;
-                return Vec::new();
+                return (Vec::new(), None);
             }
         }
         let mut found = Vec::new();
-        let key = check_chain(&mut s.chains, &s.held, id, mode, opts.trylock, &mut found);
-        s.held.push(Held {
+        let chain = check_chain(&mut s.chains, &s.held, id, mode, opts.trylock, &mut found);
+        let entry = Held {
             class: id,
             mode,
             trylock: opts.trylock,
             instance: opts.instance,
             nest,
             count: 1,
-            chain: key,
-        });
-        found
+            chain,
+        };
+        (found, Some(entry))
     });
+    let Some((found, entry)) = checked else {
+        return;
+    };
     for r in found {
         report::deliver(r);
+    }
+    if let Some(entry) = entry {
+        with_state(|s| s.held.push(entry));
     }
 }
 
@@ -171,67 +199,96 @@ pub fn release(class: &'static LockClass, instance: usize) {
         return;
     }
     let id = class.id();
-    let found = STATE.with(|s| {
-        let mut s = s.borrow_mut();
-        let s = &mut *s;
-        let held = &mut s.held;
-        let Some(pos) = held.iter().rposition(|h| {
-            h.class == id && (instance == 0 || h.instance == instance || h.instance == 0)
-        }) else {
-            return vec![Report {
-                kind: Kind::BadUnlock,
-                class: Some(id),
-                cycle: Vec::new(),
-                held: held_list(held),
-            }];
-        };
-        if held[pos].count > 1 {
-            held[pos].count -= 1;
-            return Vec::new();
-        }
-        held.remove(pos);
-        // Entries above the removed one now sit on a shorter chain, and are validated there
-        // like new acquisitions (kernel: `reacquire_held_locks()`): one may now sit directly
-        // on a lock it was ordered after only through a recursive read in between, which does
-        // not carry the order.
-        let mut found = Vec::new();
-        for i in pos..held.len() {
-            let h = &held[i];
-            let (class, mode, trylock) = (h.class, h.mode, h.trylock);
-            held[i].chain =
-                check_chain(&mut s.chains, &held[..i], class, mode, trylock, &mut found);
-        }
-        found
-    });
+    let found = with_state(|s| pop(s, id, instance)).unwrap_or_default();
     for r in found {
         report::deliver(r);
     }
 }
 
-/// Whether this thread holds `class` (kernel: `lock_is_held()`).
+/// Removes this thread's entry of class `id` (instance `instance`, 0 = any) from `s`,
+/// validating the entries above it again; returns what that found (or the bad unlock).
+fn pop(s: &mut ThreadState, id: ClassId, instance: usize) -> Vec<Report> {
+    let held = &mut s.held;
+    let Some(pos) = held.iter().rposition(|h| {
+        h.class == id && (instance == 0 || h.instance == instance || h.instance == 0)
+    }) else {
+        return vec![Report {
+            kind: Kind::BadUnlock,
+            class: Some(id),
+            cycle: Vec::new(),
+            held: held_list(held),
+        }];
+    };
+    if held[pos].count > 1 {
+        held[pos].count -= 1;
+        return Vec::new();
+    }
+    held.remove(pos);
+    // Entries above the removed one now sit on a shorter chain, and are validated there
+    // like new acquisitions (kernel: `reacquire_held_locks()`): one may now sit directly
+    // on a lock it was ordered after only through a recursive read in between, which does
+    // not carry the order.
+    let mut found = Vec::new();
+    for i in pos..held.len() {
+        let h = &held[i];
+        let (class, mode, trylock) = (h.class, h.mode, h.trylock);
+        held[i].chain = check_chain(&mut s.chains, &held[..i], class, mode, trylock, &mut found);
+    }
+    found
+}
+
+/// Whether this thread holds `class` (kernel: `lock_is_held()`); `false` once the thread's
+/// state is gone.
 pub fn is_held(class: &'static LockClass) -> bool {
     let id = class.id();
-    STATE.with(|s| s.borrow().held.iter().any(|h| h.class == id))
+    with_state(|s| s.held.iter().any(|h| h.class == id)).unwrap_or(false)
 }
 
-/// The classes this thread holds, outermost first.
+/// The classes this thread holds, outermost first (none once the thread's state is gone).
 pub fn held_classes() -> Vec<(ClassId, Mode)> {
-    STATE.with(|s| held_list(&s.borrow().held))
+    with_state(|s| held_list(&s.held)).unwrap_or_default()
 }
 
-/// Removes `class` from the held stack if held, returning its mode (for the fence wait's
-/// temporary drop of the signalling section).
-pub(crate) fn take_held(class: &'static LockClass) -> Option<Mode> {
-    let mode = STATE.with(|s| {
-        s.borrow()
-            .held
-            .iter()
-            .rev()
-            .find(|h| h.class == class.id())
-            .map(|h| h.mode)
-    })?;
-    release(class, 0);
-    Some(mode)
+/// A momentary exclusive acquisition of `class` (acquired and released at once) by a thread
+/// that may hold it in a read mode: the held entry is released first, the acquisition
+/// validated on what remains, and the entry taken again on top as a read trylock (kernel:
+/// `__dma_fence_might_wait()` around the signalling pseudo-lock). Whatever is found is
+/// delivered only once the entry is back, so a report that panics leaves it held for its
+/// owner's release.
+pub(crate) fn momentary_exclusive(class: &'static LockClass) {
+    crate::prime::ensure_primed();
+    let id = class.id();
+    let found = with_state(|s| {
+        let mut found = Vec::new();
+        let held_mode = s.held.iter().rev().find(|h| h.class == id).map(|h| h.mode);
+        if held_mode.is_some() {
+            found.extend(pop(s, id, 0));
+        }
+        check_chain(
+            &mut s.chains,
+            &s.held,
+            id,
+            Mode::Exclusive,
+            false,
+            &mut found,
+        );
+        if let Some(mode) = held_mode {
+            let chain = check_chain(&mut s.chains, &s.held, id, mode, true, &mut found);
+            s.held.push(Held {
+                class: id,
+                mode,
+                trylock: true,
+                instance: 0,
+                nest: None,
+                count: 1,
+                chain,
+            });
+        }
+        found
+    });
+    for r in found.unwrap_or_default() {
+        report::deliver(r);
+    }
 }
 
 fn held_list(held: &[Held]) -> Vec<(ClassId, Mode)> {

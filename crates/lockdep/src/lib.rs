@@ -43,6 +43,8 @@
 //! * It does not detect deadlocks that happened (use a debugger); it finds orders that can.
 //! * Interrupt contexts do not exist in user space, so lockdep's irq-safety rules are absent.
 //! * Classes and recorded dependencies are never forgotten during the process' life.
+//! * A thread is not checked from thread-local destructors that run after the validator's own
+//!   thread-locals are gone (its locks are neither recorded nor checked there).
 //!
 //! See the `docs` module for every rule with a minimal violation.
 

@@ -5,6 +5,14 @@
 //! [`capture`] if one is active, else according to the global [`ReportMode`]: panic (the
 //! default in debug builds, so tests fail at the bad acquisition), log once per distinct problem
 //! (the default in release builds), or collect for [`take_reports`].
+//!
+//! # Rules
+//! * A report never panics a thread that is already unwinding from a panic (a second panic
+//!   would abort the process): in panic mode it is written to standard error instead.
+//! * The validator's own state is consistent before a report goes out, so the unwinding a
+//!   panicking report starts finds held what is really held (see [`crate::held`]).
+//! * On a thread whose thread-locals are being destroyed, [`capture`] may find its own state
+//!   gone: it then runs its closure without capturing, and reports follow the global mode.
 
 use crate::class::{ClassId, Mode};
 use crate::graph::{Hop, Origin};
@@ -235,36 +243,52 @@ pub fn take_reports() -> Vec<Report> {
 /// assert_eq!(reports[0].kind, Kind::CircularDependency);
 /// ```
 pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
-    let outer = CAPTURE.with(|c| c.borrow_mut().replace(Vec::new()));
+    let Ok(outer) = CAPTURE.try_with(|c| c.borrow_mut().replace(Vec::new())) else {
+        // This thread's capture state is gone (a thread-local destructor): nothing to
+        // capture into.
+        return (f(), Vec::new());
+    };
     /// Restores the outer capture even if `f` panics.
     struct Restore(Option<Option<Vec<Report>>>);
     impl Drop for Restore {
         fn drop(&mut self) {
             if let Some(outer) = self.0.take() {
-                CAPTURE.with(|c| *c.borrow_mut() = outer);
+                let _ = CAPTURE.try_with(|c| *c.borrow_mut() = outer);
             }
         }
     }
     let mut restore = Restore(Some(outer));
     let r = f();
     let outer = restore.0.take().unwrap_or(None);
-    let found = CAPTURE.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer));
+    let found = CAPTURE
+        .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), outer))
+        .ok()
+        .flatten();
     (r, found.unwrap_or_default())
 }
 
-/// Delivers a report. Must be called with no validator lock held (it may panic).
+/// Delivers a report. Must be called with no validator lock held and the validator's state
+/// consistent (it may panic).
 pub(crate) fn deliver(report: Report) {
-    let captured = CAPTURE.with(|c| match c.borrow_mut().as_mut() {
-        Some(v) => {
-            v.push(report.clone());
-            true
-        }
-        None => false,
-    });
+    let captured = CAPTURE
+        .try_with(|c| match c.borrow_mut().as_mut() {
+            Some(v) => {
+                v.push(report.clone());
+                true
+            }
+            None => false,
+        })
+        .unwrap_or(false);
     if captured {
         return;
     }
     match MODE.load(Ordering::Acquire) {
+        0 if std::thread::panicking() => {
+            eprintln!(
+                "dmabuf-lockdep: found while this thread unwinds from a panic (not raised: a \
+                 second panic would abort)\n{report}"
+            );
+        }
         0 => panic!("{report}"),
         1 => {
             let mut logged = LOGGED.lock();

@@ -89,8 +89,9 @@ pub fn might_wait() {
     if !held::is_enabled() {
         return;
     }
-    let in_section = held::take_held(&FENCE_SIGNALLING);
-    if in_section.is_some() {
+    // Reported while the stack is untouched: a report that panics leaves the section held
+    // for its guard to end.
+    if held::is_held(&FENCE_SIGNALLING) {
         report::deliver(Report {
             kind: Kind::WaitInSignalling,
             class: Some(FENCE_SIGNALLING.id()),
@@ -98,9 +99,5 @@ pub fn might_wait() {
             held: held::held_classes(),
         });
     }
-    held::acquire(&FENCE_SIGNALLING, Mode::Exclusive, Acquire::default());
-    held::release(&FENCE_SIGNALLING, 0);
-    if let Some(mode) = in_section {
-        held::acquire(&FENCE_SIGNALLING, mode, SECTION);
-    }
+    held::momentary_exclusive(&FENCE_SIGNALLING);
 }

@@ -12,6 +12,10 @@
 //! * After a Deadlock answer, every held lock of the context is released before the next
 //!   acquisition, which must be of the contended lock: `lock_slow` (the usual way), or a plain
 //!   lock of it, which the kernel accepts as well; `lock_slow` is only for that.
+//!
+//! A report is delivered before the context's state changes at `init` and after it at
+//! `fini`, so a report that panics leaves the thread with the context it really has. On a
+//! thread whose state is gone (a thread-local destructor), the hooks do nothing.
 
 use crate::class::{ClassId, LockClass};
 use crate::report::{self, Kind, Report, WwRule};
@@ -52,11 +56,14 @@ fn misuse(rule: WwRule, class: Option<ClassId>) {
 }
 
 /// Runs `f` on this thread's context if it is `ctx`; reports a stale context otherwise.
+/// `None` without a report once the thread's state is gone.
 fn with_ctx<R>(ctx: WwCtxId, f: impl FnOnce(&mut CtxState) -> R) -> Option<R> {
-    let r = CTX.with(|c| match c.borrow_mut().as_mut() {
-        Some(s) if s.id == ctx => Some(f(s)),
-        _ => None,
-    });
+    let r = CTX
+        .try_with(|c| match c.borrow_mut().as_mut() {
+            Some(s) if s.id == ctx => Some(f(s)),
+            _ => None,
+        })
+        .ok()?;
     if r.is_none() {
         misuse(WwRule::StaleContext, None);
     }
@@ -73,10 +80,12 @@ pub fn acquire_init(class: &'static LockClass) -> WwCtxId {
         held: Vec::new(),
         contended: None,
     };
-    let had = CTX.with(|c| c.borrow_mut().replace(state));
-    if had.is_some() {
+    // Reported before the new context replaces the old one: if the report panics, the new
+    // context never comes to be, and the old one stays this thread's.
+    if CTX.try_with(|c| c.borrow().is_some()).unwrap_or(false) {
         misuse(WwRule::TwoContexts, Some(class.id()));
     }
+    let _ = CTX.try_with(|c| c.borrow_mut().replace(state));
     id
 }
 
@@ -91,11 +100,12 @@ pub fn acquire_done(ctx: WwCtxId) {
 /// The end of `ctx` (kernel: `ww_acquire_fini()`).
 pub fn acquire_fini(ctx: WwCtxId) {
     let held = with_ctx(ctx, |s| !s.held.is_empty());
+    if held.is_some() {
+        // Gone before the report: the context ends whether or not the report panics.
+        let _ = CTX.try_with(|c| c.borrow_mut().take());
+    }
     if held == Some(true) {
         misuse(WwRule::FiniWithLocksHeld, None);
-    }
-    if held.is_some() {
-        CTX.with(|c| c.borrow_mut().take());
     }
 }
 

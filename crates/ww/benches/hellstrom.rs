@@ -97,7 +97,7 @@ fn worker(
         };
         ctx.done();
         for g in &mut guards {
-            **g += 1;
+            *g += 1;
         }
         drop(guards);
         rollbacks += ctx.backoffs();

@@ -154,7 +154,7 @@ fn ww_thread(class: &'static WwClass, sets: &[Vec<&WwMutex<u64>>], count: u64, t
         let mut guards = ctx.lock_all(&sets[k % sets.len()]).expect("one class");
         ctx.done();
         for g in &mut guards {
-            **g += 1;
+            *g += 1;
         }
         increments += guards.len() as u64;
         drop(guards);

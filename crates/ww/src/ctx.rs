@@ -111,6 +111,8 @@ impl AcquireCtx {
     /// Starts a transaction on `class` with a fresh stamp (kernel: `ww_acquire_init`).
     pub fn new(class: &'static WwClass) -> Self {
         let stamp = class.next_stamp();
+        // First: a report that panics here leaves nothing to release.
+        let validator = validate::Ctx::init(class);
         AcquireCtx {
             class,
             shared: ManuallyDrop::new(CtxShared::take(stamp)),
@@ -119,7 +121,7 @@ impl AcquireCtx {
             backoffs: Cell::new(0),
             retry_first: Cell::new(0),
             inject: Injector::new(stamp),
-            validator: validate::Ctx::init(class),
+            validator,
             _not_send: PhantomData,
         }
     }

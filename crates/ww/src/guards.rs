@@ -10,18 +10,55 @@
 //! gains 10–25 % over handing the guards back in the caller's order (and unlocking in it),
 //! wound-wait is unchanged; keeping the caller's order but unlocking newest first was worse
 //! than either. [`Guards::source`] says which of the caller's objects a guard belongs to.
+//!
+//! # Rules
+//! * A set never hands out `&mut` to one of its guards: two of them could be swapped (or one
+//!   replaced by a guard from elsewhere) behind the sources' back. Mutable access goes
+//!   through [`InPlace`], which lends what a guard protects but not the guard value.
 
+use crate::mutex::WwGuard;
 use std::fmt;
-use std::ops::{Deref, Index, IndexMut};
+use std::iter::FusedIterator;
+use std::ops::{Deref, Index};
 use std::slice::SliceIndex;
+
+/// A guard that a [`Guards`] set lends out mutably: through a view that reaches what the
+/// guard protects but not the guard value itself, so nothing can swap, replace or take a
+/// guard out of the set, and each [`source`](Guards::source) stays true.
+///
+/// A [`WwGuard`] lends `&mut` to its data. A library that wraps guards (as `dmabuf`'s
+/// reservation guards) lends a view type of its own. An implementation whose view handed
+/// out `&mut Self` would give up the set's promise for its guards.
+pub trait InPlace {
+    /// The mutable view of one guard in a set.
+    type Mut<'s>
+    where
+        Self: 's;
+
+    /// This guard's view.
+    fn in_place(&mut self) -> Self::Mut<'_>;
+}
+
+impl<T: ?Sized> InPlace for WwGuard<'_, T> {
+    type Mut<'s>
+        = &'s mut T
+    where
+        Self: 's;
+
+    fn in_place(&mut self) -> &mut T {
+        self
+    }
+}
 
 /// Guards in lock order that unlock newest first when the set is dropped.
 ///
 /// Returned by [`AcquireCtx::lock_all`](crate::AcquireCtx::lock_all) (with
-/// [`WwGuard`](crate::WwGuard)s) and by libraries wrapping it (the reservation object's
-/// guards in `dmabuf`). It dereferences to a read-only slice in lock order, indexes and
-/// iterates mutably; [`source`](Self::source)
-/// and [`iter_sources`](Self::iter_sources) map each guard back to the caller's list.
+/// [`WwGuard`]s) and by libraries wrapping it (the reservation object's guards in
+/// `dmabuf`). It dereferences to a read-only slice in lock order and indexes read-only;
+/// [`iter_mut`](Self::iter_mut), [`iter_sources_mut`](Self::iter_sources_mut) and
+/// [`get_mut`](Self::get_mut) lend each guard's [`InPlace`] view (for a [`WwGuard`], `&mut`
+/// to its data); [`source`](Self::source) and [`iter_sources`](Self::iter_sources) map each
+/// guard back to the caller's list.
 ///
 /// ```
 /// use dmabuf_ww::{AcquireCtx, WwClass, WwMutex};
@@ -30,8 +67,8 @@ use std::slice::SliceIndex;
 /// let ctx = AcquireCtx::new(&C);
 /// let mut guards = ctx.lock_all(&[&b, &a, &b])?;
 /// assert_eq!(guards.len(), 2); // b is listed twice, locked once
-/// for (i, g) in guards.iter_sources_mut() {
-///     **g += 10 * i as i32; // `i`: where the object first appears in the list
+/// for (i, value) in guards.iter_sources_mut() {
+///     *value += 10 * i as i32; // `i`: where the object first appears in the list
 /// }
 /// drop(guards); // unlocks a and b, newest first
 /// drop(ctx);
@@ -40,15 +77,31 @@ use std::slice::SliceIndex;
 /// # Ok::<(), dmabuf_ww::WwError>(())
 /// ```
 ///
-/// The guards cannot be reordered, so each one's source stays true:
+/// The guards cannot be reordered, so each one's source stays true: the set is a read-only
+/// slice, and mutable access reaches the data, never a guard to swap:
 ///
-/// ```compile_fail
-/// use dmabuf_ww::{AcquireCtx, WwClass, WwMutex};
+/// ```compile_fail,E0308
+/// use dmabuf_ww::{AcquireCtx, WwClass, WwGuard, WwMutex};
 /// static C: WwClass = WwClass::wound_wait("doc.guards.swap");
 /// let (a, b) = (WwMutex::new(&C, 1), WwMutex::new(&C, 2));
 /// let ctx = AcquireCtx::new(&C);
 /// let mut guards = ctx.lock_all(&[&a, &b]).unwrap();
-/// guards.swap(0, 1); // error: the set is a read-only slice
+/// let mut it = guards.iter_mut();
+/// let first: &mut WwGuard<'_, i32> = it.next().unwrap(); // error: the item is `&mut i32`
+/// let second: &mut WwGuard<'_, i32> = it.next().unwrap();
+/// std::mem::swap(first, second);
+/// ```
+///
+/// nor one guard for another set's:
+///
+/// ```compile_fail,E0596
+/// use dmabuf_ww::{AcquireCtx, WwClass, WwMutex};
+/// static C: WwClass = WwClass::wound_wait("doc.guards.swap_sets");
+/// let (a, b) = (WwMutex::new(&C, 1), WwMutex::new(&C, 2));
+/// let (ctx, other) = (AcquireCtx::new(&C), AcquireCtx::new(&C));
+/// let mut guards = ctx.lock_all(&[&a]).unwrap();
+/// let mut others = other.lock_all(&[&b]).unwrap();
+/// std::mem::swap(&mut guards[0], &mut others[0]); // error: the set indexes read-only
 /// ```
 pub struct Guards<G> {
     /// In lock order.
@@ -180,10 +233,25 @@ impl<G> Guards<G> {
         self.sources.get(j).expect("a source per guard")
     }
 
-    /// The guards in lock order, mutably (the set itself can only be read as a slice, so
-    /// that nothing reorders the guards behind their sources' back).
-    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, G> {
-        self.locked.iter_mut()
+    /// Each guard's [`InPlace`] view, in lock order (for a [`WwGuard`], `&mut` to its data):
+    /// the set itself is only read as a slice, and no guard is lent as `&mut`, so nothing
+    /// reorders the guards behind their sources' back.
+    pub fn iter_mut(&mut self) -> IterMut<'_, G>
+    where
+        G: InPlace,
+    {
+        IterMut {
+            inner: self.locked.iter_mut(),
+        }
+    }
+
+    /// Guard `j`'s [`InPlace`] view, or `None` if `j` is out of bounds (what `IndexMut`
+    /// would be, were it allowed to lend a view).
+    pub fn get_mut(&mut self, j: usize) -> Option<G::Mut<'_>>
+    where
+        G: InPlace,
+    {
+        self.locked.get_mut(j).map(G::in_place)
     }
 
     /// The guards in lock order, each with [`source`](Self::source).
@@ -194,13 +262,16 @@ impl<G> Guards<G> {
             .map(|(j, g)| (self.sources.get(j).expect("a source per guard"), g))
     }
 
-    /// The guards in lock order, mutably, each with [`source`](Self::source).
-    pub fn iter_sources_mut(&mut self) -> impl ExactSizeIterator<Item = (usize, &mut G)> {
+    /// Each guard's [`InPlace`] view in lock order, with its [`source`](Self::source).
+    pub fn iter_sources_mut(&mut self) -> impl ExactSizeIterator<Item = (usize, G::Mut<'_>)>
+    where
+        G: InPlace,
+    {
         let sources = &self.sources;
         self.locked
             .iter_mut()
             .enumerate()
-            .map(move |(j, g)| (sources.get(j).expect("a source per guard"), g))
+            .map(move |(j, g)| (sources.get(j).expect("a source per guard"), g.in_place()))
     }
 
     /// Each guard turned into another, with its [`source`](Self::source); the order is
@@ -246,12 +317,8 @@ impl<G, I: SliceIndex<[G]>> Index<I> for Guards<G> {
     }
 }
 
-// `IndexMut` for one guard at a time only: a mutable range could reorder them.
-impl<G> IndexMut<usize> for Guards<G> {
-    fn index_mut(&mut self, j: usize) -> &mut G {
-        &mut self.locked[j]
-    }
-}
+// No `IndexMut`: `&mut` to one guard is enough to swap it with another set's, or replace
+// it; [`Guards::get_mut`] lends its view instead.
 
 impl<'s, G> IntoIterator for &'s Guards<G> {
     type Item = &'s G;
@@ -262,12 +329,45 @@ impl<'s, G> IntoIterator for &'s Guards<G> {
     }
 }
 
-impl<'s, G> IntoIterator for &'s mut Guards<G> {
-    type Item = &'s mut G;
-    type IntoIter = std::slice::IterMut<'s, G>;
+impl<'s, G: InPlace> IntoIterator for &'s mut Guards<G> {
+    type Item = G::Mut<'s>;
+    type IntoIter = IterMut<'s, G>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.locked.iter_mut()
+        self.iter_mut()
+    }
+}
+
+/// The [`InPlace`] views of a set's guards, in lock order ([`Guards::iter_mut`]).
+pub struct IterMut<'s, G> {
+    inner: std::slice::IterMut<'s, G>,
+}
+
+impl<'s, G: InPlace> Iterator for IterMut<'s, G> {
+    type Item = G::Mut<'s>;
+
+    fn next(&mut self) -> Option<G::Mut<'s>> {
+        self.inner.next().map(G::in_place)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl<G: InPlace> DoubleEndedIterator for IterMut<'_, G> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.inner.next_back().map(G::in_place)
+    }
+}
+
+impl<G: InPlace> ExactSizeIterator for IterMut<'_, G> {}
+
+impl<G: InPlace> FusedIterator for IterMut<'_, G> {}
+
+impl<G: fmt::Debug> fmt::Debug for IterMut<'_, G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.inner.as_slice()).finish()
     }
 }
 
@@ -300,6 +400,15 @@ mod tests {
     impl Drop for Logged {
         fn drop(&mut self) {
             self.1.borrow_mut().push(self.0);
+        }
+    }
+
+    /// A set lends the id only.
+    impl InPlace for Logged {
+        type Mut<'s> = &'s mut u32;
+
+        fn in_place(&mut self) -> &mut u32 {
+            &mut self.0
         }
     }
 
@@ -391,12 +500,19 @@ mod tests {
     fn iteration_by_reference_and_from_a_vector() {
         let log = Rc::new(RefCell::new(Vec::new()));
         let mut g: Guards<Logged> = vec![Logged(4, log.clone()), Logged(8, log.clone())].into();
-        for l in &mut g {
-            l.0 += 1;
+        for id in &mut g {
+            *id += 1;
         }
-        for (i, l) in g.iter_sources_mut() {
-            l.0 += i as u32;
+        for (i, id) in g.iter_sources_mut() {
+            *id += i as u32;
         }
+        assert_eq!(
+            g.iter_mut().rev().map(|id| *id).collect::<Vec<_>>(),
+            [10, 5]
+        );
+        *g.get_mut(0).unwrap() -= 1;
+        assert!(g.get_mut(2).is_none());
+        *g.get_mut(0).unwrap() += 1;
         assert_eq!((&g).into_iter().map(|l| l.0).collect::<Vec<_>>(), [5, 10]);
         assert_eq!(
             format!("{:?}", g.iter().map(|l| l.0).collect::<Vec<_>>()),

@@ -25,8 +25,10 @@
 //! let ctx = AcquireCtx::new(&BUFFERS);
 //! let mut guards = ctx.lock_all(&[&b, &a, &b])?; // any order; duplicates are fine
 //! ctx.done();
-//! *guards[0] += 10;
-//! assert_eq!((*guards[0], *guards[1]), (12, 1));
+//! for value in guards.iter_mut() {
+//!     *value += 10;
+//! }
+//! assert_eq!((*guards[0], *guards[1]), (12, 11));
 //! # Ok::<(), dmabuf_ww::WwError>(())
 //! ```
 //!
@@ -83,7 +85,7 @@ mod validate;
 pub use class::{Algorithm, WwClass};
 pub use ctx::{AcquireCtx, CancelToken};
 pub use error::WwError;
-pub use guards::Guards;
+pub use guards::{Guards, InPlace, IterMut};
 pub use mutex::{WwGuard, WwMutex};
 
 /// After a `lock_all` of a class backs off, how many transactions of that class (counted in

@@ -170,7 +170,20 @@ impl<T: ?Sized> WwMutex<T> {
             ctx.shared.heal();
         }
         ctx.acquired.set(ctx.acquired.get() + 1);
-        ctx.validator.trylocked(self.class, self.instance());
+        if !ctx.validator.is_off() {
+            /// Unlocks if the validator's check panics with a report: no guard holds the
+            /// mutex yet, and the validator recorded nothing.
+            struct Undo<'m, T: ?Sized>(&'m WwMutex<T>, &'m AcquireCtx);
+            impl<T: ?Sized> Drop for Undo<'_, T> {
+                fn drop(&mut self) {
+                    self.0.raw.unlock(self.1.id());
+                    self.1.acquired.set(self.1.acquired.get() - 1);
+                }
+            }
+            let undo = Undo(self, ctx);
+            ctx.validator.trylocked(self.class, self.instance());
+            std::mem::forget(undo);
+        }
         Some(WwGuard::new(self, Some(ctx)))
     }
 

@@ -341,6 +341,33 @@ mod tests {
     }
 
     #[test]
+    fn changing_the_data_through_the_set_keeps_every_source_true() {
+        let class = WwClass::leak("set.test.in_place", crate::Algorithm::WaitDie);
+        let m: Vec<_> = (0..3).map(|i| WwMutex::new(class, 10 * i)).collect();
+        let ctx = AcquireCtx::new(class);
+        let set = [&m[2], &m[0], &m[1]];
+        let mut g = ctx.lock_all(&set).unwrap();
+        for value in g.iter_mut() {
+            *value += 1;
+        }
+        for (i, value) in g.iter_sources_mut() {
+            *value += 100 * i as i32;
+        }
+        // Swapping the data of two locked mutexes is allowed; it moves no guard.
+        let mut it = g.iter_mut();
+        if let (Some(first), Some(second)) = (it.next(), it.next()) {
+            std::mem::swap(first, second);
+        }
+        *g.get_mut(2).expect("three guards") += 1000;
+        assert!(g.get_mut(3).is_none());
+        check_sources(&g, &set);
+        drop(g);
+        drop(ctx);
+        let values: Vec<i32> = m.iter().map(|m| *m.lock_plain()).collect();
+        assert_eq!(values, [21, 1211, 101]);
+    }
+
+    #[test]
     fn uncontended_guards_come_in_caller_order_once_each() {
         // A class of its own: no other test's back-off puts it in address order.
         let class = WwClass::leak("set.test.caller", crate::Algorithm::WoundWait);

@@ -6,12 +6,34 @@
 //! class nested under it (kernel: `nest_lock`), so any number of them may be held at once but
 //! their order against other locks is checked. A mutex locked without a context is a plain
 //! exclusive lock of the mutex class: two at once is recursive locking.
+//!
+//! A hook that makes two calls into the validator makes the second even when the first
+//! reports by panicking, so the validator's picture (its held stack, this thread's context)
+//! stays what the unwinding will release.
 
 #[cfg(feature = "lockdep")]
 mod imp {
     use crate::class::WwClass;
     use dmabuf_lockdep::ww::{self, WwCtxId};
     use dmabuf_lockdep::{Acquire, Mode};
+
+    /// Runs its closure when dropped, unless defused: the second half of a pair of
+    /// validator calls, which must run even when the first half panics with a report.
+    struct Finally<F: FnOnce()>(Option<F>);
+
+    impl<F: FnOnce()> Finally<F> {
+        fn defuse(mut self) {
+            self.0 = None;
+        }
+    }
+
+    impl<F: FnOnce()> Drop for Finally<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
 
     /// A context as the validator knows it.
     pub(crate) struct Ctx {
@@ -25,11 +47,14 @@ mod imp {
                 return Ctx { class, id: None };
             }
             let id = ww::acquire_init(class.lockdep_mutex_class());
+            // No context is made if the acquisition reports by panicking: end it.
+            let end = Finally(Some(move || ww::acquire_fini(id)));
             dmabuf_lockdep::acquire(
                 class.lockdep_acquire_class(),
                 Mode::Exclusive,
                 Acquire::default(),
             );
+            end.defuse();
             Ctx {
                 class,
                 id: Some(id),
@@ -50,8 +75,11 @@ mod imp {
 
         pub(crate) fn fini(&self) {
             if let Some(id) = self.id {
+                let class = self.class;
+                let _release = Finally(Some(move || {
+                    dmabuf_lockdep::release(class.lockdep_acquire_class(), 0);
+                }));
                 ww::acquire_fini(id);
-                dmabuf_lockdep::release(self.class.lockdep_acquire_class(), 0);
             }
         }
 
@@ -100,17 +128,19 @@ mod imp {
         /// The attempt did not lock (`deadlock`: it was answered Deadlock).
         pub(crate) fn failed(&self, class: &'static WwClass, instance: usize, deadlock: bool) {
             if let Some(id) = self.id {
+                let _release = Finally(Some(move || {
+                    dmabuf_lockdep::release(class.lockdep_mutex_class(), 0);
+                }));
                 if deadlock {
                     ww::deadlock(id, instance);
                 }
-                dmabuf_lockdep::release(class.lockdep_mutex_class(), 0);
             }
         }
 
         pub(crate) fn unlocked(&self, class: &'static WwClass, instance: usize) {
             if let Some(id) = self.id {
+                let _forget = Finally(Some(move || ww::unlocked(id, instance)));
                 dmabuf_lockdep::release(class.lockdep_mutex_class(), 0);
-                ww::unlocked(id, instance);
             }
         }
     }
@@ -183,3 +213,32 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+#[cfg(all(test, feature = "lockdep"))]
+mod tests {
+    use crate::{AcquireCtx, WwClass, WwMutex};
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    #[test]
+    fn a_context_trylock_whose_report_panics_leaves_the_mutex_unlocked() {
+        static C: WwClass = WwClass::wait_die("test.validate.trylock_after_done");
+        dmabuf_lockdep::set_report_mode(dmabuf_lockdep::ReportMode::Panic);
+        let m = WwMutex::new(&C, ());
+        let ctx = AcquireCtx::new(&C);
+        ctx.done();
+        let payload = catch_unwind(AssertUnwindSafe(|| m.try_lock(&ctx))).expect_err("reported");
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(message.contains("LockAfterDone"), "{message}");
+        assert!(
+            !m.is_locked(),
+            "no guard was made, so nothing holds the mutex"
+        );
+        assert_eq!(ctx.acquired(), 0);
+        let ((), reports) = dmabuf_lockdep::capture(|| drop(ctx));
+        assert!(reports.is_empty(), "{reports:?}");
+        assert!(dmabuf_lockdep::held_classes().is_empty());
+    }
+}

@@ -212,7 +212,7 @@ fn ww_transactions(n: u64) -> Duration {
             if let Ok(mut guards) = ctx.lock_all(&refs) {
                 ctx.done();
                 for g in &mut guards {
-                    **g += 1;
+                    *g += 1;
                 }
             }
         }

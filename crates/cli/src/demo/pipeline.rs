@@ -96,8 +96,12 @@ impl Submitter {
         let mut deps = input.resv().get_fences(Usage::Write);
         deps.extend(target.resv().get_fences(Usage::Read));
         let (done, fence) = self.gpu_rings[w].next(frame);
-        for (i, g) in guards.iter_sources_mut() {
+        // Every slot before the first fence is published: reserving allocates, a reclaim
+        // point the validator reports once this thread must signal.
+        for mut g in guards.iter_mut() {
             g.reserve_fences(1)?;
+        }
+        for (i, mut g) in guards.iter_sources_mut() {
             g.add_fence(&fence, if i == 0 { Usage::Read } else { Usage::Write });
         }
         drop(guards);

@@ -11,6 +11,7 @@
 //! | A fence never signalled is a bug found by review. | A dropped [`Signaller`](crate::Signaller) signals `ECANCELED` and reports the leak. | Every fence signals eventually. |
 //! | `dma_fence_set_error()` WARNs on a bad errno. | [`Errno`](crate::Errno) cannot hold a bad value. | Typed. |
 //! | `dma_fence_is_later()` on two contexts WARNs and says `false`. | [`Error::ContextMismatch`](crate::Error). | A silent `false` hides bugs. |
+//! | `dma_fence_context_alloc()` adds to a 64-bit counter without a check. | The counter never wraps: [`try_alloc_contexts`](crate::fence::try_alloc_contexts) answers [`Error::ContextsExhausted`](crate::Error) (`ENOSPC`) when fewer ids are left than asked for; [`alloc_contexts`](crate::fence::alloc_contexts) and [`FenceContext::new`](crate::fence::FenceContext::new) panic (only after reservations of about 2^64 ids). | A wrapped counter hands out ids in use: two timelines would compare and merge as one. |
 //! | Callbacks run under the fence spinlock with interrupts off; `dma_fence_remove_callback()` waits for that lock, so for every callback of the fence, and answers `false` once the fence has signalled. | Callbacks run in the signalling thread after the lock is released. [`remove`](crate::fence::CallbackHandle::remove) waits only for its own callback while it runs on another thread (a fence wait for the validator), and takes back one the signaller has not reached yet (`true`, even though the fence has signalled). | Containers need no irq_work; a callback may use its own fence; two callbacks that remove each other's later callbacks cannot deadlock. |
 //! | Callbacks cannot fail. | A panicking callback does not stop the others: every callback runs, then the first panic continues in the signaller (logged instead when the thread is already unwinding). | Callbacks run other people's code. |
 //! | `enable_signaling` runs under the fence lock. | Ops hooks run without the fence lock. | König's proposal; hooks may call fence methods. |
@@ -25,8 +26,47 @@
 //! | sw_sync signals points with its timeline lock held, so `SW_SYNC_IOC_INC` from a point's callback would deadlock. | [`Timeline::inc`](crate::Timeline::inc) or [`close`](crate::Timeline::close) from a point's callback is done by the advancing thread once the callbacks of the current step have returned. | A callback may drive its own timeline. |
 //! | Mismatched importer and exporter: since 2025 the kernel pins on map instead of caching at attach. | Maps at attach, bidirectionally, pinning a dynamic exporter, and caches the mapping ([`buf::Attachment`](crate::buf::Attachment)). | The seeds' (001) generation, chosen by the project. |
 //! | A mapping is an `sg_table` of physical pages mapped through the DMA API. | A list of [`Segment`](crate::buf::Segment)s in a per-device address space whose accesses fault once unmapped. | Stale mappings show up in tests. |
+//! | `dma_resv_reserve_fences()` and `dma_resv_copy_fences()` allocate with `GFP_KERNEL`: lockdep sees reclaim (`fs_reclaim`) where the table is allocated, for a reservation only when the table grows. | [`ResvGuard::reserve_fences`](crate::resv::ResvGuard::reserve_fences) and [`ResvGuard::copy_fences`](crate::resv::ResvGuard::copy_fences) are reclaim points for the validator on every call, room or not. | Whether a reservation grows depends on the table's history; one inside a fence signalling section is reported the first time it runs. |
 //! | Locked callbacks trust `dma_resv_assert_held()`. | They take a guard ([`Locked`](crate::buf::Locked)); a guard of another buffer is [`Error::WrongLock`](crate::Error). | The proof is in the type. |
 //! | A mapping not unmapped before detach leaks (WARN at best); one still in use after detach is a use after free. | Detach unmaps every mapping left, live ones too, and drops leftover pins, with a warning; a [`Mapping`](crate::buf::Mapping) used after its detach faults ([`Error::Fault`](crate::Error)) and its `unmap` is a no-op. | Nothing leaks, and no device window outlives the pin that kept the storage under it. |
 //! | debugfs `bufinfo` locks each buffer's reservation object. | [`bufinfo`](crate::buf::bufinfo) reads fences lock-free. | Callable while holding a reservation lock. |
 //! | `DMA_BUF_SET_NAME` on an attached buffer answered `-EBUSY` (before 2022). | Renaming is always allowed, as in mainline. | Follows mainline. |
 //! | A sync file is an fd; a dma-buf's `poll()` arms one callback per direction. | [`SyncFile`](crate::SyncFile) is a value (the uapi layer gives it an fd); every [`Resv::ready`](crate::resv::Resv::ready) future arms its own callback. | In-process first; no shared wait queue to contend on. |
+//!
+//! ## Allocations that are not reclaim points
+//!
+//! For the validator, a reclaim point is an allocation that may evict buffers, and so wait on
+//! fences: reported inside a fence signalling section. The library's reclaim points are
+//! [`ResvGuard::reserve_fences`](crate::resv::ResvGuard::reserve_fences) and
+//! [`ResvGuard::copy_fences`](crate::resv::ResvGuard::copy_fences) (the kernel's
+//! `GFP_KERNEL` table allocations: a submission's allocating step, which comes before its
+//! fence is published) and
+//! [`DeviceMemory::alloc`](crate::buf::exporters::DeviceMemory::alloc); a device-memory
+//! eviction, also one a restore into device memory makes room with, runs as a reclaim path.
+//!
+//! Every other allocation on the library's paths comes from the process heap, which here
+//! never evicts a buffer or waits on a fence, so it cannot close a reclaim cycle and is not
+//! annotated, though its kernel counterpart allocates with `GFP_KERNEL` and lockdep reports
+//! it inside a signalling section:
+//!
+//! * fences: [`FenceContext::fence`](crate::FenceContext::fence) and the calls built on it,
+//!   [`Timeline::create_fence`](crate::Timeline::create_fence) (kernel: a driver's fence
+//!   allocation, sw_sync's point);
+//! * containers: [`Fence::new_array`](crate::Fence::new_array), chain nodes,
+//!   [`merge`](crate::fence::unwrap::merge) (kernel: `dma_fence_array_create()`,
+//!   `dma_fence_chain_alloc()`, `dma_fence_unwrap_merge()`);
+//! * snapshots of a reservation object: [`Resv::get_fences`](crate::resv::Resv::get_fences),
+//!   [`Resv::get_singleton`](crate::resv::Resv::get_singleton)'s array (kernel:
+//!   `dma_resv_get_fences()`'s `krealloc_array()`, `dma_resv_get_singleton()`);
+//! * callbacks: the box [`Fence::add_callback`](crate::Fence::add_callback) keeps a closure
+//!   in, and the callback a [`Resv::ready`](crate::resv::Resv::ready) future arms (kernel: the
+//!   caller embeds its `dma_fence_cb`, nothing is allocated);
+//! * sync files: [`SyncFile::new`](crate::SyncFile::new), [`merge`](crate::SyncFile::merge),
+//!   [`export`](crate::SyncFile::export) (kernel: `sync_file_create()`, `sync_file_merge()`);
+//! * buffers: [`DmaBuf::export`](crate::buf::DmaBuf::export), attachments, a mapping's
+//!   segment list, the host memory of the system-heap and memfd exporters and an eviction's
+//!   copy (kernel: `dma_buf_export()`, `dma_buf_attach()`, `sg_alloc_table()`, the exporters'
+//!   page allocations);
+//! * the validator's own records.
+//!
+//! Code that must also hold in the kernel keeps these out of its signalling sections itself.

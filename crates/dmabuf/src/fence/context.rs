@@ -6,6 +6,10 @@
 //!
 //! # Rules
 //! * Context ids are unique for the life of the process; 0 belongs to the stub fence.
+//! * The id counter never wraps: once the ids are used up, [`try_alloc_contexts`] answers
+//!   [`Error::ContextsExhausted`](crate::Error) and [`alloc_contexts`] (so
+//!   [`FenceContext::new`]) panics, rather than hand out an id that is already in use. Only a
+//!   reservation of about 2^64 ids gets there.
 //! * Comparisons across contexts are errors ([`Error::ContextMismatch`](crate::Error)), not a
 //!   silent `false` as in the kernel.
 
@@ -17,7 +21,9 @@ use std::num::NonZeroU64;
 use std::sync::Arc as StdArc;
 use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 
-/// The next free context id. Plain std atomic: a global counter, not part of any loom model.
+/// The next free context id; every id below it was handed out. It never wraps, so the last
+/// id (`u64::MAX`) is never handed out. Plain std atomic: a global counter, not part of any
+/// loom model.
 static NEXT_CONTEXT: StdAtomicU64 = StdAtomicU64::new(1);
 
 /// Allocates `n` consecutive fresh context ids and returns the first (kernel:
@@ -29,17 +35,42 @@ static NEXT_CONTEXT: StdAtomicU64 = StdAtomicU64::new(1);
 /// let next = dmabuf::fence::alloc_contexts(NonZeroU64::MIN);
 /// assert!(next >= first + 3);
 /// ```
+///
+/// # Panics
+/// If fewer than `n` ids are left ([`Error::ContextsExhausted`] from
+/// [`try_alloc_contexts`]): the ids are 64-bit and never reused, so this happens only after
+/// reservations of about 2^64 ids in all. Handing out an id twice instead would make two live
+/// timelines one, whose fences then compare (and merge) as if ordered.
 #[doc(alias = "dma_fence_context_alloc")]
 pub fn alloc_contexts(n: NonZeroU64) -> u64 {
-    NEXT_CONTEXT.fetch_add(n.get(), StdOrdering::Relaxed)
+    match try_alloc_contexts(n.get()) {
+        Ok(first) => first,
+        Err(e) => panic!("cannot allocate {n} fence contexts: {e}"),
+    }
 }
 
-/// Like [`alloc_contexts`] for a count that may be zero: zero is [`Error::ZeroContexts`]
-/// (`EINVAL`; the kernel WARNs).
+/// Like [`alloc_contexts`], but a count of zero or more ids than are left is an error.
+///
+/// # Errors
+/// * [`Error::ZeroContexts`] (`EINVAL`; the kernel WARNs) for `n == 0`.
+/// * [`Error::ContextsExhausted`] (`ENOSPC`) if fewer than `n` ids are left: the counter
+///   never wraps, so no id is handed out twice. On error nothing is allocated.
+///
+/// ```
+/// use dmabuf::{Error, fence::try_alloc_contexts};
+/// assert_eq!(try_alloc_contexts(0), Err(Error::ZeroContexts));
+/// assert_eq!(try_alloc_contexts(u64::MAX), Err(Error::ContextsExhausted));
+/// assert!(try_alloc_contexts(2).is_ok());
+/// ```
 pub fn try_alloc_contexts(n: u64) -> Result<u64> {
-    NonZeroU64::new(n)
-        .map(alloc_contexts)
-        .ok_or(Error::ZeroContexts)
+    if n == 0 {
+        return Err(Error::ZeroContexts);
+    }
+    NEXT_CONTEXT
+        .fetch_update(StdOrdering::Relaxed, StdOrdering::Relaxed, |next| {
+            next.checked_add(n)
+        })
+        .map_err(|_| Error::ContextsExhausted)
 }
 
 /// Whether seqno `a` is later than `b` (kernel: `__dma_fence_is_later()`).
@@ -83,6 +114,11 @@ pub struct FenceContext {
 
 impl FenceContext {
     /// A fresh context with 64-bit seqno ordering.
+    ///
+    /// # Panics
+    /// If the context ids are used up, as [`alloc_contexts`] (only after reservations of
+    /// about 2^64 ids); [`try_alloc_contexts`] with [`with_id`](Self::with_id) answers an
+    /// error instead.
     pub fn new(
         driver: impl Into<Cow<'static, str>>,
         timeline: impl Into<Cow<'static, str>>,

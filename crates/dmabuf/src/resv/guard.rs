@@ -7,9 +7,10 @@ use crate::error::{Error, Result};
 use crate::fence::Fence;
 use crate::fence::unwrap::leaves;
 use crate::validate;
-use dmabuf_ww::WwGuard;
+use dmabuf_ww::{InPlace, WwGuard};
 use std::cell::Cell;
 use std::marker::PhantomData;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -91,6 +92,13 @@ impl<'a> ResvGuard<'a> {
     /// `max(len + n, 2 × capacity)` (the first: `max(4, n.next_power_of_two())`), leaving
     /// signalled fences behind.
     ///
+    /// # Reclaim
+    /// A reclaim point for the validator (an allocation that may evict buffers, and so wait
+    /// on fences), also when the table has room: call it before the first pending fence is
+    /// added under any guard of the thread, never in a fence signalling section (kernel: the
+    /// table's `GFP_KERNEL` allocation, which lockdep reports inside a signalling section as
+    /// `fs_reclaim` against `dma_fence_map`; it sees it only when the table grows).
+    ///
     /// # Errors
     /// [`Error::NothingToReserve`] (`EINVAL`) for `n == 0`; [`Error::NoMemory`] (`ENOMEM`)
     /// when the larger table cannot be allocated (its size does not fit the address space,
@@ -100,6 +108,7 @@ impl<'a> ResvGuard<'a> {
         if n == 0 {
             return Err(Error::NothingToReserve);
         }
+        validate::might_reclaim();
         let old = self.table();
         let len = old.len();
         let needed = len.checked_add(n).ok_or(Error::NoMemory)?;
@@ -221,7 +230,10 @@ impl<'a> ResvGuard<'a> {
 
     /// Replaces this object's fences with `src`'s unsignalled ones, usages kept (kernel:
     /// `dma_resv_copy_fences`). `src` is read without its lock.
+    ///
+    /// Allocates a new table: a reclaim point, as [`reserve_fences`](Self::reserve_fences).
     pub fn copy_fences(&mut self, src: &Resv) {
+        validate::might_reclaim();
         let mut fences: Vec<(Fence, Usage)> = Vec::new();
         let mut it = src.iter_unlocked(Usage::Bookkeep);
         while let Some(f) = it.next() {
@@ -275,6 +287,100 @@ impl std::fmt::Debug for ResvGuard<'_> {
             .field("fences", &self.num_fences())
             .field("reserved", &self.reserved())
             .finish()
+    }
+}
+
+/// A reservation guard as a [`Guards`](super::Guards) set lends it (from
+/// [`iter_mut`](super::Guards::iter_mut), [`iter_sources_mut`](super::Guards::iter_sources_mut)
+/// and [`get_mut`](super::Guards::get_mut)): the writer operations, and through `Deref`
+/// everything a `&ResvGuard` offers, but never the guard value itself, so the set's guards
+/// cannot be swapped or replaced behind their [`source`](super::Guards::source)s.
+///
+/// ```
+/// use dmabuf::fence::FenceContext;
+/// use dmabuf::resv::{Resv, Usage};
+/// let (a, b) = (Resv::new(), Resv::new());
+/// let objects = [&a, &b];
+/// let (done, fence) = FenceContext::new("gpu", "ring").next_fence();
+/// let ctx = Resv::acquire_ctx();
+/// let mut guards = Resv::lock_all(&ctx, &objects)?;
+/// for mut g in guards.iter_mut() {
+///     g.reserve_fences(1)?;
+/// }
+/// for (i, mut g) in guards.iter_sources_mut() {
+///     assert!(std::ptr::eq(g.resv(), objects[i]));
+///     g.add_fence(&fence, if i == 0 { Usage::Write } else { Usage::Read });
+/// }
+/// drop(guards);
+/// assert_eq!(b.get_fences(Usage::Read).len(), 1);
+/// # drop(ctx);
+/// # done.signal();
+/// # Ok::<(), dmabuf::Error>(())
+/// ```
+///
+/// Two lent guards cannot be swapped:
+///
+/// ```compile_fail,E0596
+/// use dmabuf::resv::Resv;
+/// let (a, b) = (Resv::new(), Resv::new());
+/// let ctx = Resv::acquire_ctx();
+/// let mut guards = Resv::lock_all(&ctx, &[&a, &b]).unwrap();
+/// let mut it = guards.iter_mut();
+/// let (mut first, mut second) = (it.next().unwrap(), it.next().unwrap());
+/// std::mem::swap(&mut *first, &mut *second); // error: a lent guard reads as `&ResvGuard`
+/// ```
+pub struct ResvGuardMut<'g, 'a> {
+    guard: &'g mut ResvGuard<'a>,
+}
+
+impl ResvGuardMut<'_, '_> {
+    /// [`ResvGuard::reserve_fences`].
+    ///
+    /// # Errors
+    /// As [`ResvGuard::reserve_fences`].
+    pub fn reserve_fences(&mut self, n: usize) -> Result<()> {
+        self.guard.reserve_fences(n)
+    }
+
+    /// [`ResvGuard::add_fence`].
+    pub fn add_fence(&mut self, fence: &Fence, usage: Usage) {
+        self.guard.add_fence(fence, usage);
+    }
+
+    /// [`ResvGuard::replace_fences`].
+    pub fn replace_fences(&mut self, context: u64, replacement: &Fence, usage: Usage) {
+        self.guard.replace_fences(context, replacement, usage);
+    }
+
+    /// [`ResvGuard::copy_fences`].
+    pub fn copy_fences(&mut self, src: &Resv) {
+        self.guard.copy_fences(src);
+    }
+}
+
+impl<'a> Deref for ResvGuardMut<'_, 'a> {
+    type Target = ResvGuard<'a>;
+
+    fn deref(&self) -> &ResvGuard<'a> {
+        self.guard
+    }
+}
+
+impl std::fmt::Debug for ResvGuardMut<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.guard, f)
+    }
+}
+
+/// A set of reservation guards lends each as a [`ResvGuardMut`].
+impl<'a> InPlace for ResvGuard<'a> {
+    type Mut<'s>
+        = ResvGuardMut<'s, 'a>
+    where
+        Self: 's;
+
+    fn in_place(&mut self) -> ResvGuardMut<'_, 'a> {
+        ResvGuardMut { guard: self }
     }
 }
 

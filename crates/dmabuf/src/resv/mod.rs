@@ -43,9 +43,10 @@
 //! * With the validator on, adding a pending fence starts the adding thread's signalling
 //!   obligation (kernel: `dma_fence_begin_signalling()` in the submit path once the fence is
 //!   visible): until that guard is dropped the thread must not wait on fences, reclaim, or
-//!   take a lock that is held around fence waits elsewhere. Lock every object first, then
-//!   publish. (Further reservation locks through the same context are nested under it and,
-//!   as in the kernel's lockdep, not re-checked.)
+//!   take a lock that is held around fence waits elsewhere. Lock every object and reserve
+//!   every slot first ([`ResvGuard::reserve_fences`] is a reclaim point, as is
+//!   [`ResvGuard::copy_fences`]), then publish. (Further reservation locks through the same
+//!   context are nested under it and, as in the kernel's lockdep, not re-checked.)
 //!
 //! # Differences from the kernel
 //! * Fence and usage of an entry are two words with a per-entry sequence count (the kernel
@@ -59,7 +60,7 @@ mod table;
 
 pub use access::{Access, ReadyFuture};
 pub use dmabuf_ww::Guards;
-pub use guard::{LockedIter, ResvGuard};
+pub use guard::{LockedIter, ResvGuard, ResvGuardMut};
 pub use iter::UnlockedIter;
 
 use crate::error::{Error, Result};
