@@ -11,6 +11,10 @@
 //!   would abort the process): in panic mode it is written to standard error instead.
 //! * The validator's own state is consistent before a report goes out, so the unwinding a
 //!   panicking report starts finds held what is really held (see [`crate::held`]).
+//! * Where a dependency was first recorded is shown as the frames that matter: the caller's,
+//!   with the library's entry point for each run of library frames, and none of the standard
+//!   library's, the test harness's or the thread start's. Set `DMABUF_LOCKDEP_FULL_BACKTRACE`
+//!   to see every frame.
 //! * On a thread whose thread-locals are being destroyed, [`capture`] may find its own state
 //!   gone: it then runs its closure without capturing, and reports follow the global mode.
 
@@ -151,7 +155,7 @@ impl fmt::Display for Report {
                     Origin::Primed => writeln!(f, "     recorded by priming")?,
                     Origin::Acquired(bt) => {
                         writeln!(f, "     first recorded at:")?;
-                        for line in caller_frames(&bt.to_string()).take(40) {
+                        for line in caller_frames(&bt.to_string()).into_iter().take(40) {
                             writeln!(f, "       {line}")?;
                         }
                     }
@@ -162,10 +166,41 @@ impl fmt::Display for Report {
     }
 }
 
-/// The lines of a printed backtrace from the first frame outside the validator's own
-/// machinery (this crate, the standard library, and the `validate` hook modules of the crates
-/// that call it): where the lock was taken, not how it was recorded.
-fn caller_frames(bt: &str) -> impl Iterator<Item = &str> {
+/// The crates of the library itself: a run of their frames is shown as its outermost frame,
+/// the call the user's code made.
+const LIBRARY: [&str; 4] = [
+    "dmabuf::",
+    "dmabuf_ww::",
+    "dmabuf_linux::",
+    "dmabuf_lockdep::",
+];
+
+/// Symbols of the language runtime, the test harness and the C library: never shown.
+fn is_runtime(symbol: &str) -> bool {
+    let symbol = symbol.trim_start_matches('<');
+    [
+        "std::",
+        "core::",
+        "alloc::",
+        "test::",
+        "__rust",
+        "__libc_",
+        "_start",
+        "start_thread",
+    ]
+    .iter()
+    .any(|p| symbol.starts_with(p))
+        || matches!(symbol, "main" | "clone" | "clone3")
+}
+
+/// The frames of a printed backtrace worth reading in a report: from the first frame outside
+/// the validator's own machinery (this crate, the standard library, and the `validate` hook
+/// modules of the crates that call it), the user's frames with, for each run of library frames,
+/// only the library's entry point (the outermost frame of the run); the runtime's frames
+/// (standard library, test harness, thread start) are left out. With the environment variable
+/// `DMABUF_LOCKDEP_FULL_BACKTRACE` set, every frame after the machinery is shown.
+fn caller_frames(bt: &str) -> Vec<&str> {
+    let full = std::env::var_os("DMABUF_LOCKDEP_FULL_BACKTRACE").is_some();
     let internal = |symbol: &str| {
         let symbol = symbol.trim_start_matches('<');
         ["dmabuf_lockdep::", "std::", "core::", "alloc::"]
@@ -173,17 +208,46 @@ fn caller_frames(bt: &str) -> impl Iterator<Item = &str> {
             .any(|p| symbol.starts_with(p))
             || symbol.contains("::validate::")
     };
-    let mut skipping = true;
-    bt.lines().filter(move |line| {
+    let library = |symbol: &str| {
+        let symbol = symbol.trim_start_matches('<');
+        LIBRARY.iter().any(|p| symbol.starts_with(p))
+    };
+    // Frames: a numbered symbol line and the location lines under it.
+    let mut frames: Vec<(&str, Vec<&str>)> = Vec::new();
+    for line in bt.lines() {
         let t = line.trim_start();
-        if let Some((n, symbol)) = t.split_once(": ")
-            && !n.is_empty()
-            && n.bytes().all(|b| b.is_ascii_digit())
-        {
-            skipping = skipping && internal(symbol);
+        match t.split_once(": ") {
+            Some((n, symbol)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+                frames.push((symbol, vec![line]));
+            }
+            _ => {
+                if let Some((_, lines)) = frames.last_mut() {
+                    lines.push(line);
+                }
+            }
         }
-        !skipping
-    })
+    }
+    let start = frames
+        .iter()
+        .position(|(symbol, _)| !internal(symbol))
+        .unwrap_or(frames.len());
+    let frames = &frames[start..];
+    let mut kept = Vec::new();
+    for (i, (symbol, lines)) in frames.iter().enumerate() {
+        if !full {
+            if is_runtime(symbol) {
+                continue;
+            }
+            // Inside a run of library frames: only the outermost one (the next frame that is
+            // shown belongs to someone else).
+            let next_shown = frames[i + 1..].iter().find(|(s, _)| !is_runtime(s));
+            if library(symbol) && next_shown.is_some_and(|(s, _)| library(s)) {
+                continue;
+            }
+        }
+        kept.extend(lines.iter().copied());
+    }
+    kept
 }
 
 /// What happens to a report nobody [`capture`]s.
@@ -304,15 +368,51 @@ pub(crate) fn deliver(report: Report) {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn printed_backtraces_start_at_the_caller() {
+    fn printed_backtraces_start_at_the_caller_and_leave_out_the_runtime() {
         let bt = "   0: dmabuf_lockdep::held::validate\n             at ./held.rs:1:1\n   1: std::thread::local::LocalKey<T>::with\n   2: dmabuf::validate::imp::acquire\n   3: driver::submit\n             at ./driver.rs:9:9\n   4: std::rt::lang_start\n";
-        let kept: Vec<&str> = super::caller_frames(bt).collect();
+        let kept = super::caller_frames(bt);
+        assert_eq!(
+            kept,
+            ["   3: driver::submit", "             at ./driver.rs:9:9"]
+        );
+    }
+
+    #[test]
+    fn a_run_of_library_frames_shows_its_entry_point_only() {
+        let bt = [
+            "   0: dmabuf_lockdep::held::validate",
+            "  12: dmabuf_ww::mutex::WwMutex<T>::lock_plain",
+            "             at ./crates/ww/src/mutex.rs:193:9",
+            "  13: dmabuf::resv::Resv::lock_single",
+            "             at ./crates/dmabuf/src/resv/mod.rs:225:40",
+            "  14: seed::FunctionFs::complete",
+            "             at ./examples/seed.rs:216:44",
+            "  15: seed::run_controller::{{closure}}",
+            "  16: dmabuf_lockdep::report::capture",
+            "             at ./crates/lockdep/src/report.rs:261:13",
+            "  17: seed::run_controller",
+            "  18: std::sys::backtrace::__rust_begin_short_backtrace",
+            "  19: <core::panic::unwind_safe::AssertUnwindSafe<F> as core::ops::function::FnOnce<()>>::call_once",
+            "  22: __rust_try",
+            "  28: <std::sys::thread::unix::Thread>::new::thread_start",
+            "  29: start_thread",
+            "             at ./nptl/pthread_create.c:442:8",
+            "  30: clone3",
+            "  31: test::run_test::{{closure}}",
+        ]
+        .join("\n");
+        let kept = super::caller_frames(&bt);
         assert_eq!(
             kept,
             [
-                "   3: driver::submit",
-                "             at ./driver.rs:9:9",
-                "   4: std::rt::lang_start"
+                "  13: dmabuf::resv::Resv::lock_single",
+                "             at ./crates/dmabuf/src/resv/mod.rs:225:40",
+                "  14: seed::FunctionFs::complete",
+                "             at ./examples/seed.rs:216:44",
+                "  15: seed::run_controller::{{closure}}",
+                "  16: dmabuf_lockdep::report::capture",
+                "             at ./crates/lockdep/src/report.rs:261:13",
+                "  17: seed::run_controller",
             ]
         );
     }
