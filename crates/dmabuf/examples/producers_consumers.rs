@@ -14,7 +14,7 @@
 //! producers finish in. The story is correct by construction, not by timing: the counts are
 //! the same on every run.
 //!
-//! Run: `cargo run --release -p dmabuf --example producers_consumers`.
+//! Run: `cargo run -p dmabuf --example producers_consumers`.
 
 use dmabuf::fence::{Fence, FenceContext, set_leak_hook};
 use dmabuf::{Errno, FenceStatus, Timeline};
