@@ -170,7 +170,11 @@ pub(crate) fn library_errno(e: Errno) -> dmabuf::Errno {
 }
 
 impl From<Error> for std::io::Error {
+    /// The OS error of [`Error::errno`]: `raw_os_error()` gives the errno back and `kind()` is
+    /// the one std gives that errno, as for an error of a plain system call. The call's name
+    /// and the variant's details are not kept (an `io::Error` cannot carry both an errno and
+    /// a payload); log the [`Error`] first where they matter.
     fn from(e: Error) -> Self {
-        std::io::Error::new(std::io::Error::from(e.errno()).kind(), e)
+        std::io::Error::from_raw_os_error(e.errno().raw_os_error())
     }
 }

@@ -34,7 +34,8 @@
 //! variants are checks this crate makes before calling the kernel (a name too long, a wrong kind
 //! of descriptor, an unaligned offset), each with the errno the kernel would have given, through
 //! [`Error::errno`]. Constructors that take an [`OwnedFd`](std::os::fd::OwnedFd) give it back
-//! with the error, so nothing is closed behind the caller's back.
+//! with the error, so nothing is closed behind the caller's back. An [`Error`] converts to a
+//! [`std::io::Error`] as the OS error of its errno (`raw_os_error()` gives it back).
 //!
 //! # Things this crate does not do
 //!

@@ -256,6 +256,40 @@ fn udmabuf_preconditions_are_typed_errors_before_the_ioctl() {
 
 #[test]
 fn errors_convert_to_io_errors_with_their_errno() {
+    let errors = [
+        Error::Sys {
+            call: "ioctl(DMA_BUF_IOCTL_SYNC)",
+            errno: Errno::NOTTY,
+        },
+        Error::Sys {
+            call: "open",
+            errno: Errno::NOENT,
+        },
+        Error::NotSyncFile {
+            errno: Errno::NOTTY,
+        },
+        Error::NotDmaBuf { fs_magic: 0 },
+        Error::PathOnly,
+        Error::NameTooLong { len: 40 },
+        Error::InvalidFlags { flags: 8 },
+        Error::MissingShrinkSeal,
+        Error::NotMemfd {
+            errno: Errno::INVAL,
+        },
+        Error::TimedOut,
+        Error::Library(dmabuf::Error::TimedOut),
+    ];
+    for e in errors {
+        let errno = e.errno();
+        let io: std::io::Error = e.clone().into();
+        assert_eq!(io.raw_os_error(), Some(errno.raw_os_error()), "{e:?}");
+        assert_eq!(
+            io.kind(),
+            std::io::Error::from_raw_os_error(errno.raw_os_error()).kind(),
+            "{e:?}"
+        );
+    }
+    // The kinds std gives these errnos.
     let io: std::io::Error = Error::MissingShrinkSeal.into();
     assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);
     let io: std::io::Error = Error::Sys {
@@ -264,4 +298,11 @@ fn errors_convert_to_io_errors_with_their_errno() {
     }
     .into();
     assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    // ENOTTY stays ENOTTY (its kind has no stable name, so the errno is what tells it).
+    let io: std::io::Error = Error::Sys {
+        call: "ioctl",
+        errno: Errno::NOTTY,
+    }
+    .into();
+    assert_eq!(io.raw_os_error(), Some(25), "ENOTTY is 25 on Linux");
 }
