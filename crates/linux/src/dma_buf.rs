@@ -196,7 +196,8 @@ impl DmaBufFd {
     /// [`Error::Sys`] with the kernel's errno.
     #[doc(alias = "DMA_BUF_IOCTL_IMPORT_SYNC_FILE")]
     pub fn import_sync_file(&self, sync_file: &SyncFileFd, access: Access) -> Result<()> {
-        uapi::dma_buf_import_sync_file(self.0.as_fd(), sync_flags(access), sync_file.as_fd())
+        let sync_file = sync_file.as_raw_fd();
+        uapi::dma_buf_import_sync_file(self.0.as_fd(), sync_flags(access), sync_file)
             .map_err(Error::sys("ioctl(DMA_BUF_IOCTL_IMPORT_SYNC_FILE)"))
     }
 

@@ -22,6 +22,8 @@
 //! * [`Reactor`] — one epoll thread for every fd the library waits on, and the bridge from a
 //!   kernel sync_file (or any pollable fd) to a library [`dmabuf::Fence`]
 //!   ([`SyncFileFd::to_fence`]), carrying status, error and signal time.
+//! * [`raw`] — the dma-buf and sync_file calls with every field the caller's and no checks,
+//!   to see the kernel's own answers to input the typed API does not let through.
 //!
 //! Statuses, infos and access modes are the in-process library's own types
 //! ([`FenceStatus`], [`SyncFileInfo`], [`Access`]), so a kernel object and a library object
@@ -63,6 +65,7 @@ mod dma_heap;
 mod error;
 mod kernel_buffer;
 mod poll;
+pub mod raw;
 mod reactor;
 mod sync_file;
 mod uapi;

@@ -80,7 +80,7 @@ impl SyncFileFd {
     #[doc(alias = "SYNC_IOC_MERGE")]
     pub fn merge(&self, name: &str, other: &SyncFileFd) -> Result<SyncFileFd> {
         let name = name_field(name)?;
-        uapi::sync_merge(self.0.as_fd(), name, other.0.as_fd())
+        uapi::sync_merge(self.0.as_fd(), name, other.0.as_raw_fd(), 0, 0)
             .map(SyncFileFd)
             .map_err(Error::sys("ioctl(SYNC_IOC_MERGE)"))
     }
@@ -99,7 +99,8 @@ impl SyncFileFd {
         let full = if leaves.is_empty() {
             head
         } else {
-            uapi::sync_file_info_fill(self.0.as_fd(), &mut leaves).map_err(Error::sys(call))?
+            uapi::sync_file_info_fill(self.0.as_fd(), 0, 0, &mut leaves)
+                .map_err(Error::sys(call))?
         };
         leaves.truncate(full.num_fences as usize);
         Ok(SyncFileInfo {
@@ -129,7 +130,7 @@ impl SyncFileFd {
     /// [`Error::Sys`] with the kernel's errno.
     #[doc(alias = "SYNC_IOC_SET_DEADLINE")]
     pub fn set_deadline(&self, deadline_ns: u64) -> Result<()> {
-        uapi::sync_set_deadline(self.0.as_fd(), deadline_ns)
+        uapi::sync_set_deadline(self.0.as_fd(), deadline_ns, 0)
             .map_err(Error::sys("ioctl(SYNC_IOC_SET_DEADLINE)"))
     }
 
