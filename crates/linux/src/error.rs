@@ -38,7 +38,9 @@ pub enum Error {
     /// `fget()` refuses it with `EBADF`.
     #[error("O_PATH descriptor: not usable for I/O")]
     PathOnly,
-    /// A name longer than the uAPI's 32-byte fields allow (31 bytes and the NUL); `EINVAL`.
+    /// A buffer name longer than `DMA_BUF_SET_NAME` takes (31 bytes and the NUL); the kernel
+    /// answers `EINVAL`. (Sync file merge names are cut to fit instead, as the kernel cuts
+    /// them.)
     #[error("name of {len} bytes, at most 31 fit")]
     NameTooLong {
         /// The name's length in bytes.

@@ -1,7 +1,7 @@
 //! Errors the kernel gives itself, compared with the layer's: bad input handed to the kernel
 //! through `dmabuf_linux::raw` (flags, padding, closed descriptor numbers, seeks a dma-buf
 //! refuses, names too long) must get an `Error::Sys` with the errno the typed API's own check
-//! gives for the same input.
+//! gives for the same input. Merge names are cut as the kernel keeps them, never refused.
 //!
 //! Each test needs `/dev/dma_heap/system` (some also vgem) and, without it, prints
 //! `SKIPPED: <why>` to stderr and returns. They run for real in the qemu guest (Linux 6.12).
@@ -9,7 +9,7 @@
 mod common;
 use common::{no_leak, skipped, system_heap, vgem_sync_file};
 use dmabuf_linux::raw::{self, SeekFrom, SyncFenceInfo, SyncMergeData};
-use dmabuf_linux::{Access, Error, Vgem};
+use dmabuf_linux::{Access, Error, FenceStatus, Vgem};
 use rustix::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
@@ -202,5 +202,70 @@ fn bad_sync_file_input_reaches_the_kernel_and_gets_its_errno() {
         assert!(two.iter().all(|l| l.status == 0 && l.timestamp_ns == 0));
         fa.signal().unwrap();
         fb.signal().unwrap();
+    });
+}
+
+#[test]
+fn merge_cuts_a_long_or_nul_holding_name_as_the_kernel_keeps_it() {
+    no_leak(|| {
+        let Some(heap) = system_heap() else { return };
+        let buf = heap.alloc(4096).unwrap();
+        let a = buf.export_sync_file(Access::Read).unwrap();
+        let b = buf.export_sync_file(Access::Write).unwrap();
+        let (_issuer, fence) = dmabuf::FenceContext::new("t", "t").next_fence();
+        let library = dmabuf::SyncFile::new(fence);
+
+        let names = [
+            "merged".to_owned(),
+            "x".repeat(31),
+            "x".repeat(32),
+            "x".repeat(100),
+            "left\0right".to_owned(),
+            "é".repeat(20),
+            format!("ab{}", "€".repeat(12)),
+        ];
+        for name in &names {
+            let merged = a.merge(name, &b).expect("a name never fails a merge");
+            let kept = merged.info().unwrap().name;
+            assert!(kept.len() <= 31, "{name:?}: {kept:?}");
+            assert!(name.starts_with(&kept), "{name:?}: {kept:?}");
+            let lib = dmabuf::SyncFile::merge(name, &library, &library);
+            assert_eq!(
+                kept,
+                lib.name(),
+                "{name:?}: kernel and library keep the same name"
+            );
+        }
+        // An empty name, or one starting with NUL, leaves the kernel to name the file after
+        // its fence.
+        for name in ["", "\0hidden"] {
+            let kept = a.merge(name, &b).unwrap().info().unwrap().name;
+            assert!(!kept.is_empty() && kept != "hidden", "{name:?}: {kept:?}");
+        }
+
+        // The kernel itself keeps 31 bytes of a full 32-byte field, whatever they are: cut
+        // inside a character, the name it reports is no longer UTF-8 (the layer cuts on a
+        // character boundary so that never happens through `merge`).
+        let mut data = SyncMergeData::new(b.as_raw_fd());
+        data.name = [b'z'; 32];
+        let kept = raw::sync_merge(a.as_fd(), &data)
+            .unwrap()
+            .info()
+            .unwrap()
+            .name;
+        assert_eq!(kept, "z".repeat(31));
+        data.name = [0; 32];
+        let accents = "é".repeat(16);
+        data.name.copy_from_slice(&accents.as_bytes()[..32]);
+        let head = raw::sync_file_info(raw::sync_merge(a.as_fd(), &data).unwrap().as_fd(), 0, 0);
+        let head = head.unwrap();
+        assert_eq!(&head.name[..31], &accents.as_bytes()[..31]);
+        assert_eq!(head.name[31], 0);
+        assert!(std::str::from_utf8(&head.name[..31]).is_err());
+        assert_eq!(
+            a.merge(&accents, &b).unwrap().info().unwrap().name,
+            "é".repeat(15)
+        );
+        assert_eq!(a.info().unwrap().status, FenceStatus::Signaled);
     });
 }
