@@ -21,14 +21,26 @@ pub enum Error {
         errno: Errno,
     },
     /// The descriptor is not a dma-buf (its file system is not the dma-buf pseudo file system).
-    /// The kernel's `dma_buf_get()` answers `EINVAL`.
+    ///
+    /// `errno` is what the kernel answers the dma-buf ioctls (sync, sync_file export and
+    /// import, set name) issued on that file: `ENOTTY` from most (a sync_file, a pipe, a
+    /// socket, a regular file), whose handlers do not know them, `EINVAL` from an epoll file
+    /// (Linux 6.9 and later). [`DmaBufFd::from_fd`](crate::DmaBufFd::from_fd) asks the file
+    /// with a sync whose flags no dma-buf accepts; a device file is not asked (a driver that
+    /// reads only a command's number, as dma-heaps and DRM do, would run one of its own) and
+    /// gets `ENOTTY`, what a device without those ioctls answers. Other calls on such a file
+    /// answer for themselves (`lseek` on a sync_file `ESPIPE`, `mmap` `ENODEV`), and a driver
+    /// importing it as a dma-buf (`dma_buf_get()`) `EINVAL`.
     #[error("not a dma-buf (file system magic {fs_magic:#x})")]
     NotDmaBuf {
         /// The file system magic `fstatfs` reported.
         fs_magic: u64,
+        /// What the kernel answers the dma-buf ioctls on this file.
+        errno: Errno,
     },
     /// The descriptor is not a sync_file: `SYNC_IOC_FILE_INFO` was refused with `errno`
-    /// (`ENOTTY` from files without that ioctl, `EINVAL` from some drivers).
+    /// (`ENOTTY` from files without that ioctl, `EINVAL` from some drivers), as every
+    /// sync_file ioctl issued on it would be.
     #[error("not a sync_file ({errno})")]
     NotSyncFile {
         /// The errno the probe got.
@@ -123,13 +135,14 @@ impl Error {
     /// errno the kernel would have given.
     pub fn errno(&self) -> Errno {
         match self {
-            Error::Sys { errno, .. } | Error::NotSyncFile { errno } => *errno,
+            Error::Sys { errno, .. }
+            | Error::NotSyncFile { errno }
+            | Error::NotDmaBuf { errno, .. } => *errno,
             Error::NotMemfd { .. } => Errno::BADFD,
             Error::PathOnly => Errno::BADF,
             Error::Library(e) => Errno::from_raw_os_error(e.errno().raw()),
             Error::TimedOut => Errno::TIME,
-            Error::NotDmaBuf { .. }
-            | Error::NameTooLong { .. }
+            Error::NameTooLong { .. }
             | Error::InvalidName { .. }
             | Error::InvalidFlags { .. }
             | Error::Unaligned { .. }

@@ -42,7 +42,12 @@ impl SyncFileFd {
     /// `ioctl(fd, SYNC_IOC_FILE_INFO, {num_fences: 0})`—Takes `fd` if it is a sync_file.
     ///
     /// The probe asks only for the leaf count, which every sync_file answers and other files
-    /// refuse.
+    /// refuse. The errno of a refusal is the one every sync_file call issued on that
+    /// descriptor gets (its own file's answer: `ENOTTY` from most, `EINVAL` from some
+    /// devices). The same descriptor given as the *other* file of a call gets what that call
+    /// answers instead: `ENOENT` as the second file of a merge, `EINVAL` as the sync file
+    /// of [`DmaBufFd::import_sync_file`](crate::DmaBufFd::import_sync_file); both calls take
+    /// any descriptor there and hand it to the kernel, so they give those errnos themselves.
     ///
     /// # Errors
     /// The error and `fd`, unchanged: [`Error::NotSyncFile`] when the probe is refused with
@@ -76,14 +81,18 @@ impl SyncFileFd {
     /// reports is valid UTF-8 and the one [`dmabuf::SyncFile::merge`] gives for the same
     /// input. An empty name leaves the kernel to name the file after its fence.
     ///
+    /// `other` is any descriptor, usually a [`SyncFileFd`]: the kernel checks it is a
+    /// sync_file.
+    ///
     /// # Errors
-    /// [`Error::Sys`] with the kernel's errno.
+    /// [`Error::Sys`] with the kernel's errno: `ENOENT` when `other` is not a sync_file.
     ///
     /// # References
     ///  - [`sync_file.h`](https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/include/uapi/linux/sync_file.h)
     #[doc(alias = "SYNC_IOC_MERGE")]
-    pub fn merge(&self, name: &str, other: &SyncFileFd) -> Result<SyncFileFd> {
-        uapi::sync_merge(self.0.as_fd(), name_field(name), other.0.as_raw_fd(), 0, 0)
+    pub fn merge(&self, name: &str, other: impl AsFd) -> Result<SyncFileFd> {
+        let fd2 = other.as_fd().as_raw_fd();
+        uapi::sync_merge(self.0.as_fd(), name_field(name), fd2, 0, 0)
             .map(SyncFileFd)
             .map_err(Error::sys("ioctl(SYNC_IOC_MERGE)"))
     }

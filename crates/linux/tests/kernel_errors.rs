@@ -1,7 +1,9 @@
 //! Errors the kernel gives itself, compared with the layer's: bad input handed to the kernel
-//! through `dmabuf_linux::raw` (flags, padding, closed descriptor numbers, seeks a dma-buf
-//! refuses, names too long) must get an `Error::Sys` with the errno the typed API's own check
-//! gives for the same input. Merge names are cut as the kernel keeps them, never refused.
+//! through `dmabuf_linux::raw` (flags, padding, closed or wrong-kind descriptor numbers,
+//! seeks a dma-buf refuses, names too long) must get an `Error::Sys` with the errno the
+//! typed API's own check gives for the same input, and a descriptor of the wrong kind must
+//! get, from the typed API, the errno the kernel answers the same call with. Merge names are
+//! cut as the kernel keeps them, never refused.
 //!
 //! Each test needs `/dev/dma_heap/system` (some also vgem) and, without it, prints
 //! `SKIPPED: <why>` to stderr and returns. They run for real in the qemu guest (Linux 6.12).
@@ -9,8 +11,8 @@
 mod common;
 use common::{no_leak, skipped, system_heap, vgem_sync_file};
 use dmabuf_linux::raw::{self, SeekFrom, SyncFenceInfo, SyncMergeData};
-use dmabuf_linux::{Access, Error, FenceStatus, Vgem};
-use rustix::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use dmabuf_linux::{Access, DmaBufFd, Error, FenceStatus, SyncFileFd, Vgem};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
@@ -34,6 +36,66 @@ fn kernel_says<T: std::fmt::Debug>(kernel: Result<T, Error>, errno: Errno, what:
     assert!(matches!(err, Error::Sys { .. }), "{what}: {err:?}");
     assert_eq!(err.errno(), errno, "{what}: {err}");
     err
+}
+
+#[test]
+fn a_wrong_kind_of_file_gets_the_kernels_errno_in_every_role() {
+    no_leak(|| {
+        let Some(heap) = system_heap() else { return };
+        let buf = heap.alloc(4096).unwrap();
+        let file = buf.export_sync_file(Access::Read).unwrap();
+        let null = dev_null();
+        let wrong: [(&str, BorrowedFd<'_>); 2] =
+            [("dma-buf", buf.as_fd()), ("/dev/null", null.as_fd())];
+        for (what, fd) in wrong {
+            // The second file of a merge: ENOENT.
+            let kernel = raw::sync_merge(file.as_fd(), &SyncMergeData::new(fd.as_raw_fd()));
+            let kernel = kernel_says(kernel, Errno::NOENT, what);
+            assert_eq!(file.merge("m", fd).unwrap_err(), kernel, "{what}");
+
+            // The sync file of an import: EINVAL.
+            let kernel = raw::dma_buf_import_sync_file(buf.as_fd(), 1, fd.as_raw_fd());
+            let kernel = kernel_says(kernel, Errno::INVAL, what);
+            assert_eq!(
+                buf.import_sync_file(fd, Access::Read).unwrap_err(),
+                kernel,
+                "{what}"
+            );
+
+            // The file a sync_file ioctl is issued on: what `SyncFileFd::from_fd` says.
+            let (err, _fd) = SyncFileFd::from_fd(fd.try_clone_to_owned().unwrap()).unwrap_err();
+            assert!(matches!(err, Error::NotSyncFile { .. }), "{what}: {err:?}");
+            let answers = [
+                raw::sync_file_info(fd, 0, 0).map(drop),
+                raw::sync_merge(fd, &SyncMergeData::new(file.as_raw_fd())).map(drop),
+                raw::sync_set_deadline(fd, 0, 0),
+            ];
+            for kernel in answers {
+                kernel_says(kernel, err.errno(), what);
+            }
+            assert_eq!(err.errno(), Errno::NOTTY, "{what}");
+        }
+
+        // A sync_file or /dev/null taken for a dma-buf: every dma-buf ioctl on it is ENOTTY,
+        // which `DmaBufFd::from_fd` says.
+        let wrong: [(&str, BorrowedFd<'_>); 2] =
+            [("sync_file", file.as_fd()), ("/dev/null", null.as_fd())];
+        for (what, fd) in wrong {
+            let (err, _fd) = DmaBufFd::from_fd(fd.try_clone_to_owned().unwrap()).unwrap_err();
+            assert!(matches!(err, Error::NotDmaBuf { .. }), "{what}: {err:?}");
+            assert_eq!(err.errno(), Errno::NOTTY, "{what}");
+            let answers = [
+                raw::dma_buf_sync(fd, raw::DMA_BUF_SYNC_READ),
+                raw::dma_buf_sync(fd, raw::DMA_BUF_SYNC_READ | raw::DMA_BUF_SYNC_END),
+                raw::dma_buf_export_sync_file(fd, 1).map(drop),
+                raw::dma_buf_import_sync_file(fd, 1, file.as_raw_fd()),
+                raw::dma_buf_set_name(fd, c"name"),
+            ];
+            for kernel in answers {
+                kernel_says(kernel, err.errno(), what);
+            }
+        }
+    });
 }
 
 #[test]
