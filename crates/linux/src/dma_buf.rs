@@ -121,9 +121,7 @@ impl DmaBufFd {
     /// # Errors
     /// [`Error::Sys`] with the kernel's errno.
     pub fn size(&self) -> Result<u64> {
-        let size = rustix::fs::seek(&self.0, SeekFrom::End(0)).map_err(Error::sys("lseek"))?;
-        rustix::fs::seek(&self.0, SeekFrom::Start(0)).map_err(Error::sys("lseek"))?;
-        Ok(size)
+        dma_buf_size(self.0.as_fd())
     }
 
     /// `ioctl(fd, DMA_BUF_IOCTL_SYNC, {START | access})`—Opens a CPU-access bracket.
@@ -443,6 +441,13 @@ impl MappedDmaBuf<'_> {
             }),
         }
     }
+}
+
+/// `lseek(fd, 0, SEEK_END)`, then back to the start: a dma-buf's size.
+pub(crate) fn dma_buf_size(fd: BorrowedFd<'_>) -> Result<u64> {
+    let size = rustix::fs::seek(fd, SeekFrom::End(0)).map_err(Error::sys("lseek"))?;
+    rustix::fs::seek(fd, SeekFrom::Start(0)).map_err(Error::sys("lseek"))?;
+    Ok(size)
 }
 
 /// Checks `fd` is a usable dma-buf descriptor.
