@@ -101,6 +101,10 @@ impl SyncFileFd {
     ///
     /// The first call asks for the count, the second fills an array that size.
     ///
+    /// A leaf that has signalled keeps its driver and timeline names on Linux 6.12 (the fence
+    /// keeps its driver's ops). Mainline kernels from 2026 that detach a signalled fence's ops
+    /// report fixed placeholder names for it instead.
+    ///
     /// # Errors
     /// [`Error::Sys`] with the kernel's errno.
     #[doc(alias = "SYNC_IOC_FILE_INFO")]

@@ -506,3 +506,31 @@ fn vgem_import_of_a_file_that_is_not_a_dma_buf_is_the_kernels_einval() {
     }
     fence.signal().expect("signal");
 }
+
+#[test]
+fn a_signalled_kernel_fence_keeps_its_driver_and_timeline_names_on_linux_6_12() {
+    let Some(vgem) = vgem() else { return };
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let (_buf, fence, file) = vgem_sync_file(&vgem);
+    let pending = file.info().expect("info");
+    assert_eq!(pending.status, FenceStatus::Pending);
+    let names = |info: &dmabuf_linux::SyncFileInfo| {
+        let leaf = &info.fences[0];
+        (leaf.driver.clone(), leaf.timeline.clone())
+    };
+    assert_eq!(names(&pending), ("vgem".to_owned(), "unbound".to_owned()));
+    fence.signal().expect("signal");
+    file.wait(Some(Duration::from_secs(5))).expect("signalled");
+    let signalled = file.info().expect("info");
+    assert_eq!(signalled.status, FenceStatus::Signaled);
+    assert_eq!(signalled.fences[0].status, FenceStatus::Signaled);
+    if !release.starts_with("6.12.") {
+        common::skipped(&format!(
+            "names after signalling are checked on Linux 6.12 (this is {})",
+            release.trim()
+        ));
+        return;
+    }
+    // 6.12 keeps the fence's ops after it signals, so its names stay the driver's.
+    assert_eq!(names(&signalled), names(&pending));
+}
