@@ -9,6 +9,11 @@
 //! another kind where the uAPI takes a number, a seek a dma-buf does not support. They exist
 //! to see the kernel's own validation, and for a field a newer kernel may define.
 //!
+//! A call goes to whatever file the descriptor is. Files without these ioctls refuse them
+//! (`ENOTTY` from most), but a device whose driver reads only a command's number (a
+//! dma-heap, a DRM device) may run a command of its own under it, with its side effects:
+//! issue these on the files they are for, or on files that are not devices.
+//!
 //! The descriptor a call is issued on is borrowed, so it is open. Descriptors the uAPI
 //! passes as numbers inside an argument ([`SyncMergeData::fd2`], the sync file of
 //! [`dma_buf_import_sync_file`]) are plain integers here, as in C: the kernel looks them up
