@@ -16,7 +16,7 @@ use crate::sync_file::SyncFileFd;
 use crate::{poll, uapi};
 use rustix::event::PollFlags;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
-use rustix::fs::{OFlags, SeekFrom};
+use rustix::fs::{FileType, OFlags, SeekFrom};
 use rustix::io::Errno;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -88,10 +88,17 @@ pub struct DmaBufFd(OwnedFd);
 impl DmaBufFd {
     /// `fstatfs(fd)`—Takes `fd` if it is a dma-buf.
     ///
+    /// The file system tells, not a dma-buf ioctl: one sent to a device file whose driver
+    /// reads only the command's number (a dma-heap, a DRM device) would run one of that
+    /// driver's own commands. A file that is not a dma-buf and not a device is then asked a
+    /// `DMA_BUF_IOCTL_SYNC` with flags no dma-buf accepts, for the errno the dma-buf ioctls
+    /// get from it.
+    ///
     /// # Errors
     /// The error and `fd`, unchanged: [`Error::PathOnly`] (`EBADF`) for an `O_PATH`
-    /// descriptor, [`Error::NotDmaBuf`] (`EINVAL`) for any other file, [`Error::Sys`] if
-    /// `fcntl` or `fstatfs` fail.
+    /// descriptor, [`Error::NotDmaBuf`] with the errno the kernel answers the dma-buf ioctls
+    /// on that file (`ENOTTY` from most) for any other file, [`Error::Sys`] if `fcntl`,
+    /// `fstatfs` or `fstat` fail.
     ///
     /// # References
     ///  - [Linux `fstatfs`](https://man7.org/linux/man-pages/man2/fstatfs.2.html)
@@ -114,9 +121,7 @@ impl DmaBufFd {
     /// # Errors
     /// [`Error::Sys`] with the kernel's errno.
     pub fn size(&self) -> Result<u64> {
-        let size = rustix::fs::seek(&self.0, SeekFrom::End(0)).map_err(Error::sys("lseek"))?;
-        rustix::fs::seek(&self.0, SeekFrom::Start(0)).map_err(Error::sys("lseek"))?;
-        Ok(size)
+        dma_buf_size(self.0.as_fd())
     }
 
     /// `ioctl(fd, DMA_BUF_IOCTL_SYNC, {START | access})`—Opens a CPU-access bracket.
@@ -190,13 +195,15 @@ impl DmaBufFd {
     /// fences to the buffer's implicit-sync state, as writers for [`Access::Write`] and
     /// [`Access::ReadWrite`], else as readers.
     ///
-    /// Linux before 6.0 lacks the ioctl (`ENOTTY`).
+    /// `sync_file` is any descriptor, usually a [`SyncFileFd`]: the kernel checks it is a
+    /// sync_file. Linux before 6.0 lacks the ioctl (`ENOTTY`).
     ///
     /// # Errors
-    /// [`Error::Sys`] with the kernel's errno.
+    /// [`Error::Sys`] with the kernel's errno: `EINVAL` when `sync_file` is not a sync_file.
     #[doc(alias = "DMA_BUF_IOCTL_IMPORT_SYNC_FILE")]
-    pub fn import_sync_file(&self, sync_file: &SyncFileFd, access: Access) -> Result<()> {
-        uapi::dma_buf_import_sync_file(self.0.as_fd(), sync_flags(access), sync_file.as_fd())
+    pub fn import_sync_file(&self, sync_file: impl AsFd, access: Access) -> Result<()> {
+        let sync_file = sync_file.as_fd().as_raw_fd();
+        uapi::dma_buf_import_sync_file(self.0.as_fd(), sync_flags(access), sync_file)
             .map_err(Error::sys("ioctl(DMA_BUF_IOCTL_IMPORT_SYNC_FILE)"))
     }
 
@@ -436,6 +443,13 @@ impl MappedDmaBuf<'_> {
     }
 }
 
+/// `lseek(fd, 0, SEEK_END)`, then back to the start: a dma-buf's size.
+pub(crate) fn dma_buf_size(fd: BorrowedFd<'_>) -> Result<u64> {
+    let size = rustix::fs::seek(fd, SeekFrom::End(0)).map_err(Error::sys("lseek"))?;
+    rustix::fs::seek(fd, SeekFrom::Start(0)).map_err(Error::sys("lseek"))?;
+    Ok(size)
+}
+
 /// Checks `fd` is a usable dma-buf descriptor.
 fn check_dma_buf(fd: BorrowedFd<'_>) -> Result<()> {
     let fl = rustix::fs::fcntl_getfl(fd).map_err(Error::sys("fcntl(F_GETFL)"))?;
@@ -446,10 +460,18 @@ fn check_dma_buf(fd: BorrowedFd<'_>) -> Result<()> {
     #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
     let magic = st.f_type as u64;
     if magic == DMA_BUF_MAGIC {
-        Ok(())
-    } else {
-        Err(Error::NotDmaBuf { fs_magic: magic })
+        return Ok(());
     }
+    let mode = rustix::fs::fstat(fd).map_err(Error::sys("fstat"))?.st_mode;
+    let errno = match FileType::from_raw_mode(mode) {
+        FileType::CharacterDevice | FileType::BlockDevice => Errno::NOTTY,
+        // Flags 0 have neither READ nor WRITE: nothing that takes the command syncs anything.
+        _ => uapi::dma_buf_sync(fd, 0).err().unwrap_or(Errno::NOTTY),
+    };
+    Err(Error::NotDmaBuf {
+        fs_magic: magic,
+        errno,
+    })
 }
 
 /// The kernel's rule for `DMA_BUF_IOCTL_SYNC` flags.

@@ -21,14 +21,26 @@ pub enum Error {
         errno: Errno,
     },
     /// The descriptor is not a dma-buf (its file system is not the dma-buf pseudo file system).
-    /// The kernel's `dma_buf_get()` answers `EINVAL`.
+    ///
+    /// `errno` is what the kernel answers the dma-buf ioctls (sync, sync_file export and
+    /// import, set name) issued on that file: `ENOTTY` from most (a sync_file, a pipe, a
+    /// socket, a regular file), whose handlers do not know them, `EINVAL` from an epoll file
+    /// (Linux 6.9 and later). [`DmaBufFd::from_fd`](crate::DmaBufFd::from_fd) asks the file
+    /// with a sync whose flags no dma-buf accepts; a device file is not asked (a driver that
+    /// reads only a command's number, as dma-heaps and DRM do, would run one of its own) and
+    /// gets `ENOTTY`, what a device without those ioctls answers. Other calls on such a file
+    /// answer for themselves (`lseek` on a sync_file `ESPIPE`, `mmap` `ENODEV`), and a driver
+    /// importing it as a dma-buf (`dma_buf_get()`) `EINVAL`.
     #[error("not a dma-buf (file system magic {fs_magic:#x})")]
     NotDmaBuf {
         /// The file system magic `fstatfs` reported.
         fs_magic: u64,
+        /// What the kernel answers the dma-buf ioctls on this file.
+        errno: Errno,
     },
     /// The descriptor is not a sync_file: `SYNC_IOC_FILE_INFO` was refused with `errno`
-    /// (`ENOTTY` from files without that ioctl, `EINVAL` from some drivers).
+    /// (`ENOTTY` from files without that ioctl, `EINVAL` from some drivers), as every
+    /// sync_file ioctl issued on it would be.
     #[error("not a sync_file ({errno})")]
     NotSyncFile {
         /// The errno the probe got.
@@ -38,7 +50,9 @@ pub enum Error {
     /// `fget()` refuses it with `EBADF`.
     #[error("O_PATH descriptor: not usable for I/O")]
     PathOnly,
-    /// A name longer than the uAPI's 32-byte fields allow (31 bytes and the NUL); `EINVAL`.
+    /// A buffer name longer than `DMA_BUF_SET_NAME` takes (31 bytes and the NUL); the kernel
+    /// answers `EINVAL`. (Sync file merge names are cut to fit instead, as the kernel cuts
+    /// them.)
     #[error("name of {len} bytes, at most 31 fit")]
     NameTooLong {
         /// The name's length in bytes.
@@ -121,13 +135,14 @@ impl Error {
     /// errno the kernel would have given.
     pub fn errno(&self) -> Errno {
         match self {
-            Error::Sys { errno, .. } | Error::NotSyncFile { errno } => *errno,
+            Error::Sys { errno, .. }
+            | Error::NotSyncFile { errno }
+            | Error::NotDmaBuf { errno, .. } => *errno,
             Error::NotMemfd { .. } => Errno::BADFD,
             Error::PathOnly => Errno::BADF,
             Error::Library(e) => Errno::from_raw_os_error(e.errno().raw()),
             Error::TimedOut => Errno::TIME,
-            Error::NotDmaBuf { .. }
-            | Error::NameTooLong { .. }
+            Error::NameTooLong { .. }
             | Error::InvalidName { .. }
             | Error::InvalidFlags { .. }
             | Error::Unaligned { .. }
@@ -170,7 +185,11 @@ pub(crate) fn library_errno(e: Errno) -> dmabuf::Errno {
 }
 
 impl From<Error> for std::io::Error {
+    /// The OS error of [`Error::errno`]: `raw_os_error()` gives the errno back and `kind()` is
+    /// the one std gives that errno, as for an error of a plain system call. The call's name
+    /// and the variant's details are not kept (an `io::Error` cannot carry both an errno and
+    /// a payload); log the [`Error`] first where they matter.
     fn from(e: Error) -> Self {
-        std::io::Error::new(std::io::Error::from(e.errno()).kind(), e)
+        std::io::Error::from_raw_os_error(e.errno().raw_os_error())
     }
 }

@@ -22,6 +22,8 @@
 //! * [`Reactor`] — one epoll thread for every fd the library waits on, and the bridge from a
 //!   kernel sync_file (or any pollable fd) to a library [`dmabuf::Fence`]
 //!   ([`SyncFileFd::to_fence`]), carrying status, error and signal time.
+//! * [`raw`] — the dma-buf and sync_file calls with every field the caller's and no checks,
+//!   to see the kernel's own answers to input the typed API does not let through.
 //!
 //! Statuses, infos and access modes are the in-process library's own types
 //! ([`FenceStatus`], [`SyncFileInfo`], [`Access`]), so a kernel object and a library object
@@ -34,7 +36,8 @@
 //! variants are checks this crate makes before calling the kernel (a name too long, a wrong kind
 //! of descriptor, an unaligned offset), each with the errno the kernel would have given, through
 //! [`Error::errno`]. Constructors that take an [`OwnedFd`](std::os::fd::OwnedFd) give it back
-//! with the error, so nothing is closed behind the caller's back.
+//! with the error, so nothing is closed behind the caller's back. An [`Error`] converts to a
+//! [`std::io::Error`] as the OS error of its errno (`raw_os_error()` gives it back).
 //!
 //! # Things this crate does not do
 //!
@@ -62,6 +65,7 @@ mod dma_heap;
 mod error;
 mod kernel_buffer;
 mod poll;
+pub mod raw;
 mod reactor;
 mod sync_file;
 mod uapi;

@@ -11,6 +11,10 @@
 //! # Rules
 //! * Callbacks run on the reactor thread, one at a time: keep them short (signalling a fence
 //!   is). A bridged fence's callbacks run there too.
+//! * A callback that panics (or a bridged fence's callback, whose panic comes out of the
+//!   signal) is caught and logged as an error; its fd is closed and the reactor goes on
+//!   serving every other fd. A bridged fence whose status closure panicked before it could
+//!   signal is signalled `ECANCELED` when its issuer drops during the unwinding.
 //! * Dropping a [`Reactor`] stops its thread; fds still watched are closed and their bridged
 //!   fences signal `ECANCELED` (their issuers were dropped). [`Reactor::global`] never stops.
 
@@ -23,6 +27,7 @@ use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
 use rustix::event::{EventfdFlags, eventfd};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
@@ -249,6 +254,27 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Runs one ready fd's callback. A panic in it (the user's callback, or a bridged fence's
+    /// callbacks through `Signaller::signal`) is caught and logged here: the entry was already
+    /// taken out of the table and the fd out of the epoll set, and the fd and anything else the
+    /// callback owned were dropped by the unwinding, so nothing of the reactor's is left half
+    /// done and the thread goes on serving every other fd.
+    fn fire(&self, token: u64, fire: Fire) {
+        let epoll = self.epoll.as_fd();
+        if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(move || fire(epoll))) {
+            let message = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("(no message)");
+            tracing::error!(
+                token,
+                panic = message,
+                "dmabuf reactor: a callback panicked; the reactor carries on"
+            );
+        }
+    }
+
     fn run(&self) {
         let mut events = Vec::with_capacity(BATCH);
         loop {
@@ -277,7 +303,7 @@ impl Shared {
                 }
                 let fire = self.lock().remove(&token);
                 if let Some(fire) = fire {
-                    fire(self.epoll.as_fd());
+                    self.fire(token, fire);
                 }
             }
         }

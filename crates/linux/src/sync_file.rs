@@ -42,7 +42,12 @@ impl SyncFileFd {
     /// `ioctl(fd, SYNC_IOC_FILE_INFO, {num_fences: 0})`—Takes `fd` if it is a sync_file.
     ///
     /// The probe asks only for the leaf count, which every sync_file answers and other files
-    /// refuse.
+    /// refuse. The errno of a refusal is the one every sync_file call issued on that
+    /// descriptor gets (its own file's answer: `ENOTTY` from most, `EINVAL` from some
+    /// devices). The same descriptor given as the *other* file of a call gets what that call
+    /// answers instead: `ENOENT` as the second file of a merge, `EINVAL` as the sync file
+    /// of [`DmaBufFd::import_sync_file`](crate::DmaBufFd::import_sync_file); both calls take
+    /// any descriptor there and hand it to the kernel, so they give those errnos themselves.
     ///
     /// # Errors
     /// The error and `fd`, unchanged: [`Error::NotSyncFile`] when the probe is refused with
@@ -71,16 +76,23 @@ impl SyncFileFd {
     /// leaves already signalled (all signalled: one signalled stub). Both inputs stay valid.
     /// The new descriptor is close-on-exec.
     ///
+    /// `name` never fails the call: as the kernel keeps a name, it ends at its first NUL and
+    /// after at most 31 bytes, here cut on a character boundary so that the name the file
+    /// reports is valid UTF-8 and the one [`dmabuf::SyncFile::merge`] gives for the same
+    /// input. An empty name leaves the kernel to name the file after its fence.
+    ///
+    /// `other` is any descriptor, usually a [`SyncFileFd`]: the kernel checks it is a
+    /// sync_file.
+    ///
     /// # Errors
-    /// [`Error::NameTooLong`] past 31 bytes and [`Error::InvalidName`] for a NUL inside, both
-    /// before the ioctl; [`Error::Sys`] with the kernel's errno.
+    /// [`Error::Sys`] with the kernel's errno: `ENOENT` when `other` is not a sync_file.
     ///
     /// # References
     ///  - [`sync_file.h`](https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/include/uapi/linux/sync_file.h)
     #[doc(alias = "SYNC_IOC_MERGE")]
-    pub fn merge(&self, name: &str, other: &SyncFileFd) -> Result<SyncFileFd> {
-        let name = name_field(name)?;
-        uapi::sync_merge(self.0.as_fd(), name, other.0.as_fd())
+    pub fn merge(&self, name: &str, other: impl AsFd) -> Result<SyncFileFd> {
+        let fd2 = other.as_fd().as_raw_fd();
+        uapi::sync_merge(self.0.as_fd(), name_field(name), fd2, 0, 0)
             .map(SyncFileFd)
             .map_err(Error::sys("ioctl(SYNC_IOC_MERGE)"))
     }
@@ -88,6 +100,10 @@ impl SyncFileFd {
     /// `ioctl(self, SYNC_IOC_FILE_INFO)`, twice—The name, overall status and every leaf.
     ///
     /// The first call asks for the count, the second fills an array that size.
+    ///
+    /// A leaf that has signalled keeps its driver and timeline names on Linux 6.12 (the fence
+    /// keeps its driver's ops). Mainline kernels from 2026 that detach a signalled fence's ops
+    /// report fixed placeholder names for it instead.
     ///
     /// # Errors
     /// [`Error::Sys`] with the kernel's errno.
@@ -99,7 +115,8 @@ impl SyncFileFd {
         let full = if leaves.is_empty() {
             head
         } else {
-            uapi::sync_file_info_fill(self.0.as_fd(), &mut leaves).map_err(Error::sys(call))?
+            uapi::sync_file_info_fill(self.0.as_fd(), 0, 0, &mut leaves)
+                .map_err(Error::sys(call))?
         };
         leaves.truncate(full.num_fences as usize);
         Ok(SyncFileInfo {
@@ -129,7 +146,7 @@ impl SyncFileFd {
     /// [`Error::Sys`] with the kernel's errno.
     #[doc(alias = "SYNC_IOC_SET_DEADLINE")]
     pub fn set_deadline(&self, deadline_ns: u64) -> Result<()> {
-        uapi::sync_set_deadline(self.0.as_fd(), deadline_ns)
+        uapi::sync_set_deadline(self.0.as_fd(), deadline_ns, 0)
             .map_err(Error::sys("ioctl(SYNC_IOC_SET_DEADLINE)"))
     }
 
@@ -181,17 +198,14 @@ impl From<SyncFileFd> for OwnedFd {
     }
 }
 
-/// A name as the uAPI's 32-byte, NUL-terminated field.
-fn name_field(name: &str) -> Result<[u8; NAME_LEN]> {
-    if name.len() >= NAME_LEN {
-        return Err(Error::NameTooLong { len: name.len() });
-    }
-    if name.bytes().any(|b| b == 0) {
-        return Err(Error::InvalidName { name: name.into() });
-    }
+/// `name` in the uAPI's 32-byte, NUL-terminated field: up to its first NUL, at most
+/// `NAME_LEN - 1` bytes, cut on a character boundary.
+fn name_field(name: &str) -> [u8; NAME_LEN] {
+    let name = name.find('\0').map_or(name, |nul| &name[..nul]);
+    let name = &name[..name.floor_char_boundary(NAME_LEN - 1)];
     let mut field = [0u8; NAME_LEN];
     field[..name.len()].copy_from_slice(name.as_bytes());
-    Ok(field)
+    field
 }
 
 /// The text of a NUL-terminated uAPI name field (lossy: the kernel does not promise UTF-8).
@@ -205,15 +219,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn name_field_fits_31_bytes_and_refuses_more() {
-        let f = name_field(&"a".repeat(31)).unwrap();
-        assert_eq!(f[30], b'a');
+    fn merge_names_are_cut_to_fit_never_refused() {
+        let f = name_field(&"a".repeat(31));
+        assert_eq!(c_name(&f), "a".repeat(31));
         assert_eq!(f[31], 0);
-        assert_eq!(
-            name_field(&"a".repeat(32)),
-            Err(Error::NameTooLong { len: 32 })
-        );
-        assert_eq!(name_field("a\0b").unwrap_err().errno(), Errno::INVAL);
+        assert_eq!(c_name(&name_field(&"a".repeat(100))), "a".repeat(31));
+        assert_eq!(c_name(&name_field("left\0right")), "left");
+        assert_eq!(name_field("\0hidden"), [0; NAME_LEN]);
+        // 31 bytes would end inside the 16th two-byte character: it goes whole.
+        assert_eq!(c_name(&name_field(&"é".repeat(20))), "é".repeat(15));
+        // The library's merge keeps the same name.
+        let (_issuer, fence) = dmabuf::FenceContext::new("t", "t").next_fence();
+        let file = dmabuf::SyncFile::new(fence);
+        for name in [
+            "a",
+            "left\0right",
+            &"é".repeat(20),
+            &"x".repeat(40),
+            "ab€€€€€€€€€€€",
+        ] {
+            let library = dmabuf::SyncFile::merge(name, &file, &file);
+            assert_eq!(c_name(&name_field(name)), library.name(), "{name:?}");
+        }
     }
 
     #[test]

@@ -7,6 +7,13 @@
 //! the kernel returns is wrapped in an `OwnedFd` at once. The mapping helpers at the end hand
 //! out slices only for the lifetime of a borrow of the mapping.
 //!
+//! The public `raw` module issues these calls on descriptors of any kind. Every argument is
+//! exactly the size its opcode encodes, so a file whose handler does not know the opcode
+//! refuses it or stays within the argument; the only addresses passed are `DMA_BUF_SET_NAME`'s
+//! string, which the call only reads, and `SYNC_IOC_FILE_INFO`'s array, which is non-null only
+//! for a checked sync_file. Descriptor numbers inside arguments are plain integers the kernel
+//! looks up and checks itself.
+//!
 //! Kernel headers: `include/uapi/linux/{dma-buf,sync_file,dma-heap,udmabuf}.h`.
 #![allow(unsafe_code)]
 
@@ -62,20 +69,26 @@ pub(crate) struct SyncMergeData {
 }
 const _: () = assert!(size_of::<SyncMergeData>() == 48);
 
-/// `struct sync_fence_info`.
+/// `struct sync_fence_info`: one leaf fence as `SYNC_IOC_FILE_INFO` fills it in.
 #[repr(C)]
-#[derive(Clone, Copy)]
-pub(crate) struct SyncFenceInfo {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncFenceInfo {
+    /// `obj_name`: the timeline's name, NUL-terminated.
     pub obj_name: [u8; 32],
+    /// `driver_name`: the driver's name, NUL-terminated.
     pub driver_name: [u8; 32],
+    /// `status`: 1 signalled, 0 pending, a negative errno if it failed.
     pub status: i32,
+    /// `flags`: none are defined; the kernel leaves it zero.
     pub flags: u32,
+    /// `timestamp_ns`: the signal time on `CLOCK_MONOTONIC`, 0 while pending.
     pub timestamp_ns: u64,
 }
 const _: () = assert!(size_of::<SyncFenceInfo>() == 80);
 
 impl SyncFenceInfo {
-    pub(crate) const ZERO: SyncFenceInfo = SyncFenceInfo {
+    /// An all-zero entry, for the array the kernel fills in.
+    pub const ZERO: SyncFenceInfo = SyncFenceInfo {
         obj_name: [0; 32],
         driver_name: [0; 32],
         status: 0,
@@ -441,18 +454,21 @@ pub(crate) fn dma_buf_export_sync_file(fd: BorrowedFd<'_>, flags: u32) -> Result
     Ok(unsafe { take_fd(arg.fd) })
 }
 
-/// `ioctl(fd, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, {flags, sync_file})`.
+/// `ioctl(fd, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, {flags, sync_file})`. `sync_file` is only a
+/// number in the argument: the kernel looks it up in this process's table and refuses one that
+/// is not an open sync_file.
 pub(crate) fn dma_buf_import_sync_file(
     fd: BorrowedFd<'_>,
     flags: u32,
-    sync_file: BorrowedFd<'_>,
+    sync_file: i32,
 ) -> Result<()> {
     let mut arg = DmaBufSyncFile {
         flags,
-        fd: sync_file.as_raw_fd(),
+        fd: sync_file,
     };
     // SAFETY: the opcode takes a `struct dma_buf_import_sync_file`, mirrored by
-    // `DmaBufSyncFile`; the kernel only reads it and takes its own reference to the fence.
+    // `DmaBufSyncFile`; the kernel only reads it (the descriptor number included, which it
+    // looks up and checks itself) and takes its own reference to the fence.
     unsafe {
         rustix::ioctl::ioctl(
             fd,
@@ -463,21 +479,25 @@ pub(crate) fn dma_buf_import_sync_file(
 
 // ---- sync_file ioctls ----
 
-/// `ioctl(fd, SYNC_IOC_MERGE, {name, fd2})`: the merged sync_file.
+/// `ioctl(fd, SYNC_IOC_MERGE, {name, fd2, flags, pad})`: the merged sync_file. `fd2` is only a
+/// number in the argument: the kernel looks it up and refuses one that is not an open
+/// sync_file.
 pub(crate) fn sync_merge(
     fd: BorrowedFd<'_>,
     name: [u8; 32],
-    fd2: BorrowedFd<'_>,
+    fd2: i32,
+    flags: u32,
+    pad: u32,
 ) -> Result<OwnedFd> {
     let mut arg = SyncMergeData {
         name,
-        fd2: fd2.as_raw_fd(),
+        fd2,
         fence: -1,
-        flags: 0,
-        pad: 0,
+        flags,
+        pad,
     };
     // SAFETY: SYNC_IOC_MERGE takes a `struct sync_merge_data`, mirrored by `SyncMergeData`;
-    // the kernel writes `fence`.
+    // the kernel reads it (looking `fd2` up and checking it itself) and writes `fence`.
     unsafe { rustix::ioctl::ioctl(fd, Updater::<SYNC_IOC_MERGE, _>::new(&mut arg))? };
     // SAFETY: on success `arg.fence` is a new sync_file descriptor installed for us.
     Ok(unsafe { take_fd(arg.fence) })
@@ -485,21 +505,23 @@ pub(crate) fn sync_merge(
 
 /// `ioctl(fd, SYNC_IOC_FILE_INFO, {num_fences: 0})`: name, overall status, leaf count.
 pub(crate) fn sync_file_info_count(fd: BorrowedFd<'_>) -> Result<SyncFileInfo> {
-    sync_file_info_fill(fd, &mut [])
+    sync_file_info_fill(fd, 0, 0, &mut [])
 }
 
-/// `ioctl(fd, SYNC_IOC_FILE_INFO, {num_fences: out.len(), sync_fence_info: out})`; with an
-/// empty `out`, only counts.
+/// `ioctl(fd, SYNC_IOC_FILE_INFO, {flags, pad, num_fences: out.len(), sync_fence_info: out})`;
+/// with an empty `out`, only counts.
 pub(crate) fn sync_file_info_fill(
     fd: BorrowedFd<'_>,
+    flags: u32,
+    pad: u32,
     out: &mut [SyncFenceInfo],
 ) -> Result<SyncFileInfo> {
     let mut arg = SyncFileInfo {
         name: [0; 32],
         status: 0,
-        flags: 0,
+        flags,
         num_fences: u32::try_from(out.len()).unwrap_or(u32::MAX),
-        pad: 0,
+        pad,
         sync_fence_info: if out.is_empty() {
             0
         } else {
@@ -507,19 +529,18 @@ pub(crate) fn sync_file_info_fill(
         },
     };
     // SAFETY: SYNC_IOC_FILE_INFO takes a `struct sync_file_info`, mirrored by `SyncFileInfo`.
-    // When `num_fences` is non-zero, `sync_fence_info` points to `out`, `num_fences` writable
-    // `SyncFenceInfo`s (the uAPI's `struct sync_fence_info`), and the kernel writes at most
-    // that many (it refuses with EINVAL if the file has more).
+    // With an empty `out` the address is null and nothing is written through it. Otherwise
+    // `sync_fence_info` points to `out`, at least `num_fences` writable `SyncFenceInfo`s (the
+    // uAPI's `struct sync_fence_info`), and the callers pass a non-empty `out` only for a
+    // checked sync_file, whose handler writes at most `num_fences` entries (it refuses with
+    // EINVAL if the file has more); `flags` and `pad` only decide whether it refuses.
     unsafe { rustix::ioctl::ioctl(fd, Updater::<SYNC_IOC_FILE_INFO, _>::new(&mut arg))? };
     Ok(arg)
 }
 
-/// `ioctl(fd, SYNC_IOC_SET_DEADLINE, {deadline_ns})`.
-pub(crate) fn sync_set_deadline(fd: BorrowedFd<'_>, deadline_ns: u64) -> Result<()> {
-    let mut arg = SyncSetDeadline {
-        deadline_ns,
-        pad: 0,
-    };
+/// `ioctl(fd, SYNC_IOC_SET_DEADLINE, {deadline_ns, pad})`.
+pub(crate) fn sync_set_deadline(fd: BorrowedFd<'_>, deadline_ns: u64, pad: u64) -> Result<()> {
+    let mut arg = SyncSetDeadline { deadline_ns, pad };
     // SAFETY: SYNC_IOC_SET_DEADLINE takes a `struct sync_set_deadline`, mirrored by
     // `SyncSetDeadline`; the kernel only reads it.
     unsafe { rustix::ioctl::ioctl(fd, Updater::<SYNC_IOC_SET_DEADLINE, _>::new(&mut arg)) }

@@ -8,16 +8,28 @@
 //!
 //! The device is found through sysfs: the `/dev/dri/card*` node whose device (or its driver)
 //! is `vgem`.
+//!
+//! DRM gives a buffer object one GEM handle per open device file: importing a dma-buf the file
+//! already has a handle for (imported before, or exported from it) answers that same handle.
+//! A [`Vgem`] counts the [`VgemBuffer`]s sharing each handle and closes it with the last.
 
-use crate::dma_buf::DmaBufFd;
+use crate::dma_buf::{DmaBufFd, dma_buf_size};
 use crate::error::{Error, Result};
 use crate::uapi;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// An open vgem device.
 #[derive(Debug)]
-pub struct Vgem(OwnedFd);
+pub struct Vgem {
+    fd: OwnedFd,
+    /// The [`VgemBuffer`]s holding each GEM handle of this file. Handles are created, counted
+    /// and closed under this lock, so a close cannot fall between the kernel answering an
+    /// import with an existing handle and the count going up.
+    handles: Mutex<HashMap<u32, usize>>,
+}
 
 impl Vgem {
     /// `open("/dev/dri/cardN")` for the card whose driver is `vgem`.
@@ -46,7 +58,10 @@ impl Vgem {
                     Mode::empty(),
                 )
                 .map_err(Error::sys(call))?;
-                return Ok(Vgem(fd));
+                return Ok(Vgem {
+                    fd,
+                    handles: Mutex::new(HashMap::new()),
+                });
             }
         }
         Err(Error::sys(call)(rustix::io::Errno::NOENT))
@@ -61,45 +76,59 @@ impl Vgem {
         let rows = u32::try_from(size.div_ceil(4096).max(1)).map_err(|_| {
             Error::sys("ioctl(DRM_IOCTL_MODE_CREATE_DUMB)")(rustix::io::Errno::INVAL)
         })?;
-        let dumb = uapi::drm_create_dumb(self.0.as_fd(), 1024, rows, 32)
+        let mut handles = self.handles();
+        let dumb = uapi::drm_create_dumb(self.fd.as_fd(), 1024, rows, 32)
             .map_err(Error::sys("ioctl(DRM_IOCTL_MODE_CREATE_DUMB)"))?;
+        *handles.entry(dumb.handle).or_default() += 1;
         Ok(VgemBuffer {
             vgem: self,
             handle: dumb.handle,
             size: dumb.size,
         })
     }
-}
 
-impl Vgem {
     /// `ioctl(DRM_IOCTL_PRIME_FD_TO_HANDLE)`—Imports a dma-buf (from a heap, udmabuf, another
     /// driver) as a vgem buffer object, the way a GPU driver imports a shared buffer. The
-    /// buffer object keeps the dma-buf alive until it is dropped. Import a dma-buf once per
-    /// `Vgem`: the kernel hands a second import the same handle, which the first of the two
-    /// buffers dropped closes.
+    /// buffer object keeps the dma-buf alive until it is dropped.
+    ///
+    /// Importing a dma-buf this `Vgem` already holds (imported before, or exported from one of
+    /// its buffers) gives a buffer sharing the existing GEM handle, as the kernel answers
+    /// with it: each buffer works on its own, and the handle is closed with the last of them.
+    ///
+    /// `buf` is any descriptor, usually a [`DmaBufFd`]: the kernel checks it is a dma-buf.
     ///
     /// # Errors
-    /// [`Error::Sys`] with the kernel's errno.
-    pub fn import(&self, buf: &DmaBufFd) -> Result<VgemBuffer<'_>> {
-        let handle = uapi::drm_prime_fd_to_handle(self.0.as_fd(), buf.as_fd())
-            .map_err(Error::sys("ioctl(DRM_IOCTL_PRIME_FD_TO_HANDLE)"))?;
-        let size = buf.size()?;
-        Ok(VgemBuffer {
-            vgem: self,
-            handle,
-            size,
-        })
+    /// [`Error::Sys`] with the kernel's errno: `EINVAL` when `buf` is not a dma-buf.
+    pub fn import(&self, buf: impl AsFd) -> Result<VgemBuffer<'_>> {
+        let mut buffer = {
+            let mut handles = self.handles();
+            let handle = uapi::drm_prime_fd_to_handle(self.fd.as_fd(), buf.as_fd())
+                .map_err(Error::sys("ioctl(DRM_IOCTL_PRIME_FD_TO_HANDLE)"))?;
+            *handles.entry(handle).or_default() += 1;
+            VgemBuffer {
+                vgem: self,
+                handle,
+                size: 0,
+            }
+        };
+        // On failure the buffer drops, which lets go of the handle again.
+        buffer.size = dma_buf_size(buf.as_fd())?;
+        Ok(buffer)
+    }
+
+    fn handles(&self) -> MutexGuard<'_, HashMap<u32, usize>> {
+        self.handles.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl AsFd for Vgem {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0.as_fd()
+        self.fd.as_fd()
     }
 }
 
-/// A vgem buffer object; closed (`DRM_IOCTL_GEM_CLOSE`) when dropped. Its exported dma-bufs
-/// keep the memory alive on their own.
+/// A vgem buffer object; its GEM handle is closed (`DRM_IOCTL_GEM_CLOSE`) when the last
+/// buffer holding it is dropped. Its exported dma-bufs keep the memory alive on their own.
 #[derive(Debug)]
 pub struct VgemBuffer<'a> {
     vgem: &'a Vgem,
@@ -113,12 +142,18 @@ impl<'a> VgemBuffer<'a> {
         self.size
     }
 
+    /// The GEM handle in the device file (shared with other buffers of the same object, see
+    /// [`Vgem::import`]).
+    pub fn handle(&self) -> u32 {
+        self.handle
+    }
+
     /// `ioctl(DRM_IOCTL_PRIME_HANDLE_TO_FD)`—The buffer as a dma-buf.
     ///
     /// # Errors
     /// [`Error::Sys`] with the kernel's errno.
     pub fn export(&self) -> Result<DmaBufFd> {
-        let fd = uapi::drm_prime_handle_to_fd(self.vgem.0.as_fd(), self.handle)
+        let fd = uapi::drm_prime_handle_to_fd(self.vgem.fd.as_fd(), self.handle)
             .map_err(Error::sys("ioctl(DRM_IOCTL_PRIME_HANDLE_TO_FD)"))?;
         DmaBufFd::from_fd(fd).map_err(|(e, _)| e)
     }
@@ -131,7 +166,7 @@ impl<'a> VgemBuffer<'a> {
     /// pending, as vgem requires).
     pub fn attach_fence(&self, write: bool) -> Result<VgemFence<'a>> {
         let flags = if write { uapi::VGEM_FENCE_WRITE } else { 0 };
-        let id = uapi::vgem_fence_attach(self.vgem.0.as_fd(), self.handle, flags)
+        let id = uapi::vgem_fence_attach(self.vgem.fd.as_fd(), self.handle, flags)
             .map_err(Error::sys("ioctl(DRM_IOCTL_VGEM_FENCE_ATTACH)"))?;
         Ok(VgemFence {
             vgem: self.vgem,
@@ -142,7 +177,20 @@ impl<'a> VgemBuffer<'a> {
 
 impl Drop for VgemBuffer<'_> {
     fn drop(&mut self) {
-        if let Err(e) = uapi::drm_gem_close(self.vgem.0.as_fd(), self.handle) {
+        let mut handles = self.vgem.handles();
+        let Some(holders) = handles.get_mut(&self.handle) else {
+            tracing::error!(
+                handle = self.handle,
+                "vgem: a buffer's handle was not counted"
+            );
+            return;
+        };
+        *holders -= 1;
+        if *holders > 0 {
+            return;
+        }
+        handles.remove(&self.handle);
+        if let Err(e) = uapi::drm_gem_close(self.vgem.fd.as_fd(), self.handle) {
             tracing::warn!(errno = %e, "vgem: GEM_CLOSE failed");
         }
     }
@@ -167,7 +215,7 @@ impl VgemFence<'_> {
 
     fn signal_now(&mut self) -> Result<()> {
         match self.id.take() {
-            Some(id) => uapi::vgem_fence_signal(self.vgem.0.as_fd(), id)
+            Some(id) => uapi::vgem_fence_signal(self.vgem.fd.as_fd(), id)
                 .map_err(Error::sys("ioctl(DRM_IOCTL_VGEM_FENCE_SIGNAL)")),
             None => Ok(()),
         }

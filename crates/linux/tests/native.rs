@@ -4,16 +4,17 @@
 //!
 //! The device paths are in `tests/devices.rs`.
 //!
-//! Not representable, so not tested: a closed descriptor (`OwnedFd` and `BorrowedFd` are open
-//! by construction; the nearest is an `O_PATH` one, which the kernel refuses with `EBADF`), a
-//! merge or import with a descriptor that is not a sync_file (both take a `SyncFileFd`, so
-//! the refusal is `SyncFileFd::from_fd`'s), and export or import with an invalid access
-//! (`Access` has only the three valid ones).
+//! Not representable in the typed API, so not tested here: a closed descriptor (`OwnedFd` and
+//! `BorrowedFd` are open by construction; the nearest is an `O_PATH` one, which the kernel
+//! refuses with `EBADF`) and export or import with an invalid access (`Access` has only the
+//! three valid ones). The `raw` calls reach the kernel with both, and a merge or import with
+//! a descriptor that is not a sync_file needs a sync_file or a dma-buf to issue it on: those
+//! run in the guest (`tests/kernel_errors.rs`).
 
 mod common;
 use common::no_leak;
-use dmabuf_linux::{DmaBufFd, DmaHeap, Error, SyncFileFd, Udmabuf};
-use rustix::fd::OwnedFd;
+use dmabuf_linux::{DmaBufFd, DmaHeap, Error, SyncFileFd, Udmabuf, raw};
+use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{MemfdFlags, Mode, OFlags, SealFlags};
 use rustix::io::Errno;
 
@@ -113,8 +114,30 @@ fn dma_buf_from_fd_refuses_other_files_and_gives_them_back() {
             let probe = fd.try_clone().unwrap();
             let (err, back) = DmaBufFd::from_fd(fd).unwrap_err();
             assert!(matches!(err, Error::NotDmaBuf { .. }), "{what}: {err:?}");
-            assert_eq!(err.errno(), Errno::INVAL);
             assert!(same_file(&back, &probe), "{what}: a different fd came back");
+        }
+    });
+}
+
+#[test]
+fn not_a_dma_buf_carries_the_errno_the_kernel_gives_dma_buf_ioctls_on_that_file() {
+    no_leak(|| {
+        for (what, fd) in wrong_kinds() {
+            let probe = fd.try_clone().unwrap();
+            let (err, _fd) = DmaBufFd::from_fd(fd).unwrap_err();
+            // What the kernel answers each dma-buf ioctl issued on that file. The flags are
+            // valid ones, so only the file's kind can refuse them.
+            let answers = [
+                raw::dma_buf_sync(probe.as_fd(), raw::DMA_BUF_SYNC_READ).map(drop),
+                raw::dma_buf_export_sync_file(probe.as_fd(), 1).map(drop),
+                raw::dma_buf_import_sync_file(probe.as_fd(), 1, -1),
+                raw::dma_buf_set_name(probe.as_fd(), c"name"),
+            ];
+            for answer in answers {
+                let kernel = answer.expect_err(what);
+                assert!(matches!(kernel, Error::Sys { .. }), "{what}: {kernel:?}");
+                assert_eq!(err.errno(), kernel.errno(), "{what}: {kernel}");
+            }
         }
     });
 }
@@ -256,6 +279,43 @@ fn udmabuf_preconditions_are_typed_errors_before_the_ioctl() {
 
 #[test]
 fn errors_convert_to_io_errors_with_their_errno() {
+    let errors = [
+        Error::Sys {
+            call: "ioctl(DMA_BUF_IOCTL_SYNC)",
+            errno: Errno::NOTTY,
+        },
+        Error::Sys {
+            call: "open",
+            errno: Errno::NOENT,
+        },
+        Error::NotSyncFile {
+            errno: Errno::NOTTY,
+        },
+        Error::NotDmaBuf {
+            fs_magic: 0,
+            errno: Errno::NOTTY,
+        },
+        Error::PathOnly,
+        Error::NameTooLong { len: 40 },
+        Error::InvalidFlags { flags: 8 },
+        Error::MissingShrinkSeal,
+        Error::NotMemfd {
+            errno: Errno::INVAL,
+        },
+        Error::TimedOut,
+        Error::Library(dmabuf::Error::TimedOut),
+    ];
+    for e in errors {
+        let errno = e.errno();
+        let io: std::io::Error = e.clone().into();
+        assert_eq!(io.raw_os_error(), Some(errno.raw_os_error()), "{e:?}");
+        assert_eq!(
+            io.kind(),
+            std::io::Error::from_raw_os_error(errno.raw_os_error()).kind(),
+            "{e:?}"
+        );
+    }
+    // The kinds std gives these errnos.
     let io: std::io::Error = Error::MissingShrinkSeal.into();
     assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);
     let io: std::io::Error = Error::Sys {
@@ -264,4 +324,11 @@ fn errors_convert_to_io_errors_with_their_errno() {
     }
     .into();
     assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    // ENOTTY stays ENOTTY (its kind has no stable name, so the errno is what tells it).
+    let io: std::io::Error = Error::Sys {
+        call: "ioctl",
+        errno: Errno::NOTTY,
+    }
+    .into();
+    assert_eq!(io.raw_os_error(), Some(25), "ENOTTY is 25 on Linux");
 }

@@ -215,3 +215,85 @@ fn a_reactor_whose_last_owner_is_its_own_callback_stops_without_joining_itself()
         "the reactor thread ended"
     );
 }
+
+#[test]
+fn a_panicking_callback_is_caught_and_the_reactor_keeps_serving_every_other_fd() {
+    // One reactor thread serves every fd, and `Reactor::global` never starts another: a panic
+    // that unwound out of it would leave every bridged fence pending for good.
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = open_fds();
+    let threads_before = reactor_threads();
+    {
+        let reactor = Reactor::new().expect("reactor");
+        let mine = new_reactor_threads(&threads_before);
+        assert_eq!(mine.len(), 1);
+
+        // A watch callback that panics itself.
+        let fd = efd();
+        let poke_panicking = rustix::io::dup(&fd).expect("dup");
+        reactor
+            .watch(fd, |_fd| panic!("a watch callback panics"))
+            .map_err(|(e, _)| e)
+            .expect("watch");
+        // A bridged fence whose own callback panics: the panic comes out of the signal, on
+        // the reactor thread.
+        let fd = efd();
+        let poke_signal = rustix::io::dup(&fd).expect("dup");
+        let bridged = reactor
+            .bridge(fd, "test", "panicking-callback", |_| {
+                (FenceStatus::Signaled, None)
+            })
+            .map_err(|(e, _)| e)
+            .expect("bridge");
+        bridged
+            .add_callback(|_| panic!("a fence callback panics"))
+            .map_err(|_| "already signalled")
+            .expect("add_callback");
+        // A bridge whose status closure panics before it signals: the fence's issuer drops
+        // in the unwinding, which cancels it.
+        let fd = efd();
+        let poke_status = rustix::io::dup(&fd).expect("dup");
+        let cancelled = reactor
+            .bridge(fd, "test", "panicking-status", |_| {
+                panic!("a status closure panics")
+            })
+            .map_err(|(e, _)| e)
+            .expect("bridge");
+
+        poke(&poke_panicking);
+        poke(&poke_signal);
+        poke(&poke_status);
+        bridged
+            .wait_timeout(Duration::from_secs(5))
+            .expect("signalled before its callback panicked");
+        assert_eq!(bridged.status(), FenceStatus::Signaled);
+        cancelled
+            .wait_timeout(Duration::from_secs(5))
+            .expect("cancelled");
+        assert_eq!(cancelled.status(), FenceStatus::Failed(Errno::ECANCELED));
+
+        // The same thread still serves fds watched before and after the panics.
+        for round in 0..3 {
+            let fd = efd();
+            let p = rustix::io::dup(&fd).expect("dup");
+            let fence = reactor
+                .bridge(fd, "test", "after", |_| (FenceStatus::Signaled, None))
+                .map_err(|(e, _)| e)
+                .expect("bridge");
+            poke(&p);
+            fence
+                .wait_timeout(Duration::from_secs(5))
+                .unwrap_or_else(|e| panic!("round {round}: the reactor stopped serving ({e})"));
+        }
+        assert_eq!(reactor.pending(), 0, "the panicking entries are gone");
+        assert!(
+            !reactor_threads().is_disjoint(&mine),
+            "the reactor thread is still running"
+        );
+    }
+    assert_eq!(
+        open_fds(),
+        before,
+        "the panicking callbacks' fds were closed"
+    );
+}

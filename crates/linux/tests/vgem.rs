@@ -17,6 +17,7 @@ use dmabuf::buf::exporters::{MemfdHeap, SystemHeap};
 use dmabuf::resv::Usage;
 use dmabuf::{FenceContext, Signaller};
 use dmabuf_linux::{Access, FenceStatus, Reactor, Vgem};
+use rustix::fd::AsFd;
 use std::time::Duration;
 
 /// The busy answers igt's `dmabuf_busy` and `dmabuf_sync_file_busy` give, for READ, WRITE
@@ -434,4 +435,102 @@ fn a_pending_kernel_sync_file_is_awaitable() {
         assert!(std::time::Instant::now() < deadline, "never became ready");
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// The `count:` of a dma-buf's fdinfo: references to its file (a GEM object that imported it
+/// holds some).
+fn file_refs(buf: &dmabuf_linux::DmaBufFd) -> u64 {
+    buf.fdinfo().expect("fdinfo").count
+}
+
+#[test]
+fn importing_one_dma_buf_twice_shares_its_handle_until_the_last_buffer_drops() {
+    let Some(vgem) = vgem() else { return };
+    let Some(heap) = system_heap() else { return };
+    let buf = heap.alloc(4096).expect("alloc");
+    let refs = file_refs(&buf);
+    let first = vgem.import(&buf).expect("import");
+    let second = vgem.import(&buf).expect("import again");
+    // DRM_IOCTL_PRIME_FD_TO_HANDLE answers the handle this file already has for the buffer.
+    assert_eq!(first.handle(), second.handle());
+    assert!(file_refs(&buf) > refs, "the GEM object holds the dma-buf");
+    drop(first);
+    // The handle is still open for the second buffer: it exports and takes fences.
+    let again = second
+        .export()
+        .expect("the second import still has its handle");
+    assert_eq!(again.fdinfo().expect("fdinfo").exp_name, "system");
+    drop(again);
+    second
+        .attach_fence(true)
+        .expect("fence")
+        .signal()
+        .expect("signal");
+    // A buffer made meanwhile gets a handle of its own, which the second's drop leaves alone.
+    let fresh = vgem.create_buffer(4096).expect("vgem buffer");
+    assert_ne!(fresh.handle(), second.handle());
+    drop(second);
+    assert_eq!(file_refs(&buf), refs, "the last buffer closed the handle");
+    fresh.export().expect("the fresh buffer keeps its handle");
+
+    // A dma-buf exported from this device comes back as the exporting buffer's handle.
+    let own = fresh.export().expect("export");
+    let back = vgem.import(&own).expect("import own");
+    assert_eq!(back.handle(), fresh.handle());
+    drop(back);
+    fresh
+        .export()
+        .expect("the exporting buffer keeps its handle");
+    fresh
+        .attach_fence(false)
+        .expect("fence")
+        .signal()
+        .expect("signal");
+}
+
+#[test]
+fn vgem_import_of_a_file_that_is_not_a_dma_buf_is_the_kernels_einval() {
+    let Some(vgem) = vgem() else { return };
+    let (_buf, fence, file) = vgem_sync_file(&vgem);
+    let null = std::fs::File::open("/dev/null").expect("/dev/null");
+    for (what, fd) in [("sync_file", file.as_fd()), ("/dev/null", null.as_fd())] {
+        let err = vgem.import(fd).expect_err(what);
+        assert_eq!(
+            err,
+            dmabuf_linux::Error::Sys {
+                call: "ioctl(DRM_IOCTL_PRIME_FD_TO_HANDLE)",
+                errno: rustix::io::Errno::INVAL
+            },
+            "{what}"
+        );
+    }
+    fence.signal().expect("signal");
+}
+
+#[test]
+fn a_signalled_kernel_fence_keeps_its_driver_and_timeline_names_on_linux_6_12() {
+    let Some(vgem) = vgem() else { return };
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let (_buf, fence, file) = vgem_sync_file(&vgem);
+    let pending = file.info().expect("info");
+    assert_eq!(pending.status, FenceStatus::Pending);
+    let names = |info: &dmabuf_linux::SyncFileInfo| {
+        let leaf = &info.fences[0];
+        (leaf.driver.clone(), leaf.timeline.clone())
+    };
+    assert_eq!(names(&pending), ("vgem".to_owned(), "unbound".to_owned()));
+    fence.signal().expect("signal");
+    file.wait(Some(Duration::from_secs(5))).expect("signalled");
+    let signalled = file.info().expect("info");
+    assert_eq!(signalled.status, FenceStatus::Signaled);
+    assert_eq!(signalled.fences[0].status, FenceStatus::Signaled);
+    if !release.starts_with("6.12.") {
+        common::skipped(&format!(
+            "names after signalling are checked on Linux 6.12 (this is {})",
+            release.trim()
+        ));
+        return;
+    }
+    // 6.12 keeps the fence's ops after it signals, so its names stay the driver's.
+    assert_eq!(names(&signalled), names(&pending));
 }
