@@ -166,9 +166,13 @@ impl DmaBufFd {
     /// Linux before 5.8 lacks the ioctl (`ENOTTY`); before 6.0 it answered `EBUSY` while the
     /// buffer was attached.
     ///
+    /// The kernel reads `name` as a C string of at most 32 bytes with its NUL: the name is what
+    /// comes before the first NUL, and one of 32 bytes or more before it is refused (`EINVAL`,
+    /// from `strndup_user()`).
+    ///
     /// # Errors
-    /// [`Error::NameTooLong`] past 31 bytes and [`Error::InvalidName`] for a NUL inside, both
-    /// before the ioctl; [`Error::Sys`] with the kernel's errno.
+    /// [`Error::NameTooLong`] (`EINVAL`) for 32 bytes or more before the first NUL, before the
+    /// ioctl; [`Error::Sys`] with the kernel's errno.
     #[doc(alias = "DMA_BUF_SET_NAME")]
     pub fn set_name(&self, name: &str) -> Result<()> {
         let name = check_name(name)?;
@@ -485,10 +489,13 @@ fn check_sync_flags(flags: u64) -> Result<()> {
 }
 
 /// A buffer name as the C string `DMA_BUF_SET_NAME` reads.
+/// The name as `DMA_BUF_SET_NAME` keeps it: up to the first NUL, refused at 32 bytes or more.
 fn check_name(name: &str) -> Result<CString> {
+    let name = name.split('\0').next().unwrap_or_default();
     if name.len() >= uapi::DMA_BUF_NAME_LEN {
         return Err(Error::NameTooLong { len: name.len() });
     }
+    // No NUL is left in `name`.
     CString::new(name).map_err(|_| Error::InvalidName { name: name.into() })
 }
 
@@ -510,13 +517,21 @@ mod tests {
     }
 
     #[test]
-    fn names_fit_31_bytes() {
+    fn names_are_c_strings_of_at_most_31_bytes() {
         assert!(check_name(&"n".repeat(31)).is_ok());
         assert_eq!(
             check_name(&"n".repeat(32)),
             Err(Error::NameTooLong { len: 32 })
         );
-        assert_eq!(check_name("a\0").unwrap_err().errno(), Errno::INVAL);
+        // A C string: what comes before the first NUL, whatever follows it.
+        assert_eq!(check_name("a\0b").unwrap().as_bytes(), b"a");
+        assert_eq!(
+            check_name(&format!("short\0{}", "n".repeat(40)))
+                .unwrap()
+                .as_bytes(),
+            b"short"
+        );
+        assert_eq!(check_name("\0").unwrap().as_bytes(), b"");
     }
 
     #[test]
