@@ -41,6 +41,11 @@
 //!
 //! See [`docs`] for the rules and how this crate differs from the kernel.
 
+/// The crate's README, whose examples run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 #[cfg(not(loom))]
 pub mod buf;
 pub mod docs;

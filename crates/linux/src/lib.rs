@@ -60,6 +60,11 @@
 //!  - [`include/uapi/linux/dma-buf.h`, `sync_file.h`, `dma-heap.h`, `udmabuf.h`](https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/include/uapi/linux)
 #![cfg(target_os = "linux")]
 
+/// The crate's README, whose examples run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 mod dma_buf;
 mod dma_heap;
 mod error;

@@ -48,6 +48,11 @@
 //!
 //! See the `docs` module for every rule with a minimal violation.
 
+/// The crate's README, whose examples run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod class;
 pub mod docs;
 mod graph;

@@ -71,6 +71,11 @@
 //! * The validator's checks (the kernel's `CONFIG_DEBUG_WW_MUTEX_SLOWPATH` and lockdep) are
 //!   the `lockdep` feature.
 
+/// The crate's README, whose examples run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 mod class;
 mod ctx;
 mod error;
