@@ -2,7 +2,8 @@
 //! sync_files.
 //!
 //! Each subcommand lives in its module with a `run(args)`; errors come back as [`Failure`],
-//! printed as one line `dmabuf: <cause>` with the failure's exit code.
+//! printed as one line `dmabuf: <cause>` with the failure's exit code. Usage errors are
+//! clap's: its whole message on stderr and exit code 2.
 
 mod sync_file;
 
@@ -86,41 +87,20 @@ fn inspect(args: &InspectArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Help and version go to stdout as clap prints them; a usage error becomes one line
-/// `dmabuf: <cause>` (clap's first line, without its `error: `) and exit code 2.
-fn usage_error(e: clap::Error) -> ! {
-    use clap::error::ErrorKind;
-    if matches!(
-        e.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    ) {
-        e.exit();
-    }
-    let text = e.render().to_string();
-    let first = text.lines().next().unwrap_or("bad usage");
-    eprintln!("dmabuf: {}", first.strip_prefix("error: ").unwrap_or(first));
-    std::process::exit(2);
-}
-
 fn main() -> ExitCode {
     let color = if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
         ColorChoice::Never
     } else {
         ColorChoice::Auto
     };
-    let matches = match <Cli as clap::CommandFactory>::command()
-        .color(color)
-        .try_get_matches()
-    {
-        Ok(m) => m,
-        Err(e) => usage_error(e),
-    };
-    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(e) => usage_error(e),
-    };
+    let mut cmd = <Cli as clap::CommandFactory>::command().color(color);
+    // Help and version go to stdout with exit code 0; a usage error goes to stderr as clap
+    // words it (the problem, the usage line, a tip or the valid values) with exit code 2.
+    let matches = cmd
+        .try_get_matches_from_mut(std::env::args_os())
+        .unwrap_or_else(|e| e.exit());
+    let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+        .unwrap_or_else(|e| e.format(&mut cmd).exit());
     let result = match cli.command {
         Command::Demo(args) => return dmabuf_cli::demo::run_cli(&args),
         Command::Bench(args) => bench(&args),

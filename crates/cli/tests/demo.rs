@@ -338,11 +338,37 @@ fn the_binary_exits_zero_on_success_and_two_on_bad_options() {
     let usb_only = short(&["--stages", "usb", "-q"]);
     assert_eq!(usb_only.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&usb_only.stdout).contains("camera -> gpu x2 -> usb-gadget\n"));
-    let unknown = dmabuf(&["demo", "--stages", "encoder,printer"]);
-    assert_eq!(unknown.status.code(), Some(2));
-    let bad = dmabuf(&["demo", "--frames", "0"]);
-    assert_eq!(bad.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&bad.stderr);
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    assert!(stderr.starts_with("dmabuf: "), "{stderr}");
+    // Usage errors are clap's whole message: the problem, what is valid, where help is.
+    let usage_error = |args: &[&str], needles: &[&str]| {
+        let out = dmabuf(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        assert!(
+            stderr.contains("For more information, try '--help'."),
+            "{stderr}"
+        );
+        for needle in needles {
+            assert!(stderr.contains(needle), "{needle:?} in {stderr}");
+        }
+        assert!(out.stdout.is_empty());
+    };
+    usage_error(
+        &["demo", "--stages", "encoder,printer"],
+        &[
+            "invalid value 'printer' for '--stages",
+            "[possible values: encoder, usb]",
+        ],
+    );
+    usage_error(
+        &["demo", "--stages", "gpu"],
+        &[
+            "invalid value 'gpu' for '--stages",
+            "[possible values: encoder, usb]",
+        ],
+    );
+    usage_error(
+        &["demo", "--frames", "0"],
+        &["invalid value '0' for '--frames <FRAMES>': 0 is not in 1..=1000000"],
+    );
 }

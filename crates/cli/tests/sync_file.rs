@@ -1,5 +1,5 @@
-//! The built `dmabuf` binary on bad input: one-line errors and non-zero exits; `--help` and
-//! `--version` everywhere. Real sync_files exist only with a fence driver (vgem in the
+//! The built `dmabuf` binary on bad input: one-line runtime errors, clap's whole message for
+//! usage errors, non-zero exits; `--help` and `--version` everywhere. Real sync_files exist only with a fence driver (vgem in the
 //! real-kernel harness); here every FILE is something else.
 #![cfg(target_os = "linux")]
 
@@ -23,6 +23,22 @@ fn assert_one_line_error(out: &Output, code: i32, needle: &str) {
     assert_eq!(err.lines().count(), 1, "stderr: {err}");
     assert!(err.starts_with("dmabuf: "), "stderr: {err}");
     assert!(err.contains(needle), "stderr: {err}");
+    assert!(out.stdout.is_empty());
+}
+
+/// Asserts a usage error as clap words it: exit code 2, nothing on stdout, and on stderr the
+/// problem, the pointer to `--help`, and each of `needles`.
+fn assert_usage_error(out: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(err.starts_with("error: "), "stderr: {err}");
+    assert!(
+        err.contains("For more information, try '--help'."),
+        "stderr: {err}"
+    );
+    for needle in needles {
+        assert!(err.contains(needle), "{needle:?} in stderr: {err}");
+    }
     assert!(out.stdout.is_empty());
 }
 
@@ -105,14 +121,38 @@ fn help_everywhere() {
 }
 
 #[test]
-fn bad_usage_exits_2() {
-    assert_eq!(dmabuf(&["sync-file", "wait"]).status.code(), Some(2));
-    assert_eq!(dmabuf(&["no-such-command"]).status.code(), Some(2));
-    assert_eq!(
-        dmabuf(&["sync-file", "wait", "--timeout", "soon", "3"])
-            .status
-            .code(),
-        Some(2)
+fn bad_usage_is_clap_s_whole_message_and_exit_2() {
+    assert_usage_error(
+        &dmabuf(&["sync-file", "wait"]),
+        &[
+            "the following required arguments were not provided:\n  <FILE>",
+            "Usage: dmabuf sync-file wait",
+        ],
+    );
+    // The missing argument is named, not only announced.
+    assert_usage_error(
+        &dmabuf(&["sync-file", "merge", "/dev/null"]),
+        &[
+            "the following required arguments were not provided:\n  <B>",
+            "Usage: dmabuf sync-file merge",
+        ],
+    );
+    assert_usage_error(
+        &dmabuf(&["no-such-command"]),
+        &["unrecognized subcommand 'no-such-command'", "Usage: dmabuf"],
+    );
+    assert_usage_error(
+        &dmabuf(&["sync-file", "wait", "--timeout", "soon", "3"]),
+        &["invalid value 'soon' for '--timeout <MS>'"],
+    );
+    // A negative number looks like an option: clap's tip says how to pass it.
+    assert_usage_error(
+        &dmabuf(&["sync-file", "info", "-1"]),
+        &[
+            "unexpected argument '-1' found",
+            "tip: to pass '-1' as a value, use '-- -1'",
+            "Usage: dmabuf sync-file info",
+        ],
     );
 }
 
