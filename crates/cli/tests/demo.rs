@@ -372,3 +372,63 @@ fn the_binary_exits_zero_on_success_and_two_on_bad_options() {
         &["invalid value '0' for '--frames <FRAMES>': 0 is not in 1..=1000000"],
     );
 }
+
+#[test]
+fn a_trace_path_that_cannot_be_written_fails_before_the_run_with_exit_1() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let missing = std::env::temp_dir()
+        .join(format!("dmabuf-no-such-dir-{}", std::process::id()))
+        .join("demo.json");
+    // The library: the error, and no run.
+    let err = demo::run(&DemoArgs {
+        trace: Some(missing.clone()),
+        ..short(3)
+    })
+    .expect_err("no directory for the trace");
+    assert!(
+        matches!(
+            err,
+            demo::DemoError::Trace {
+                action: "create",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // The binary: one line naming the path and the OS error, exit code 1 (not the usage code),
+    // and no summary: the run never started.
+    let dir = std::env::temp_dir();
+    for (path, os_error) in [
+        (missing.as_path(), "No such file or directory"),
+        (dir.as_path(), "Is a directory"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dmabuf"))
+            .args(["demo", "-q", "--trace"])
+            .arg(path)
+            .output()
+            .expect("run dmabuf");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            format!(
+                "dmabuf: cannot create the trace file {}: {os_error} (os error {})",
+                path.display(),
+                if os_error == "Is a directory" { 21 } else { 2 }
+            )
+        );
+        assert!(out.stdout.is_empty(), "no run, no summary");
+    }
+    // A file that opens but cannot take the trace: the summary, then the error, exit code 1.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dmabuf"))
+        .args(["demo", "-q", "--frames", "8", "--trace", "/dev/full"])
+        .output()
+        .expect("run dmabuf");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("dmabuf demo summary"));
+    assert_eq!(
+        stderr.trim_end(),
+        "dmabuf: cannot write the trace file /dev/full: No space left on device (os error 28)"
+    );
+}

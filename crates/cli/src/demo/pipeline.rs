@@ -190,7 +190,7 @@ impl Submitter {
 /// Setting up failed (the library refused an allocation, attachment or mapping).
 pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
     if args.stages.is_empty() {
-        return Err(DemoError(
+        return Err(DemoError::Options(
             "no reading stage: --stages takes encoder, usb or both".into(),
         ));
     }
