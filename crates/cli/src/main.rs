@@ -24,7 +24,13 @@ enum Command {
     /// Run a multi-device pipeline demo on simulated devices, validator on (camera → GPU →
     /// encoder and USB gadget, evictions, a scripted hang and its recovery).
     Demo(dmabuf_cli::demo::DemoArgs),
-    /// Measure the library's hot paths against their baselines (a table of ratios).
+    /// Measure the library's hot paths against their baselines: a table of ratios, in about
+    /// 0.6 seconds.
+    ///
+    /// With the default arguments it takes about 0.6 seconds in a release build on 2 cores
+    /// (a debug build is several times slower); the time grows with --rounds, and --quick
+    /// takes a fraction of it. On a terminal a progress bar on stderr names the case being
+    /// measured.
     Bench(dmabuf_cli::bench::BenchArgs),
     /// Show the system's dma-bufs: size, exporter, name, which processes hold or map each,
     /// totals per process and exporter (like Android's dmabuf_dump).

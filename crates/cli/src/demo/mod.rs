@@ -78,7 +78,7 @@ pub struct DemoArgs {
     /// path that cannot be written fails at once; the trace is written after the run).
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
-    /// No progress line.
+    /// No progress bar (it is drawn only when stderr is a terminal).
     #[arg(long, short)]
     pub quiet: bool,
 }

@@ -345,7 +345,10 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
         args.frames
     };
     let in_flight = b as u64;
-    let mut progress = Progress::new(!args.quiet);
+    let progress = Progress::new(
+        crate::progress::shown(args.quiet),
+        deadline.is_none().then_some(total),
+    );
     let mut book = Frames::new(args);
     let mut fault_report = None;
     let mut rerendered = 0;
@@ -401,12 +404,7 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
                 }
                 fault_report = Some(report);
             }
-            progress.update(
-                book.finished(),
-                deadline.is_none().then_some(total),
-                started,
-                vram.evictions(),
-            );
+            progress.update(book.finished(), vram.evictions());
         }
         Ok(())
     })();
@@ -417,14 +415,7 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
             Err(_) => break,
         }
     }
-    progress.force_next();
-    progress.update(
-        book.finished(),
-        deadline.is_none().then_some(total),
-        started,
-        vram.evictions(),
-    );
-    progress.finish();
+    progress.finish(book.finished(), vram.evictions());
     let elapsed = started.elapsed();
     watchdog.release_all();
     let (evictions, restores) = (vram.evictions(), vram.restores());
