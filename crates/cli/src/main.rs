@@ -93,6 +93,14 @@ fn inspect(args: &InspectArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Ends the process with a usage error of subcommand `sub` that clap's parser cannot see
+/// (options that contradict each other's values), worded and coded as clap's own.
+fn usage_error(cmd: &mut clap::Command, sub: &str, problem: &str) -> ! {
+    let sub = cmd.find_subcommand_mut(sub).expect("the subcommand exists");
+    sub.error(clap::error::ErrorKind::ArgumentConflict, problem)
+        .exit()
+}
+
 fn main() -> ExitCode {
     let color = if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
         ColorChoice::Never
@@ -107,6 +115,11 @@ fn main() -> ExitCode {
         .unwrap_or_else(|e| e.exit());
     let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
         .unwrap_or_else(|e| e.format(&mut cmd).exit());
+    if let Command::Demo(args) = &cli.command
+        && let Err(problem) = args.check()
+    {
+        usage_error(&mut cmd, "demo", &problem);
+    }
     let result = match cli.command {
         Command::Demo(args) => return dmabuf_cli::demo::run_cli(&args),
         Command::Bench(args) => bench(&args),

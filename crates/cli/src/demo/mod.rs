@@ -64,7 +64,8 @@ pub struct DemoArgs {
     /// Seed of every scheduling decision: one seed, the same summary counts.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// The frame whose render hangs (default: frame 100, or the middle of a shorter run).
+    /// The frame whose render hangs, counted from 0 (default: frame 100, or the middle of a
+    /// shorter run); it must be one of the run's --frames.
     #[arg(long, value_name = "FRAME")]
     pub fault_frame: Option<u64>,
     /// Inject no fault.
@@ -106,6 +107,33 @@ impl DemoArgs {
     /// Whether the reading stage `c` runs (`--stages`).
     pub fn runs(&self, c: Consumer) -> bool {
         self.stages.contains(&c)
+    }
+
+    /// Whether the options can run together: some reading stage, some frame, and a
+    /// `--fault-frame` the run reaches (with `--frames`; a run by `--duration` says in its summary if it ended
+    /// before the frame).
+    ///
+    /// # Errors
+    /// What is wrong, naming the options and their values.
+    pub fn check(&self) -> Result<(), String> {
+        if self.stages.is_empty() {
+            return Err("no reading stage: --stages takes encoder, usb or both".into());
+        }
+        if self.duration.is_none() && self.frames == 0 {
+            return Err("--frames 0: a run needs at least one frame".into());
+        }
+        if let Some(frame) = self.fault_frame
+            && self.duration.is_none()
+            && frame >= self.frames
+        {
+            return Err(format!(
+                "--fault-frame {frame} is past the end of the run: --frames {} runs frames 0 \
+                 to {}",
+                self.frames,
+                self.frames - 1
+            ));
+        }
+        Ok(())
     }
 
     /// The frame to hang, if any: `--fault-frame`, else 100, else the middle of the run.
@@ -230,6 +258,7 @@ struct Ran {
 
 /// Creates the trace file (if asked for) and runs the pipeline.
 fn run_pipeline(args: &DemoArgs) -> Result<Ran, DemoError> {
+    args.check().map_err(DemoError::Options)?;
     let file = args.trace.as_deref().map(TraceFile::create).transpose()?;
     let trace = Arc::new(Trace::new(file.is_some()));
     match pipeline::run(args, &trace) {

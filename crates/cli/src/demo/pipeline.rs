@@ -187,13 +187,10 @@ impl Submitter {
 /// Runs the pipeline for `args`, tracing into `trace`.
 ///
 /// # Errors
-/// Setting up failed (the library refused an allocation, attachment or mapping).
+/// The options cannot run together ([`DemoArgs::check`]), or setting up failed (the library
+/// refused an allocation, attachment or mapping).
 pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
-    if args.stages.is_empty() {
-        return Err(DemoError::Options(
-            "no reading stage: --stages takes encoder, usb or both".into(),
-        ));
-    }
+    args.check().map_err(DemoError::Options)?;
     set_report_mode(ReportMode::Collect);
     let _ = take_reports();
     let b = args.buffers as usize;
@@ -448,6 +445,7 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
             validator_reports: reports.len() as u64,
         },
         fault: fault_report,
+        fault_frame: fault,
         elapsed,
         latencies,
         timeouts: watchdog.timeouts(),
