@@ -1,5 +1,6 @@
-//! The built `dmabuf` binary on bad input: one-line runtime errors, clap's whole message for
-//! usage errors, non-zero exits; `--help` and `--version` everywhere. Real sync_files exist only with a fence driver (vgem in the
+//! The built `dmabuf` binary on bad input: one-line runtime errors that say what the FILE
+//! argument was, clap's whole message for usage errors, non-zero exits; `--help` and
+//! `--version` everywhere. Real sync_files exist only with a fence driver (vgem in the
 //! real-kernel harness); here every FILE is something else.
 #![cfg(target_os = "linux")]
 

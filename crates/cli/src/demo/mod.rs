@@ -110,8 +110,8 @@ impl DemoArgs {
     }
 
     /// Whether the options can run together: some reading stage, some frame, and a
-    /// `--fault-frame` the run reaches (with `--frames`; a run by `--duration` says in its summary if it ended
-    /// before the frame).
+    /// `--fault-frame` the run reaches (with `--frames`; a run by `--duration` says in its
+    /// summary if it ended before the frame).
     ///
     /// # Errors
     /// What is wrong, naming the options and their values.

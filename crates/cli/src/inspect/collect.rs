@@ -95,7 +95,8 @@ fn bufinfo_unreadable(path: &Path, error: &std::io::Error, root: bool, mounted: 
         ),
         ErrorKind::NotFound => {
             format!(
-                "{what}, although debugfs is mounted at {DEBUGFS}: the kernel has no dma-buf debugfs"
+                "{what}, although debugfs is mounted at {DEBUGFS}: the kernel has no dma-buf \
+                 debugfs"
             )
         }
         ErrorKind::PermissionDenied if !root => {
