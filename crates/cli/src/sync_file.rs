@@ -1,21 +1,28 @@
-//! `dmabuf sync-file info|merge|wait`: kernel sync_files named by an inherited descriptor
-//! number, a `/proc/PID/fd/N` path, or any other path.
+//! `dmabuf sync-file info|merge|wait`: kernel sync_files named by a descriptor number, a
+//! `/proc/PID/fd/N` path, or any other path.
 //!
-//! A number is this process's own descriptor (as inherited from the shell: `3<&…`); it is
-//! duplicated, never closed. `/proc/PID/fd/N` (and `/dev/fd/N`) is fetched from process PID
-//! with `pidfd_open` + `pidfd_getfd` (ptrace access to PID is needed), falling back to
-//! opening the path. Any other path is opened read-only.
+//! A FILE argument is read as one of three things ([`Named`]):
+//! * all digits: a descriptor of this process (as inherited from the shell: `3<&…`), duplicated,
+//!   never closed; a number too large for a descriptor is refused, never taken for a path;
+//! * `/proc/PID/fd/N`: descriptor N of process PID, taken with `pidfd_open` + `pidfd_getfd`
+//!   (ptrace access to PID is needed), falling back to opening the path; `/proc/self/fd/N`
+//!   and `/dev/fd/N` are descriptor N of this process;
+//! * anything else: a path, opened read-only.
 //!
-//! Exit codes: 0 success; 1 error; 2 bad usage; for `wait`, 3 timed out and 4 the fence
-//! signalled with an error.
+//! Each error says which of these the argument was and what is wrong with it.
+//!
+//! Exit codes: 0 success; 1 error; 2 bad usage (a malformed descriptor number among them);
+//! for `wait`, 3 timed out and 4 the fence signalled with an error.
 
 use crate::Failure;
 use dmabuf::FenceStatus;
 use dmabuf_linux::{SyncFileFd, SyncFileInfo};
 use rustix::fd::{AsFd, AsRawFd, OwnedFd};
 use rustix::io::Errno;
+use rustix::process::Pid;
 use serde::Serialize;
 use std::ffi::OsString;
+use std::fmt;
 use std::time::Duration;
 
 /// Exit code of `wait` when the timeout ran out.
@@ -28,11 +35,13 @@ pub const EXIT_FENCE_ERROR: u8 = 4;
 pub enum SyncFileCommand {
     /// Print a sync_file's name, status and fences (driver, timeline, status, timestamp).
     ///
-    /// FILE is a descriptor number inherited from the caller (e.g. `3`), a path
-    /// /proc/PID/fd/N (taken from process PID with pidfd_getfd), or another path.
+    /// FILE is a descriptor number of this process, inherited from the caller (e.g. `3`), a
+    /// path /proc/PID/fd/N (descriptor N of process PID, taken with pidfd_getfd), or another
+    /// path.
     Info {
         /// The sync_file: a descriptor number, /proc/PID/fd/N, or a path.
-        file: String,
+        #[arg(value_parser = file_arg)]
+        file: FileArg,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -45,10 +54,12 @@ pub enum SyncFileCommand {
     /// DMABUF_SYNC_FILE_FD; an argument `{fd}` is replaced by its number. Exits with
     /// COMMAND's exit code.
     Merge {
-        /// The first sync_file.
-        a: String,
-        /// The second sync_file.
-        b: String,
+        /// The first sync_file: a descriptor number, /proc/PID/fd/N, or a path.
+        #[arg(value_parser = file_arg)]
+        a: FileArg,
+        /// The second sync_file, as the first.
+        #[arg(value_parser = file_arg)]
+        b: FileArg,
         /// The merged file's name (at most 31 bytes).
         #[arg(long, default_value = "dmabuf-merge")]
         name: String,
@@ -65,39 +76,142 @@ pub enum SyncFileCommand {
     /// error, 1 on any other error.
     Wait {
         /// The sync_file: a descriptor number, /proc/PID/fd/N, or a path.
-        file: String,
+        #[arg(value_parser = file_arg)]
+        file: FileArg,
         /// Give up after this many milliseconds (default: wait forever).
         #[arg(long, value_name = "MS")]
         timeout: Option<u64>,
     },
 }
 
+/// What a FILE argument names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Named {
+    /// A descriptor of this process: `N`, `/proc/self/fd/N` or `/dev/fd/N`.
+    OwnFd(i32),
+    /// Descriptor `fd` of process `pid`: `/proc/PID/fd/N`.
+    OtherFd {
+        /// The process.
+        pid: i32,
+        /// Its descriptor.
+        fd: i32,
+    },
+    /// A file by its path.
+    Path,
+    /// The sync_file `merge` made.
+    Merged,
+}
+
+impl fmt::Display for Named {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Named::OwnFd(fd) => write!(f, "descriptor {fd} of this process"),
+            Named::OtherFd { pid, fd } => write!(f, "descriptor {fd} of process {pid}"),
+            Named::Path => f.write_str("the file"),
+            Named::Merged => f.write_str("the merged sync_file"),
+        }
+    }
+}
+
+/// A FILE argument: the text as given and what it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileArg {
+    /// The argument as given.
+    pub text: String,
+    /// What it names.
+    pub named: Named,
+}
+
+impl FileArg {
+    /// The merged sync_file, for the errors of operations on it.
+    fn merged() -> FileArg {
+        FileArg {
+            text: "merged".into(),
+            named: Named::Merged,
+        }
+    }
+}
+
+/// Reads a FILE argument (see the module doc); a number that cannot be a descriptor is a
+/// usage error.
+///
+/// # Errors
+/// A negative number, or one above `i32::MAX`.
+pub fn file_arg(text: &str) -> Result<FileArg, String> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let named = if digits(text) {
+        let fd = text.parse().map_err(|_| {
+            format!(
+                "descriptor number {text} is out of range (at most {})",
+                i32::MAX
+            )
+        })?;
+        Named::OwnFd(fd)
+    } else if text.strip_prefix('-').is_some_and(digits) {
+        return Err(format!(
+            "{text} is not a descriptor number (they are 0 or more)"
+        ));
+    } else {
+        match proc_fd(text) {
+            Some((Some(pid), fd)) => Named::OtherFd { pid, fd },
+            Some((None, fd)) => Named::OwnFd(fd),
+            None => Named::Path,
+        }
+    };
+    Ok(FileArg {
+        text: text.to_owned(),
+        named,
+    })
+}
+
 /// What went wrong in a `sync-file` subcommand.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncFileError {
-    /// The FILE could not be opened.
-    #[error("{file}: {source}")]
+    /// The path could not be opened.
+    #[error("{file}: cannot open the file: {source}")]
     Open {
         /// The FILE as given.
         file: String,
         /// The error.
         source: std::io::Error,
     },
-    /// A system call on the FILE failed.
-    #[error("{file}: {call}: {errno}")]
+    /// The descriptor FILE names is not open in its process.
+    #[error("{}: {} is not open", .file.text, .file.named)]
+    NotOpen {
+        /// The FILE.
+        file: FileArg,
+    },
+    /// The process FILE names does not exist.
+    #[error("{}: process {pid} does not exist", .file.text)]
+    NoProcess {
+        /// The FILE.
+        file: FileArg,
+        /// The process.
+        pid: i32,
+    },
+    /// A system call on what FILE names failed.
+    #[error("{}: {}: {call}: {errno}{}", .file.text, .file.named, hint(.file.named, *.errno))]
     Sys {
-        /// The FILE as given.
-        file: String,
+        /// The FILE.
+        file: FileArg,
         /// The call.
         call: &'static str,
         /// The kernel's answer.
         errno: Errno,
     },
-    /// The sync_file layer refused (not a sync_file, bad name, …).
-    #[error("{file}: {source}")]
+    /// What FILE names is not a sync_file.
+    #[error("{}: {} is not a sync_file ({errno})", .file.text, .file.named)]
+    NotSyncFile {
+        /// The FILE.
+        file: FileArg,
+        /// What the probe got.
+        errno: Errno,
+    },
+    /// The sync_file layer refused (a bad name, a failed ioctl, …).
+    #[error("{}: {}: {source}", .file.text, .file.named)]
     Linux {
-        /// The FILE as given.
-        file: String,
+        /// The FILE.
+        file: FileArg,
         /// The error.
         source: dmabuf_linux::Error,
     },
@@ -130,6 +244,16 @@ pub enum SyncFileError {
     Json(#[from] serde_json::Error),
 }
 
+/// What a failed call on what `named` names needs, if the errno says so.
+fn hint(named: Named, errno: Errno) -> String {
+    match (named, errno) {
+        (Named::OtherFd { pid, .. }, Errno::PERM | Errno::ACCESS) => {
+            format!("; taking a descriptor of process {pid} needs ptrace access to it")
+        }
+        _ => String::new(),
+    }
+}
+
 impl From<SyncFileError> for Failure {
     fn from(e: SyncFileError) -> Failure {
         let code = match e {
@@ -150,7 +274,7 @@ pub fn run(cmd: SyncFileCommand) -> Result<(), Failure> {
         SyncFileCommand::Info { file, json } => {
             let sf = open(&file)?;
             let info = sf.info().map_err(linux(&file))?;
-            print_info(&file, &info, json)?;
+            print_info(&file.text, &info, json)?;
             Ok(())
         }
         SyncFileCommand::Merge {
@@ -164,7 +288,7 @@ pub fn run(cmd: SyncFileCommand) -> Result<(), Failure> {
             let fb = open(&b)?;
             let merged = fa.merge(&name, &fb).map_err(linux(&a))?;
             if command.is_empty() {
-                let info = merged.info().map_err(linux("merged"))?;
+                let info = merged.info().map_err(linux(&FileArg::merged()))?;
                 print_info("merged", &info, json)?;
                 Ok(())
             } else {
@@ -178,7 +302,7 @@ pub fn run(cmd: SyncFileCommand) -> Result<(), Failure> {
                 Ok(()) => {}
                 Err(dmabuf_linux::Error::TimedOut) => {
                     return Err(SyncFileError::TimedOut {
-                        file,
+                        file: file.text,
                         ms: timeout.unwrap_or(0),
                     }
                     .into());
@@ -186,73 +310,98 @@ pub fn run(cmd: SyncFileCommand) -> Result<(), Failure> {
                 Err(e) => return Err(linux(&file)(e).into()),
             }
             match sf.status().map_err(linux(&file))? {
-                FenceStatus::Failed(errno) => Err(SyncFileError::FenceError { file, errno }.into()),
+                FenceStatus::Failed(errno) => Err(SyncFileError::FenceError {
+                    file: file.text,
+                    errno,
+                }
+                .into()),
                 _ => Ok(()),
             }
         }
     }
 }
 
-fn linux(file: &str) -> impl FnOnce(dmabuf_linux::Error) -> SyncFileError + '_ {
+fn linux(file: &FileArg) -> impl FnOnce(dmabuf_linux::Error) -> SyncFileError + '_ {
     move |source| SyncFileError::Linux {
-        file: file.to_owned(),
+        file: file.clone(),
         source,
     }
 }
 
-/// Opens FILE (a descriptor number, `/proc/PID/fd/N`, `/dev/fd/N`, or a path) as a sync_file.
-pub fn open(file: &str) -> Result<SyncFileFd, SyncFileError> {
+/// Opens what FILE names as a sync_file.
+///
+/// # Errors
+/// What FILE names cannot be had, or is not a sync_file.
+pub fn open(file: &FileArg) -> Result<SyncFileFd, SyncFileError> {
     let fd = open_fd(file)?;
-    SyncFileFd::from_fd(fd).map_err(|(source, _fd)| SyncFileError::Linux {
-        file: file.to_owned(),
-        source,
+    SyncFileFd::from_fd(fd).map_err(|(source, _fd)| match source {
+        dmabuf_linux::Error::NotSyncFile { errno } => SyncFileError::NotSyncFile {
+            file: file.clone(),
+            errno,
+        },
+        source => SyncFileError::Linux {
+            file: file.clone(),
+            source,
+        },
     })
 }
 
 /// The descriptor FILE names, as a new descriptor of this process.
-fn open_fd(file: &str) -> Result<OwnedFd, SyncFileError> {
-    let sys = |call| {
-        move |errno| SyncFileError::Sys {
-            file: file.to_owned(),
-            call,
-            errno,
-        }
+fn open_fd(file: &FileArg) -> Result<OwnedFd, SyncFileError> {
+    let sys = |(call, errno)| SyncFileError::Sys {
+        file: file.clone(),
+        call,
+        errno,
     };
-    if let Ok(n) = file.parse::<i32>() {
-        if n < 0 {
-            return Err(sys("fd")(Errno::BADF));
-        }
-        return match get_fd(rustix::process::getpid(), n) {
-            Err(Errno::NOSYS) => open_path(&format!("/proc/self/fd/{n}"), file),
-            r => r.map_err(sys("pidfd_getfd")),
-        };
-    }
-    if let Some((pid, n)) = proc_fd(file) {
-        let pid = match pid {
-            Some(p) => rustix::process::Pid::from_raw(p).ok_or_else(|| sys("pid")(Errno::SRCH))?,
-            None => rustix::process::getpid(),
-        };
-        return match get_fd(pid, n) {
+    let not_open = || SyncFileError::NotOpen { file: file.clone() };
+    match file.named {
+        Named::OwnFd(n) => match get_fd(rustix::process::getpid(), n) {
             Ok(fd) => Ok(fd),
-            // Without ptrace access (or pidfds), reopening the path may still work.
-            Err(errno) => open_path(file, file).map_err(|_| sys("pidfd_getfd")(errno)),
-        };
+            Err((_, Errno::BADF)) => Err(not_open()),
+            // Without pidfds (before Linux 5.6) the descriptor is opened again through /proc.
+            Err((_, Errno::NOSYS)) => std::fs::File::open(format!("/proc/self/fd/{n}"))
+                .map(OwnedFd::from)
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => not_open(),
+                    _ => SyncFileError::Open {
+                        file: file.text.clone(),
+                        source: e,
+                    },
+                }),
+            Err(e) => Err(sys(e)),
+        },
+        Named::OtherFd { pid, fd: n } => {
+            let no_process = || SyncFileError::NoProcess {
+                file: file.clone(),
+                pid,
+            };
+            let pid_ = Pid::from_raw(pid).ok_or_else(no_process)?;
+            match get_fd(pid_, n) {
+                Ok(fd) => Ok(fd),
+                Err(("pidfd_open", Errno::SRCH)) => Err(no_process()),
+                Err(("pidfd_getfd", Errno::BADF)) => Err(not_open()),
+                // Without ptrace access (or pidfds), opening the path may still work.
+                Err(e) => open_path(&file.text).map_err(|_| sys(e)),
+            }
+        }
+        Named::Path | Named::Merged => open_path(&file.text),
     }
-    open_path(file, file)
 }
 
-/// `pidfd_getfd(pidfd_open(pid), n)`.
-fn get_fd(pid: rustix::process::Pid, n: i32) -> Result<OwnedFd, Errno> {
-    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())?;
+/// `pidfd_getfd(pidfd_open(pid), n)`; a failure names its call.
+fn get_fd(pid: Pid, n: i32) -> Result<OwnedFd, (&'static str, Errno)> {
+    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+        .map_err(|e| ("pidfd_open", e))?;
     rustix::process::pidfd_getfd(&pidfd, n, rustix::process::PidfdGetfdFlags::empty())
+        .map_err(|e| ("pidfd_getfd", e))
 }
 
 /// `open(path, O_RDONLY | O_CLOEXEC)`.
-fn open_path(path: &str, file: &str) -> Result<OwnedFd, SyncFileError> {
+fn open_path(path: &str) -> Result<OwnedFd, SyncFileError> {
     std::fs::File::open(path)
         .map(OwnedFd::from)
         .map_err(|source| SyncFileError::Open {
-            file: file.to_owned(),
+            file: path.to_owned(),
             source,
         })
 }
@@ -358,7 +507,7 @@ fn run_with(merged: SyncFileFd, command: &[OsString]) -> Result<(), Failure> {
     let program = command[0].to_string_lossy().into_owned();
     let sys = |call| {
         move |errno| SyncFileError::Sys {
-            file: "merged".into(),
+            file: FileArg::merged(),
             call,
             errno,
         }
@@ -395,7 +544,37 @@ fn run_with(merged: SyncFileFd, command: &[OsString]) -> Result<(), Failure> {
 
 #[cfg(test)]
 mod tests {
-    use super::proc_fd;
+    use super::{FileArg, Named, file_arg, proc_fd};
+
+    #[test]
+    fn a_file_argument_is_a_descriptor_number_a_proc_path_or_a_path() {
+        let named = |text: &str| file_arg(text).map(|f: FileArg| f.named);
+        assert_eq!(named("3"), Ok(Named::OwnFd(3)));
+        assert_eq!(named("007"), Ok(Named::OwnFd(7)));
+        assert_eq!(named("2147483647"), Ok(Named::OwnFd(i32::MAX)));
+        // All digits is a number always: too large is an error, not a path.
+        assert_eq!(
+            named("99999999999"),
+            Err("descriptor number 99999999999 is out of range (at most 2147483647)".into())
+        );
+        assert_eq!(
+            named("2147483648"),
+            Err("descriptor number 2147483648 is out of range (at most 2147483647)".into())
+        );
+        assert_eq!(
+            named("-1"),
+            Err("-1 is not a descriptor number (they are 0 or more)".into())
+        );
+        assert_eq!(
+            named("/proc/12/fd/3"),
+            Ok(Named::OtherFd { pid: 12, fd: 3 })
+        );
+        assert_eq!(named("/proc/self/fd/4"), Ok(Named::OwnFd(4)));
+        assert_eq!(named("/dev/fd/5"), Ok(Named::OwnFd(5)));
+        for path in ["+3", "3a", "./3", "", "/proc/12/fd/x", "/tmp/sync"] {
+            assert_eq!(named(path), Ok(Named::Path), "{path:?}");
+        }
+    }
 
     #[test]
     fn proc_fd_paths() {

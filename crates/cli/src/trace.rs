@@ -17,7 +17,6 @@
 
 use serde_json::{Value, json};
 use std::io::{self, Write};
-use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -143,14 +142,14 @@ impl Trace {
         json!({ "traceEvents": events })
     }
 
-    /// Writes the trace to `path`.
+    /// Writes the trace as JSON to `out`.
     ///
     /// # Errors
-    /// Creating or writing the file.
-    pub fn write_to(&self, path: &Path) -> io::Result<()> {
-        let mut file = io::BufWriter::new(std::fs::File::create(path)?);
-        serde_json::to_writer(&mut file, &self.to_json())?;
-        file.flush()
+    /// Writing failed.
+    pub fn write(&self, out: impl Write) -> io::Result<()> {
+        let mut out = io::BufWriter::new(out);
+        serde_json::to_writer(&mut out, &self.to_json())?;
+        out.flush()
     }
 }
 

@@ -1,5 +1,6 @@
 //! `dmabuf bench`: every case measures both sides and reports a finite ratio; `--json` gives
-//! the documented fields. (Numbers are not asserted: the machine is shared.)
+//! the documented fields; the help says how long a run takes. (Numbers are not asserted: the
+//! machine is shared.)
 #![cfg(target_os = "linux")]
 
 use dmabuf_cli::bench::{BenchArgs, run, table};
@@ -8,9 +9,9 @@ use std::process::Command;
 #[test]
 fn every_case_measures_both_sides() {
     let rows = run(&BenchArgs {
-        json: false,
         rounds: 1,
         quick: true,
+        ..BenchArgs::default()
     });
     assert_eq!(rows.len(), 4);
     for r in &rows {
@@ -44,4 +45,24 @@ fn json_has_the_documented_fields() {
             assert!(r[field].as_f64().is_some_and(|v| v > 0.0), "{field} in {r}");
         }
     }
+}
+
+#[test]
+fn help_says_how_long_it_takes() {
+    for flag in ["-h", "--help"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_dmabuf"))
+            .args(["bench", flag])
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run dmabuf");
+        assert_eq!(out.status.code(), Some(0));
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("in about 0.6 seconds"), "{flag}: {help}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_dmabuf"))
+        .arg("--help")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run dmabuf");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("in about 0.6 seconds"));
 }

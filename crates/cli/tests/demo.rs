@@ -197,6 +197,7 @@ fn the_fault_frame_is_recovered_and_its_fence_errored() {
     assert_eq!(summary.failure(), None, "{summary}");
     let fault = summary.fault.clone().expect("a fault was injected");
     assert_eq!(fault.frame, 10);
+    assert_eq!(summary.fault_frame, Some(10));
     assert!(fault.recovered, "{summary}");
     assert_eq!(fault.error, "ETIME");
     assert!(fault.fence.starts_with("gpu/ring"), "{}", fault.fence);
@@ -265,6 +266,7 @@ fn a_run_fails_on_a_validator_report_a_lost_frame_or_an_unsignalled_fence() {
     let summary = |counts: demo::Counts| demo::Summary {
         counts,
         fault: None,
+        fault_frame: None,
         elapsed: std::time::Duration::from_secs(1),
         latencies: Vec::new(),
         timeouts: 0,
@@ -284,23 +286,175 @@ fn a_run_fails_on_a_validator_report_a_lost_frame_or_an_unsignalled_fence() {
         validator_reports: 1,
         ..clean.clone()
     };
-    assert!(summary(reported).failure().unwrap().contains("validator"));
+    assert_eq!(
+        summary(reported).failure().unwrap(),
+        "the validator reported 1 problem"
+    );
     let lost = demo::Counts {
         delivered: 3,
         lost: 1,
         ..clean.clone()
     };
-    assert!(summary(lost).failure().unwrap().contains("lost"));
+    assert_eq!(summary(lost).failure().unwrap(), "1 frame lost");
     let unsignalled = demo::Counts {
-        fences_signalled: 8,
+        fences_signalled: 7,
         ..clean
     };
-    assert!(
-        summary(unsignalled)
-            .failure()
-            .unwrap()
-            .contains("never signalled")
+    assert_eq!(
+        summary(unsignalled).failure().unwrap(),
+        "2 fences never signalled"
     );
+}
+
+#[test]
+fn the_summary_says_what_it_measures_and_counts_one_as_one() {
+    let summary = |n: u64| demo::Summary {
+        counts: demo::Counts {
+            frames: 4,
+            delivered: 4,
+            evictions: n,
+            restores: n,
+            move_notifies: n,
+            fences_created: 9,
+            fences_signalled: 9,
+            fences_errored: 1,
+            validator_reports: n - 1,
+            ..demo::Counts::default()
+        },
+        fault: Some(demo::FaultReport {
+            frame: 2,
+            fence: "gpu/ring0#3".into(),
+            error: "ETIME".into(),
+            recovered: true,
+        }),
+        fault_frame: Some(2),
+        elapsed: std::time::Duration::from_secs(1),
+        latencies: vec![std::time::Duration::from_millis(2)],
+        timeouts: n,
+        reports: Vec::new(),
+        seed: 1,
+        stages: "camera -> gpu x1 -> usb-gadget".into(),
+    };
+    let one = summary(1).to_string();
+    assert!(
+        one.contains("\n  latency     capture submitted -> delivered: p50 2.00 ms,"),
+        "{one}"
+    );
+    assert!(
+        one.contains("\n  memory      1 eviction, 1 restore, 1 move_notify call\n"),
+        "{one}"
+    );
+    assert!(
+        one.contains("recovered (re-rendered) (1 watchdog timeout)\n"),
+        "{one}"
+    );
+    assert!(
+        one.ends_with("\n  validator   0 reports (lockdep-style lock and fence checker)"),
+        "{one}"
+    );
+    let two = summary(2).to_string();
+    assert!(
+        two.contains("\n  memory      2 evictions, 2 restores, 2 move_notify calls\n"),
+        "{two}"
+    );
+    assert!(two.contains("(2 watchdog timeouts)\n"), "{two}");
+    assert!(
+        two.ends_with("\n  validator   1 report (lockdep-style lock and fence checker)"),
+        "{two}"
+    );
+    for text in [&one, &two] {
+        assert!(!text.contains("(s)"), "{text}");
+    }
+    // A run by duration that ends before the scripted frame says so.
+    let unreached = demo::Summary {
+        fault: None,
+        fault_frame: Some(500),
+        ..summary(1)
+    };
+    assert!(
+        unreached
+            .to_string()
+            .contains("\n  fault       none injected: the run ended before frame 500\n"),
+        "{unreached}"
+    );
+    let none = demo::Summary {
+        fault: None,
+        fault_frame: None,
+        ..summary(1)
+    };
+    assert!(
+        none.to_string()
+            .contains("\n  fault       none injected (--no-fault)\n"),
+        "{none}"
+    );
+}
+
+#[test]
+fn a_fault_frame_past_the_run_is_refused() {
+    let past = |fault_frame, frames| DemoArgs {
+        frames,
+        fault_frame: Some(fault_frame),
+        ..DemoArgs::default()
+    };
+    assert_eq!(past(239, 240).check(), Ok(()));
+    assert!(past(0, 0).check().unwrap_err().contains("--frames 0"));
+    let refused = past(240, 240).check().unwrap_err();
+    assert_eq!(
+        refused,
+        "--fault-frame 240 is past the end of the run: --frames 240 runs frames 0 to 239"
+    );
+    // By duration the run's end is not known: the summary says if the frame was not reached.
+    let by_time = DemoArgs {
+        duration: Some(1),
+        ..past(500, 240)
+    };
+    assert_eq!(by_time.check(), Ok(()));
+    let err = demo::run(&past(500, 240)).expect_err("refused");
+    assert!(matches!(err, demo::DemoError::Options(_)), "{err:?}");
+    assert_eq!(err.exit_code(), 2);
+
+    // The binary: a usage error as clap words its own, naming both values; no run.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dmabuf"))
+        .args(["demo", "--fault-frame", "500", "--frames", "240"])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run dmabuf");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error: --fault-frame 500 is past the end of the run: --frames 240 runs frames 0 \
+             to 239\n"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\nUsage: dmabuf demo [OPTIONS]"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+    // The default run of 240 frames has a default fault frame (100) and any given one
+    // short of 240 runs.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dmabuf"))
+        .args([
+            "demo",
+            "-q",
+            "--frames",
+            "6",
+            "--buffers",
+            "4",
+            "--fault-frame",
+            "5",
+        ])
+        .output()
+        .expect("run dmabuf");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("fault       frame 5: render hung"));
 }
 
 #[test]
@@ -334,15 +488,104 @@ fn the_binary_exits_zero_on_success_and_two_on_bad_options() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("validator   0 report(s)"));
+    assert!(
+        String::from_utf8_lossy(&ok.stdout)
+            .contains("validator   0 reports (lockdep-style lock and fence checker)")
+    );
     let usb_only = short(&["--stages", "usb", "-q"]);
     assert_eq!(usb_only.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&usb_only.stdout).contains("camera -> gpu x2 -> usb-gadget\n"));
-    let unknown = dmabuf(&["demo", "--stages", "encoder,printer"]);
-    assert_eq!(unknown.status.code(), Some(2));
-    let bad = dmabuf(&["demo", "--frames", "0"]);
-    assert_eq!(bad.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&bad.stderr);
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    assert!(stderr.starts_with("dmabuf: "), "{stderr}");
+    // Usage errors are clap's whole message: the problem, what is valid, where help is.
+    let usage_error = |args: &[&str], needles: &[&str]| {
+        let out = dmabuf(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        assert!(
+            stderr.contains("For more information, try '--help'."),
+            "{stderr}"
+        );
+        for needle in needles {
+            assert!(stderr.contains(needle), "{needle:?} in {stderr}");
+        }
+        assert!(out.stdout.is_empty());
+    };
+    usage_error(
+        &["demo", "--stages", "encoder,printer"],
+        &[
+            "invalid value 'printer' for '--stages",
+            "[possible values: encoder, usb]",
+        ],
+    );
+    usage_error(
+        &["demo", "--stages", "gpu"],
+        &[
+            "invalid value 'gpu' for '--stages",
+            "[possible values: encoder, usb]",
+        ],
+    );
+    usage_error(
+        &["demo", "--frames", "0"],
+        &["invalid value '0' for '--frames <FRAMES>': 0 is not in 1..=1000000"],
+    );
+}
+
+#[test]
+fn a_trace_path_that_cannot_be_written_fails_before_the_run_with_exit_1() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let missing = std::env::temp_dir()
+        .join(format!("dmabuf-no-such-dir-{}", std::process::id()))
+        .join("demo.json");
+    // The library: the error, and no run.
+    let err = demo::run(&DemoArgs {
+        trace: Some(missing.clone()),
+        ..short(3)
+    })
+    .expect_err("no directory for the trace");
+    assert!(
+        matches!(
+            err,
+            demo::DemoError::Trace {
+                action: "create",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // The binary: one line naming the path and the OS error, exit code 1 (not the usage code),
+    // and no summary: the run never started.
+    let dir = std::env::temp_dir();
+    for (path, os_error) in [
+        (missing.as_path(), "No such file or directory"),
+        (dir.as_path(), "Is a directory"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dmabuf"))
+            .args(["demo", "-q", "--trace"])
+            .arg(path)
+            .output()
+            .expect("run dmabuf");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            format!(
+                "dmabuf: cannot create the trace file {}: {os_error} (os error {})",
+                path.display(),
+                if os_error == "Is a directory" { 21 } else { 2 }
+            )
+        );
+        assert!(out.stdout.is_empty(), "no run, no summary");
+    }
+    // A file that opens but cannot take the trace: the summary, then the error, exit code 1.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dmabuf"))
+        .args(["demo", "-q", "--frames", "8", "--trace", "/dev/full"])
+        .output()
+        .expect("run dmabuf");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("dmabuf demo summary"));
+    assert_eq!(
+        stderr.trim_end(),
+        "dmabuf: cannot write the trace file /dev/full: No space left on device (os error 28)"
+    );
 }

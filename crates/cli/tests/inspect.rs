@@ -257,8 +257,26 @@ fn report_from_proc_alone_joins_by_inode() {
         ]
     );
     let text = r.to_string();
-    assert!(text.starts_with("3 dma-bufs, 1.0 MiB (/proc only; bufinfo: permission denied)"));
+    assert!(
+        text.starts_with("3 dma-bufs, 1.0 MiB (/proc only)\nbufinfo: permission denied\n"),
+        "{text}"
+    );
     assert!(text.contains("100(camera):5 200(gpu):9"), "{text}");
+    // What a scan could not read: root is suggested only to a scan that did not run as root.
+    assert!(
+        text.contains("\nNot fully readable (1 process; root or ptrace access shows more):\n"),
+        "{text}"
+    );
+    let as_root = Report {
+        scanned_as_root: true,
+        ..r
+    }
+    .to_string();
+    assert!(
+        as_root.contains("\nNot fully readable, even as root (1 process):\n"),
+        "{as_root}"
+    );
+    assert!(!as_root.contains("root or ptrace"), "{as_root}");
 }
 
 #[test]
@@ -310,7 +328,22 @@ fn collect_reads_a_proc_tree() {
         proc: root.join("proc"),
         bufinfo: root.join("missing"),
     });
-    assert_eq!(r.bufinfo, BufinfoSource::Unavailable("not found".into()));
+    // The path tried, what is wrong, how to fix it; root suggested only to others.
+    let BufinfoSource::Unavailable(why) = &r.bufinfo else {
+        panic!("bufinfo read from a missing file: {:?}", r.bufinfo)
+    };
+    let missing = root.join("missing");
+    assert!(
+        why.starts_with(&format!("{}: not found", missing.display())),
+        "{why}"
+    );
+    assert!(why.contains("/sys/kernel/debug"), "{why}");
+    assert_eq!(
+        why.contains("run as root"),
+        !rustix::process::geteuid().is_root(),
+        "{why}"
+    );
+    assert_eq!(r.scanned_as_root, rustix::process::geteuid().is_root());
     std::fs::remove_dir_all(&root).unwrap();
 }
 
@@ -369,5 +402,33 @@ proptest! {
             let r = Report::build(parse_bufinfo(&text).map_err(|e| e.to_string()), &scans);
             let _ = r.to_string();
         }
+    }
+}
+
+/// The command on this machine: an unreadable bufinfo is named with its path and the fix,
+/// and a root process is never told to run as root.
+#[test]
+fn the_command_names_the_bufinfo_path_and_suggests_root_only_to_others() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dmabuf"))
+        .arg("inspect")
+        .output()
+        .expect("run dmabuf");
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let root = rustix::process::geteuid().is_root();
+    if text
+        .lines()
+        .next()
+        .is_some_and(|l| l.ends_with("(/proc only)"))
+    {
+        let note = text.lines().nth(1).unwrap_or_default();
+        assert!(
+            note.starts_with("bufinfo: /sys/kernel/debug/dma_buf/bufinfo: "),
+            "{text}"
+        );
+        assert_eq!(note.contains("run as root"), !root, "{text}");
+    }
+    if root {
+        assert!(!text.contains("root or ptrace access"), "{text}");
     }
 }

@@ -13,6 +13,7 @@
 mod cases;
 
 use clap::Args;
+use indicatif::ProgressBar;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -28,7 +29,25 @@ pub struct BenchArgs {
     /// Fewer operations per round (for a smoke test; the numbers get noisier).
     #[arg(long)]
     pub quick: bool,
+    /// No progress bar (it is drawn only when stderr is a terminal).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
+
+impl Default for BenchArgs {
+    /// The command line's defaults, without a progress bar.
+    fn default() -> Self {
+        BenchArgs {
+            json: false,
+            rounds: 7,
+            quick: false,
+            quiet: true,
+        }
+    }
+}
+
+/// The progress bar: one step per round of every case, the case being measured.
+pub const PROGRESS_TEMPLATE: &str = "  [{bar:30}] {msg}";
 
 /// One case's result.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -55,24 +74,36 @@ pub(crate) struct Case {
     base: fn(u64) -> Duration,
 }
 
-/// Runs every case and returns the rows.
+/// Runs every case and returns the rows; on a terminal (and not `quiet`) a progress bar on
+/// stderr names the case being measured.
 pub fn run(args: &BenchArgs) -> Vec<Row> {
     dmabuf::lockdep::set_enabled(false);
-    cases::all()
+    let cases = cases::all();
+    let progress = crate::progress::bar(
+        crate::progress::shown(args.quiet),
+        Some(cases.len() as u64 * u64::from(args.rounds)),
+        PROGRESS_TEMPLATE,
+    );
+    let rows = cases
         .iter()
-        .map(|case| {
+        .enumerate()
+        .map(|(i, case)| {
+            progress.set_message(format!("case {}/{}: {}", i + 1, cases.len(), case.name));
             let ops = if args.quick {
                 (case.ops / 100).max(1)
             } else {
                 case.ops
             };
-            measure(case, ops, args.rounds)
+            measure(case, ops, args.rounds, &progress)
         })
-        .collect()
+        .collect();
+    progress.finish_and_clear();
+    rows
 }
 
-/// Times `case` for `rounds` interleaved rounds of `ops` operations per side.
-fn measure(case: &Case, ops: u64, rounds: u32) -> Row {
+/// Times `case` for `rounds` interleaved rounds of `ops` operations per side, a step of
+/// `progress` per round.
+fn measure(case: &Case, ops: u64, rounds: u32, progress: &ProgressBar) -> Row {
     let per_op = |d: Duration| d.as_nanos() as f64 / ops as f64;
     let (mut values, mut bases, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
@@ -87,6 +118,7 @@ fn measure(case: &Case, ops: u64, rounds: u32) -> Row {
         values.push(v);
         bases.push(b);
         ratios.push(v / b.max(f64::MIN_POSITIVE));
+        progress.inc(1);
     }
     Row {
         name: case.name,

@@ -1,6 +1,6 @@
 //! The submitter's book of frames: which attempt of each frame is current, what each reading
 //! stage said of it, and how many frames are finished, which is what bounds the frames in
-//! flight and what the progress line counts.
+//! flight and what the progress bar counts.
 
 use super::DemoArgs;
 use super::stages::{Consumer, Delivery};

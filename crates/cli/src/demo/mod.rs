@@ -26,11 +26,14 @@ pub mod rng;
 pub mod stages;
 pub mod summary;
 
+use crate::trace::Trace;
 use clap::Args;
 pub use stages::Consumer;
-use std::io::Write;
-use std::path::PathBuf;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 pub use summary::{Counts, FaultReport, Summary};
 
 /// Options of `dmabuf demo`.
@@ -61,7 +64,8 @@ pub struct DemoArgs {
     /// Seed of every scheduling decision: one seed, the same summary counts.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// The frame whose render hangs (default: frame 100, or the middle of a shorter run).
+    /// The frame whose render hangs, counted from 0 (default: frame 100, or the middle of a
+    /// shorter run); it must be one of the run's --frames.
     #[arg(long, value_name = "FRAME")]
     pub fault_frame: Option<u64>,
     /// Inject no fault.
@@ -71,10 +75,11 @@ pub struct DemoArgs {
     #[arg(long, value_name = "MS", default_value_t = 100,
           value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub timeout_ms: u64,
-    /// Write a Chrome/Perfetto trace (JSON) to FILE.
+    /// Write a Chrome/Perfetto trace (JSON) to FILE (created before the run starts, so a
+    /// path that cannot be written fails at once; the trace is written after the run).
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
-    /// No progress line.
+    /// No progress bar (it is drawn only when stderr is a terminal).
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -104,6 +109,33 @@ impl DemoArgs {
         self.stages.contains(&c)
     }
 
+    /// Whether the options can run together: some reading stage, some frame, and a
+    /// `--fault-frame` the run reaches (with `--frames`; a run by `--duration` says in its
+    /// summary if it ended before the frame).
+    ///
+    /// # Errors
+    /// What is wrong, naming the options and their values.
+    pub fn check(&self) -> Result<(), String> {
+        if self.stages.is_empty() {
+            return Err("no reading stage: --stages takes encoder, usb or both".into());
+        }
+        if self.duration.is_none() && self.frames == 0 {
+            return Err("--frames 0: a run needs at least one frame".into());
+        }
+        if let Some(frame) = self.fault_frame
+            && self.duration.is_none()
+            && frame >= self.frames
+        {
+            return Err(format!(
+                "--fault-frame {frame} is past the end of the run: --frames {} runs frames 0 \
+                 to {}",
+                self.frames,
+                self.frames - 1
+            ));
+        }
+        Ok(())
+    }
+
     /// The frame to hang, if any: `--fault-frame`, else 100, else the middle of the run.
     pub fn fault(&self) -> Option<u64> {
         if self.no_fault {
@@ -117,64 +149,234 @@ impl DemoArgs {
     }
 }
 
-/// Why a demo could not run at all (not a failed run: see [`Summary::failure`]).
-#[derive(Debug)]
-pub struct DemoError(pub String);
+/// Why a demo could not run at all, or its trace could not be written (not a failed run:
+/// see [`Summary::failure`]).
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// Options that cannot run together (the command line refuses them as a usage error).
+    #[error("{0}")]
+    Options(String),
+    /// The trace file could not be created (before the run) or written (after it).
+    #[error("cannot {action} the trace file {}: {source}", path.display())]
+    Trace {
+        /// `create` or `write`.
+        action: &'static str,
+        /// The file, as given to `--trace`.
+        path: PathBuf,
+        /// The operating system's answer.
+        source: io::Error,
+    },
+    /// The library refused to set the pipeline up (an allocation, attachment or mapping).
+    #[error(transparent)]
+    Setup(#[from] dmabuf::Error),
+}
 
-impl std::fmt::Display for DemoError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+impl DemoError {
+    /// The process's exit code for this error: 2 for options (a usage error), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            DemoError::Options(_) => 2,
+            DemoError::Trace { .. } | DemoError::Setup(_) => 1,
+        }
     }
 }
 
-impl std::error::Error for DemoError {}
+/// The `--trace` file, created before the run starts so that a path that cannot be written
+/// fails at once rather than after the run.
+#[derive(Debug)]
+pub struct TraceFile {
+    path: PathBuf,
+    file: File,
+    /// Whether this run created it (a run that fails removes it again).
+    created: bool,
+}
 
-impl From<dmabuf::Error> for DemoError {
-    fn from(e: dmabuf::Error) -> Self {
-        DemoError(e.to_string())
+impl TraceFile {
+    /// Creates `path`, or opens it for writing if it exists (its contents are replaced only
+    /// when the trace is written).
+    ///
+    /// # Errors
+    /// [`DemoError::Trace`] naming the path and the operating system's answer.
+    pub fn create(path: &Path) -> Result<TraceFile, DemoError> {
+        let error = |source| DemoError::Trace {
+            action: "create",
+            path: path.to_owned(),
+            source,
+        };
+        let (file, created) = match OpenOptions::new().write(true).create_new(true).open(path) {
+            Ok(file) => (file, true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => (
+                OpenOptions::new().write(true).open(path).map_err(error)?,
+                false,
+            ),
+            Err(e) => return Err(error(e)),
+        };
+        Ok(TraceFile {
+            path: path.to_owned(),
+            file,
+            created,
+        })
+    }
+
+    /// The path, as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Replaces the file's contents with `trace`.
+    ///
+    /// # Errors
+    /// [`DemoError::Trace`] naming the path and the operating system's answer.
+    pub fn write(self, trace: &Trace) -> Result<(), DemoError> {
+        let error = |source| DemoError::Trace {
+            action: "write",
+            path: self.path.clone(),
+            source,
+        };
+        // A regular file that existed keeps nothing of its old contents; a pipe or a device
+        // (`/dev/stdout`) has no length to cut.
+        if self.file.metadata().map_err(error)?.is_file() {
+            self.file.set_len(0).map_err(error)?;
+        }
+        trace.write(&self.file).map_err(error)
+    }
+
+    /// Gives the file up unwritten: removes it if this run created it.
+    pub fn discard(self) {
+        if self.created {
+            drop(self.file);
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A finished run whose trace, if one was asked for, is still to be written.
+struct Ran {
+    summary: Summary,
+    trace: Option<(TraceFile, Arc<Trace>)>,
+}
+
+/// Creates the trace file (if asked for) and runs the pipeline.
+fn run_pipeline(args: &DemoArgs) -> Result<Ran, DemoError> {
+    args.check().map_err(DemoError::Options)?;
+    let file = args.trace.as_deref().map(TraceFile::create).transpose()?;
+    let trace = Arc::new(Trace::new(file.is_some()));
+    match pipeline::run(args, &trace) {
+        Ok(summary) => Ok(Ran {
+            summary,
+            trace: file.map(|f| (f, trace)),
+        }),
+        Err(e) => {
+            if let Some(f) = file {
+                f.discard();
+            }
+            Err(e)
+        }
     }
 }
 
 /// Runs the demo; writes the trace if asked.
 ///
+/// The trace file is created before the run: a path that cannot be written fails at once.
+///
 /// # Errors
-/// Setting up (buffers, mappings) or writing the trace failed.
+/// Creating the trace file, setting up (buffers, mappings) or writing the trace failed.
 pub fn run(args: &DemoArgs) -> Result<Summary, DemoError> {
-    let trace = std::sync::Arc::new(crate::trace::Trace::new(args.trace.is_some()));
-    let summary = pipeline::run(args, &trace)?;
-    if let Some(path) = &args.trace {
-        trace
-            .write_to(path)
-            .map_err(|e| DemoError(format!("writing {}: {e}", path.display())))?;
+    let Ran { summary, trace } = run_pipeline(args)?;
+    if let Some((file, trace)) = trace {
+        file.write(&trace)?;
     }
     Ok(summary)
 }
 
-/// `dmabuf demo` from the command line: prints the summary; non-zero exit on failure.
+/// `dmabuf demo` from the command line: prints the summary, then writes the trace; exit code
+/// 0 for a clean run, 1 for a failed run or an error (`dmabuf: <cause>` on stderr), 2 for
+/// options that cannot run together.
 pub fn run_cli(args: &DemoArgs) -> ExitCode {
-    match run(args) {
-        Ok(summary) => {
-            // A closed stdout (`| head`) is not an error worth a panic.
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{summary}");
-            if let Some(path) = &args.trace {
-                let _ = writeln!(
-                    out,
-                    "trace written to {} (open it in ui.perfetto.dev)",
-                    path.display()
-                );
-            }
-            match summary.failure() {
-                Some(cause) => {
-                    eprintln!("dmabuf demo: FAILED: {cause}");
-                    ExitCode::FAILURE
-                }
-                None => ExitCode::SUCCESS,
-            }
+    let outcome = run_pipeline(args).and_then(|Ran { summary, trace }| {
+        // A closed stdout (`| head`) is not an error worth a panic.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{summary}");
+        if let Some((file, trace)) = trace {
+            let path = file.path().to_owned();
+            file.write(&trace)?;
+            let _ = writeln!(
+                out,
+                "trace written to {} (open it in ui.perfetto.dev)",
+                path.display()
+            );
+        }
+        Ok(summary.failure())
+    });
+    match outcome {
+        Ok(None) => ExitCode::SUCCESS,
+        Ok(Some(cause)) => {
+            eprintln!("dmabuf demo: FAILED: {cause}");
+            ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("dmabuf demo: error: {e}");
-            ExitCode::from(2)
+            eprintln!("dmabuf: {e}");
+            ExitCode::from(e.exit_code())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DemoError, TraceFile};
+    use crate::trace::{Trace, Track};
+    use serde_json::json;
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("dmabuf-tracefile-{name}-{}", std::process::id()))
+    }
+
+    #[test]
+    fn a_trace_file_replaces_what_was_there_and_a_discarded_one_leaves_no_trace() {
+        let trace = Trace::new(true);
+        trace.instant(Track { pid: 1, tid: 1 }, "mark", json!({}));
+
+        let old = temp("old");
+        std::fs::write(&old, "x".repeat(100_000)).unwrap();
+        TraceFile::create(&old).unwrap().write(&trace).unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&old).unwrap()).expect("only JSON");
+        assert_eq!(doc["traceEvents"][0]["name"], "mark");
+        // Discarded: a file that was there keeps its contents.
+        TraceFile::create(&old).unwrap().discard();
+        assert!(std::fs::read_to_string(&old).unwrap().contains("mark"));
+        std::fs::remove_file(&old).unwrap();
+
+        // Discarded: a file this run created is removed.
+        let new = temp("new");
+        let _ = std::fs::remove_file(&new);
+        TraceFile::create(&new).unwrap().discard();
+        assert!(!new.exists());
+    }
+
+    #[test]
+    fn a_trace_file_that_cannot_be_created_names_the_path_and_the_os_error() {
+        let path = temp("no-such-dir").join("trace.json");
+        let e = TraceFile::create(&path).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DemoError::Trace {
+                    action: "create",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "cannot create the trace file {}: No such file or directory (os error 2)",
+                path.display()
+            )
+        );
+        assert_eq!(e.exit_code(), 1);
+        let e = TraceFile::create(&std::env::temp_dir()).unwrap_err();
+        assert!(e.to_string().contains("Is a directory"), "{e}");
     }
 }

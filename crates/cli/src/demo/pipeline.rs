@@ -187,13 +187,10 @@ impl Submitter {
 /// Runs the pipeline for `args`, tracing into `trace`.
 ///
 /// # Errors
-/// Setting up failed (the library refused an allocation, attachment or mapping).
+/// The options cannot run together ([`DemoArgs::check`]), or setting up failed (the library
+/// refused an allocation, attachment or mapping).
 pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
-    if args.stages.is_empty() {
-        return Err(DemoError(
-            "no reading stage: --stages takes encoder, usb or both".into(),
-        ));
-    }
+    args.check().map_err(DemoError::Options)?;
     set_report_mode(ReportMode::Collect);
     let _ = take_reports();
     let b = args.buffers as usize;
@@ -345,7 +342,10 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
         args.frames
     };
     let in_flight = b as u64;
-    let mut progress = Progress::new(!args.quiet);
+    let progress = Progress::new(
+        crate::progress::shown(args.quiet),
+        deadline.is_none().then_some(total),
+    );
     let mut book = Frames::new(args);
     let mut fault_report = None;
     let mut rerendered = 0;
@@ -401,12 +401,7 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
                 }
                 fault_report = Some(report);
             }
-            progress.update(
-                book.finished(),
-                deadline.is_none().then_some(total),
-                started,
-                vram.evictions(),
-            );
+            progress.update(book.finished(), vram.evictions());
         }
         Ok(())
     })();
@@ -417,14 +412,7 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
             Err(_) => break,
         }
     }
-    progress.force_next();
-    progress.update(
-        book.finished(),
-        deadline.is_none().then_some(total),
-        started,
-        vram.evictions(),
-    );
-    progress.finish();
+    progress.finish(book.finished(), vram.evictions());
     let elapsed = started.elapsed();
     watchdog.release_all();
     let (evictions, restores) = (vram.evictions(), vram.restores());
@@ -457,6 +445,7 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
             validator_reports: reports.len() as u64,
         },
         fault: fault_report,
+        fault_frame: fault,
         elapsed,
         latencies,
         timeouts: watchdog.timeouts(),

@@ -1,58 +1,52 @@
-//! A one-line progress report on stderr, redrawn in place at most ten times a second.
+//! The demo's progress bar on stderr (a terminal only, see [`crate::progress`]): frames
+//! finished of the run, frames per second, evictions so far.
 
-use std::io::Write;
-use std::time::{Duration, Instant};
+use indicatif::ProgressBar;
+use std::time::Instant;
 
-/// The progress line.
+/// The bar of a run of a known number of frames.
+pub const FRAMES_TEMPLATE: &str = "  [{bar:30}] frame {pos}/{len}  {msg}";
+/// The count of a run of a set duration (`--duration`).
+pub const DURATION_TEMPLATE: &str = "  {spinner} frame {pos}  {elapsed}  {msg}";
+
+/// The progress bar.
 #[derive(Debug)]
 pub struct Progress {
-    enabled: bool,
-    last: Option<Instant>,
-    drawn: bool,
+    bar: ProgressBar,
+    started: Instant,
 }
 
 impl Progress {
-    /// A progress line, drawn only if `enabled`.
-    pub fn new(enabled: bool) -> Self {
+    /// A bar for a run of `total` frames (`None`: run by duration), drawn only if `shown`.
+    pub fn new(shown: bool, total: Option<u64>) -> Self {
+        let template = if total.is_some() {
+            FRAMES_TEMPLATE
+        } else {
+            DURATION_TEMPLATE
+        };
         Progress {
-            enabled,
-            last: None,
-            drawn: false,
+            bar: crate::progress::bar(shown, total, template),
+            started: Instant::now(),
         }
     }
 
-    /// Redraws with `done` of `total` frames (`None`: run by duration) and `evictions`.
-    pub fn update(&mut self, done: u64, total: Option<u64>, started: Instant, evictions: u64) {
-        if !self.enabled
-            || self
-                .last
-                .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
-        {
+    /// `done` frames are finished and `evictions` buffers were evicted so far.
+    pub fn update(&self, done: u64, evictions: u64) {
+        if self.bar.is_hidden() {
             return;
         }
-        self.last = Some(Instant::now());
-        let secs = started.elapsed().as_secs_f64().max(1e-9);
-        let of = total.map(|t| format!("/{t}")).unwrap_or_default();
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r  frame {done}{of}  {:.0} frames/s  {evictions} evictions   ",
-            done as f64 / secs
-        );
-        let _ = err.flush();
-        self.drawn = true;
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        self.bar.set_position(done);
+        self.bar.set_message(format!(
+            "{:.0} frames/s  {}",
+            done as f64 / secs,
+            crate::plural(evictions, "eviction", "evictions")
+        ));
     }
 
-    /// Makes the next [`update`](Self::update) draw (the final count).
-    pub fn force_next(&mut self) {
-        self.last = None;
-    }
-
-    /// Ends the line.
-    pub fn finish(&mut self) {
-        if self.drawn {
-            let _ = writeln!(std::io::stderr());
-            self.drawn = false;
-        }
+    /// Draws the final count and leaves it on its line.
+    pub fn finish(&self, done: u64, evictions: u64) {
+        self.update(done, evictions);
+        self.bar.finish();
     }
 }

@@ -1,6 +1,11 @@
 //! What a demo run ends with: the counts (identical for one seed, whatever the timing), the
 //! timings (which vary), and how the summary reads.
+//!
+//! A frame's latency runs from the submission of its camera capture to its delivery (the
+//! last reading stage's answer on it); the validator is `dmabuf-lockdep`, the lockdep-style
+//! checker of lock order and fence signalling rules.
 
+use crate::plural;
 use std::fmt;
 use std::time::Duration;
 
@@ -51,9 +56,12 @@ pub struct Summary {
     pub counts: Counts,
     /// The injected fault, if one was scripted and reached.
     pub fault: Option<FaultReport>,
+    /// The frame scripted to hang, if any (a run by duration may end before it).
+    pub fault_frame: Option<u64>,
     /// Wall time of the pipeline.
     pub elapsed: Duration,
-    /// Frame latencies (camera submit to last consumer done), sorted.
+    /// Frame latencies, sorted: from the submission of the frame's camera job to the last
+    /// reading stage's answer on it (its read done), re-renders included.
     pub latencies: Vec<Duration>,
     /// Timed waits that ran out (timing-dependent).
     pub timeouts: u64,
@@ -90,15 +98,19 @@ impl Summary {
         let c = &self.counts;
         if c.validator_reports > 0 {
             Some(format!(
-                "the validator reported {} problem(s)",
-                c.validator_reports
+                "the validator reported {}",
+                plural(c.validator_reports, "problem", "problems")
             ))
         } else if c.lost > 0 {
-            Some(format!("{} frame(s) lost", c.lost))
+            Some(format!("{} lost", plural(c.lost, "frame", "frames")))
         } else if c.fences_signalled != c.fences_created {
             Some(format!(
-                "{} fence(s) never signalled",
-                c.fences_created - c.fences_signalled
+                "{} never signalled",
+                plural(
+                    c.fences_created.saturating_sub(c.fences_signalled),
+                    "fence",
+                    "fences"
+                )
             ))
         } else {
             None
@@ -125,7 +137,8 @@ impl fmt::Display for Summary {
         )?;
         writeln!(
             f,
-            "  latency     p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            "  latency     capture submitted -> delivered: p50 {:.2} ms, p90 {:.2} ms, \
+             p99 {:.2} ms, max {:.2} ms",
             ms(self.latency_percentile(50.0)),
             ms(self.latency_percentile(90.0)),
             ms(self.latency_percentile(99.0)),
@@ -133,19 +146,20 @@ impl fmt::Display for Summary {
         )?;
         writeln!(
             f,
-            "  memory      {} evictions, {} restores, {} move_notify",
-            c.evictions, c.restores, c.move_notifies
+            "  memory      {}, {}, {}",
+            plural(c.evictions, "eviction", "evictions"),
+            plural(c.restores, "restore", "restores"),
+            plural(c.move_notifies, "move_notify call", "move_notify calls")
         )?;
         writeln!(
             f,
             "  fences      {} created, {} signalled, {} errored",
             c.fences_created, c.fences_signalled, c.fences_errored
         )?;
-        match &self.fault {
-            Some(fault) => writeln!(
+        match (&self.fault, self.fault_frame) {
+            (Some(fault), _) => writeln!(
                 f,
-                "  fault       frame {}: render hung, fence {} signalled with {}, {} \
-                 ({} watchdog timeouts)",
+                "  fault       frame {}: render hung, fence {} signalled with {}, {} ({})",
                 fault.frame,
                 fault.fence,
                 fault.error,
@@ -154,11 +168,19 @@ impl fmt::Display for Summary {
                 } else {
                     "NOT recovered"
                 },
-                self.timeouts
+                plural(self.timeouts, "watchdog timeout", "watchdog timeouts")
             )?,
-            None => writeln!(f, "  fault       none injected")?,
+            (None, Some(frame)) => writeln!(
+                f,
+                "  fault       none injected: the run ended before frame {frame}"
+            )?,
+            (None, None) => writeln!(f, "  fault       none injected (--no-fault)")?,
         }
-        write!(f, "  validator   {} report(s)", c.validator_reports)?;
+        write!(
+            f,
+            "  validator   {} (lockdep-style lock and fence checker)",
+            plural(c.validator_reports, "report", "reports")
+        )?;
         for r in &self.reports {
             write!(f, "\n{r}")?;
         }

@@ -40,13 +40,23 @@ pub fn is_dmabuf_link(target: &str) -> bool {
     target.starts_with("/dmabuf:") || target == "anon_inode:dmabuf"
 }
 
+/// Where debugfs is mounted, for the kernel's dma-buf files under it.
+const DEBUGFS: &str = "/sys/kernel/debug";
+
 /// Reads bufinfo and every process under `roots` into a [`Report`].
 ///
-/// Never fails: what cannot be read is reported in the result.
+/// Never fails: what cannot be read is reported in the result, bufinfo with its path and how
+/// to make it readable.
 pub fn collect(roots: &Roots) -> Report {
+    let root = rustix::process::geteuid().is_root();
     let bufinfo = match std::fs::read_to_string(&roots.bufinfo) {
-        Ok(text) => parse_bufinfo(&text).map_err(|e| e.to_string()),
-        Err(e) => Err(describe(&e)),
+        Ok(text) => parse_bufinfo(&text).map_err(|e| format!("{}: {e}", roots.bufinfo.display())),
+        Err(e) => Err(bufinfo_unreadable(
+            &roots.bufinfo,
+            &e,
+            root,
+            debugfs_mounted(),
+        )),
     };
     let mut pids: Vec<u32> = match std::fs::read_dir(&roots.proc) {
         Ok(dir) => dir
@@ -59,7 +69,44 @@ pub fn collect(roots: &Roots) -> Report {
         .into_iter()
         .filter_map(|pid| scan_process(&roots.proc.join(pid.to_string()), pid))
         .collect();
-    Report::build(bufinfo, &scans)
+    let mut report = Report::build(bufinfo, &scans);
+    report.scanned_as_root = root;
+    report
+}
+
+/// Whether debugfs is mounted at [`DEBUGFS`] (`/proc/self/mounts`).
+fn debugfs_mounted() -> bool {
+    std::fs::read_to_string("/proc/self/mounts").is_ok_and(|mounts| {
+        mounts.lines().any(|line| {
+            let mut fields = line.split_whitespace().skip(1);
+            fields.next() == Some(DEBUGFS) && fields.next() == Some("debugfs")
+        })
+    })
+}
+
+/// Why bufinfo at `path` could not be read (`error`), and how to make it readable: mount
+/// debugfs if it is not, run as root if this process (`root`: its effective uid is 0) is not.
+fn bufinfo_unreadable(path: &Path, error: &std::io::Error, root: bool, mounted: bool) -> String {
+    let what = format!("{}: {}", path.display(), describe(error));
+    match error.kind() {
+        ErrorKind::NotFound if !mounted => format!(
+            "{what}; mount debugfs at {DEBUGFS} (mount -t debugfs none {DEBUGFS}){}",
+            if root { "" } else { " and run as root" }
+        ),
+        ErrorKind::NotFound => {
+            format!(
+                "{what}, although debugfs is mounted at {DEBUGFS}: the kernel has no dma-buf \
+                 debugfs"
+            )
+        }
+        ErrorKind::PermissionDenied if !root => {
+            format!("{what}; debugfs is readable by root only: run as root")
+        }
+        ErrorKind::PermissionDenied => {
+            format!("{what}, even as root (the kernel can refuse debugfs, e.g. in lockdown mode)")
+        }
+        _ => what,
+    }
 }
 
 /// A short lower-case reason for an I/O error.
@@ -125,4 +172,44 @@ fn held_fd(dir: &Path, fd: u32) -> Option<HeldFd> {
         None => std::fs::metadata(&link).ok()?.ino(),
     };
     Some(HeldFd { fd, inode, info })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BUFINFO_PATH, bufinfo_unreadable};
+    use std::io::{Error, ErrorKind};
+    use std::path::Path;
+
+    #[test]
+    fn an_unreadable_bufinfo_names_its_path_and_the_fix_and_suggests_root_only_to_others() {
+        let path = Path::new(BUFINFO_PATH);
+        let missing = Error::from(ErrorKind::NotFound);
+        assert_eq!(
+            bufinfo_unreadable(path, &missing, false, false),
+            "/sys/kernel/debug/dma_buf/bufinfo: not found; mount debugfs at /sys/kernel/debug \
+             (mount -t debugfs none /sys/kernel/debug) and run as root"
+        );
+        assert_eq!(
+            bufinfo_unreadable(path, &missing, true, false),
+            "/sys/kernel/debug/dma_buf/bufinfo: not found; mount debugfs at /sys/kernel/debug \
+             (mount -t debugfs none /sys/kernel/debug)"
+        );
+        assert_eq!(
+            bufinfo_unreadable(path, &missing, true, true),
+            "/sys/kernel/debug/dma_buf/bufinfo: not found, although debugfs is mounted at \
+             /sys/kernel/debug: the kernel has no dma-buf debugfs"
+        );
+        let denied = Error::from(ErrorKind::PermissionDenied);
+        assert_eq!(
+            bufinfo_unreadable(path, &denied, false, true),
+            "/sys/kernel/debug/dma_buf/bufinfo: permission denied; debugfs is readable by root \
+             only: run as root"
+        );
+        let as_root = bufinfo_unreadable(path, &denied, true, true);
+        assert!(as_root.contains("even as root"), "{as_root}");
+        for (error, mounted) in [(&missing, false), (&missing, true), (&denied, true)] {
+            let text = bufinfo_unreadable(path, error, true, mounted);
+            assert!(!text.contains("run as root"), "{text}");
+        }
+    }
 }

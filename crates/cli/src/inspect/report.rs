@@ -3,6 +3,7 @@
 use super::bufinfo::BufInfo;
 use super::fdinfo::FdInfo;
 use super::maps::DmaBufMapping;
+use crate::plural;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
@@ -144,6 +145,9 @@ pub struct Report {
     pub total_bytes: u64,
     /// Processes that could not be fully read.
     pub unreadable: Vec<Unreadable>,
+    /// Whether the scan ran as root (effective uid 0): what it could not read, root cannot
+    /// either. [`Report::build`] leaves it false; [`collect`](super::collect) sets it.
+    pub scanned_as_root: bool,
 }
 
 impl Report {
@@ -293,6 +297,7 @@ impl Report {
             exporters,
             total_bytes,
             unreadable,
+            scanned_as_root: false,
         }
     }
 }
@@ -317,15 +322,17 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{} dma-buf{}, {} ({})",
-            self.buffers.len(),
-            if self.buffers.len() == 1 { "" } else { "s" },
+            "{}, {} ({})",
+            plural(self.buffers.len() as u64, "dma-buf", "dma-bufs"),
             human(self.total_bytes),
             match &self.bufinfo {
-                BufinfoSource::Read => "debugfs bufinfo and /proc".to_owned(),
-                BufinfoSource::Unavailable(why) => format!("/proc only; bufinfo: {why}"),
+                BufinfoSource::Read => "debugfs bufinfo and /proc",
+                BufinfoSource::Unavailable(_) => "/proc only",
             }
         )?;
+        if let BufinfoSource::Unavailable(why) = &self.bufinfo {
+            writeln!(f, "bufinfo: {why}")?;
+        }
         if !self.buffers.is_empty() {
             writeln!(
                 f,
@@ -399,11 +406,15 @@ impl fmt::Display for Report {
             }
         }
         if !self.unreadable.is_empty() {
-            writeln!(
-                f,
-                "\nNot fully readable ({} process(es); root or ptrace access shows more):",
-                self.unreadable.len()
-            )?;
+            let n = plural(self.unreadable.len() as u64, "process", "processes");
+            if self.scanned_as_root {
+                writeln!(f, "\nNot fully readable, even as root ({n}):")?;
+            } else {
+                writeln!(
+                    f,
+                    "\nNot fully readable ({n}; root or ptrace access shows more):"
+                )?;
+            }
             for u in &self.unreadable {
                 writeln!(f, "{:>8}  {:<16} {}", u.pid, u.comm, u.reason)?;
             }
