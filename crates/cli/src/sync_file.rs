@@ -60,7 +60,7 @@ pub enum SyncFileCommand {
         /// The second sync_file, as the first.
         #[arg(value_parser = file_arg)]
         b: FileArg,
-        /// The merged file's name (at most 31 bytes).
+        /// The merged file's name: the kernel keeps the first 31 bytes (up to a NUL).
         #[arg(long, default_value = "dmabuf-merge")]
         name: String,
         /// Print the merged info as JSON (without COMMAND).
