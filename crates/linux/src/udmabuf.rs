@@ -29,7 +29,13 @@ impl Udmabuf {
     /// # Errors
     /// [`Error::Sys`] from `open` (`ENOENT`: no device).
     pub fn open() -> Result<Udmabuf> {
-        rustix::fs::open(UDMABUF_PATH, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+        Self::open_node(UDMABUF_PATH)
+    }
+
+    /// [`open`](Self::open) of the device node at `path` (a test names one that does not
+    /// exist).
+    fn open_node(path: &str) -> Result<Udmabuf> {
+        rustix::fs::open(path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
             .map(Udmabuf)
             .map_err(Error::sys("open(/dev/udmabuf)"))
     }
@@ -147,5 +153,27 @@ impl Udmabuf {
 impl AsFd for Udmabuf {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.0.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The answer where the device node does not exist, on any host.
+    #[test]
+    fn open_without_the_device_node_is_enoent() {
+        let dir = std::env::temp_dir().join(format!("dmabuf-no-udmabuf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let absent = dir.join("udmabuf");
+        let err = Udmabuf::open_node(absent.to_str().unwrap()).unwrap_err();
+        std::fs::remove_dir(&dir).unwrap();
+        assert_eq!(
+            err,
+            Error::Sys {
+                call: "open(/dev/udmabuf)",
+                errno: rustix::io::Errno::NOENT
+            }
+        );
     }
 }

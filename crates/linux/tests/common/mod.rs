@@ -1,4 +1,11 @@
-//! Helpers shared by the test programs: descriptor counting, serial execution, loud skips.
+//! Helpers shared by the test programs: descriptor counting, serial execution, the devices.
+//!
+//! A test that needs a device (`/dev/dma_heap/system`, `/dev/udmabuf`, vgem) is
+//! `#[ignore]`d with the devices it needs as the reason, so a host without them reports it as
+//! ignored rather than passed. Such tests run when asked for, with `--include-ignored` (the
+//! qemu guest, `crates/linux/vm/run`, runs every test program so) or `--ignored`, and then
+//! the device helpers below expect the device: a missing one fails the test with the open
+//! error. No test skips itself.
 // Each test program uses a different subset.
 #![allow(dead_code)]
 
@@ -22,12 +29,6 @@ pub fn no_leak(body: impl FnOnce()) {
     assert_eq!(open_fds(), before, "descriptors leaked");
 }
 
-/// Prints `SKIPPED: why` straight to stderr, past libtest's capture, so a skip is never silent.
-pub fn skipped(why: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
-}
-
 /// A pending vgem fence (a writer) on a vgem buffer of its own, and a sync file of it, as
 /// `DMA_BUF_IOCTL_EXPORT_SYNC_FILE` gives it: the test's stand-in for a sw_sync point. Keep
 /// the buffer while the fence matters.
@@ -48,23 +49,34 @@ pub fn vgem_sync_file(
     (buf, fence, file)
 }
 
-/// The system heap, or a loud skip when `/dev/dma_heap/system` is missing.
-pub fn system_heap() -> Option<dmabuf_linux::DmaHeap> {
-    dmabuf_linux::DmaHeap::open("system")
-        .map_err(|e| skipped(&format!("/dev/dma_heap/system missing ({e})")))
-        .ok()
+/// The system heap. Panics when `/dev/dma_heap/system` cannot be opened.
+#[track_caller]
+pub fn system_heap() -> dmabuf_linux::DmaHeap {
+    match dmabuf_linux::DmaHeap::open("system") {
+        Ok(heap) => heap,
+        Err(e) => needs("/dev/dma_heap/system", e),
+    }
 }
 
-/// The udmabuf device, or a loud skip when `/dev/udmabuf` is missing.
-pub fn udmabuf() -> Option<dmabuf_linux::Udmabuf> {
-    dmabuf_linux::Udmabuf::open()
-        .map_err(|e| skipped(&format!("/dev/udmabuf missing ({e})")))
-        .ok()
+/// The udmabuf device. Panics when `/dev/udmabuf` cannot be opened.
+#[track_caller]
+pub fn udmabuf() -> dmabuf_linux::Udmabuf {
+    match dmabuf_linux::Udmabuf::open() {
+        Ok(dev) => dev,
+        Err(e) => needs("/dev/udmabuf", e),
+    }
 }
 
-/// The vgem device, or a loud skip when there is none.
-pub fn vgem() -> Option<dmabuf_linux::Vgem> {
-    dmabuf_linux::Vgem::open()
-        .map_err(|e| skipped(&format!("no vgem device ({e})")))
-        .ok()
+/// The vgem device. Panics when there is none.
+#[track_caller]
+pub fn vgem() -> dmabuf_linux::Vgem {
+    match dmabuf_linux::Vgem::open() {
+        Ok(vgem) => vgem,
+        Err(e) => needs("a vgem device", e),
+    }
+}
+
+#[track_caller]
+fn needs(device: &str, e: dmabuf_linux::Error) -> ! {
+    panic!("this test needs {device}, which cannot be opened here: {e}")
 }
