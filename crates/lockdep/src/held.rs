@@ -352,7 +352,7 @@ fn validate(held: &[Held], id: ClassId, mode: Mode) -> Vec<Report> {
             });
             if let Some(cycle) = cycle {
                 found.push(Report {
-                    kind: crate::prime::classify(&cycle),
+                    kind: Kind::of_cycle(&cycle),
                     class: Some(id),
                     cycle,
                     held: held_list(held),

@@ -62,6 +62,7 @@ pub mod reclaim;
 mod report;
 pub mod signalling;
 mod tracked;
+mod well_known;
 pub mod ww;
 
 pub use class::{ClassId, LockClass, Mode};

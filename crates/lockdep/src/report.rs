@@ -20,6 +20,7 @@
 
 use crate::class::{ClassId, Mode};
 use crate::graph::{Hop, Origin};
+use crate::well_known::{FENCE_SIGNALLING, RECLAIM};
 use parking_lot::Mutex;
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -51,6 +52,19 @@ pub enum Kind {
     NestLockNotHeld,
     /// A ww_mutex acquire-context rule broken.
     WwMisuse(WwRule),
+}
+
+impl Kind {
+    /// The kind of a cycle, named by the pseudo-locks it runs through.
+    pub(crate) fn of_cycle(cycle: &[Hop]) -> Kind {
+        let has = |c: ClassId| cycle.iter().any(|h| h.held == c || h.next == c);
+        match (has(FENCE_SIGNALLING.id()), has(RECLAIM.id())) {
+            (true, true) => Kind::ReclaimInSignalling,
+            (true, false) => Kind::SignallingDeadlock,
+            (false, true) => Kind::ReclaimDeadlock,
+            (false, false) => Kind::CircularDependency,
+        }
+    }
 }
 
 /// The ww_mutex rules the validator checks (kernel: `CONFIG_DEBUG_WW_MUTEX_SLOWPATH` and
