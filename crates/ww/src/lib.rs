@@ -76,19 +76,22 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+mod cancel;
 mod class;
 mod ctx;
 mod error;
 mod guards;
 pub mod inject;
 mod mutex;
+mod park;
 mod prefetch;
 mod raw;
 mod set;
 mod validate;
 
+pub use cancel::CancelToken;
 pub use class::{Algorithm, WwClass};
-pub use ctx::{AcquireCtx, CancelToken};
+pub use ctx::AcquireCtx;
 pub use error::WwError;
 pub use guards::{Guards, InPlace, IterMut};
 pub use mutex::{WwGuard, WwMutex};

@@ -16,8 +16,9 @@
 //! * A context's wound is cleared when it next locks while holding nothing.
 //! * `lock` with the owning context answers `AlreadyHeld`; `try_lock` with it fails.
 
+use crate::cancel::CancelToken;
 use crate::class::WwClass;
-use crate::ctx::{AcquireCtx, CancelToken};
+use crate::ctx::AcquireCtx;
 use crate::error::WwError;
 use crate::raw::{RawWw, Requester};
 use crate::validate;
