@@ -90,12 +90,8 @@ mod set;
 mod validate;
 
 pub use cancel::CancelToken;
-pub use class::{Algorithm, WwClass};
+pub use class::{Algorithm, ORDERED_SPAN, WwClass};
 pub use ctx::AcquireCtx;
 pub use error::WwError;
 pub use guards::{Guards, InPlace, IterMut};
 pub use mutex::{WwGuard, WwMutex};
-
-/// After a `lock_all` of a class backs off, how many transactions of that class (counted in
-/// stamps) lock their sets in address order (see [Lock order](crate#lock-order)).
-pub const ORDERED_SPAN: u64 = 1024;

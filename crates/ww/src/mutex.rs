@@ -17,7 +17,7 @@
 //! * `lock` with the owning context answers `AlreadyHeld`; `try_lock` with it fails.
 
 use crate::cancel::CancelToken;
-use crate::class::WwClass;
+use crate::class::{Algorithm, WwClass};
 use crate::ctx::AcquireCtx;
 use crate::error::WwError;
 use crate::raw::{RawWw, Requester};
@@ -320,7 +320,7 @@ impl<T: ?Sized> WwMutex<T> {
     fn plain(cancel: Option<&CancelToken>) -> Requester<'_> {
         Requester {
             ctx: None,
-            algorithm: crate::Algorithm::WaitDie,
+            algorithm: Algorithm::WaitDie,
             cancel,
         }
     }
