@@ -54,6 +54,7 @@
 pub struct ReadmeDoctests;
 
 pub mod class;
+mod delivery;
 pub mod docs;
 mod graph;
 mod held;
@@ -66,9 +67,10 @@ mod well_known;
 pub mod ww;
 
 pub use class::{ClassId, LockClass, Mode};
+pub use delivery::{ReportMode, capture, set_report_mode, take_reports};
 pub use graph::{Hop, Origin, has_dependency};
 pub use held::{Acquire, acquire, held_classes, is_enabled, is_held, release, set_enabled};
-pub use report::{Kind, Report, ReportMode, WwRule, capture, set_report_mode, take_reports};
+pub use report::{Kind, Report, WwRule};
 pub use tracked::{
     Mutex, MutexGuard, RawRwLock, RecursiveRwLock, RwLock, RwLockReadGuard, RwLockWriteGuard,
 };

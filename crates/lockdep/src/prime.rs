@@ -7,8 +7,9 @@
 //! (e.g. "my driver's lock is taken inside the reservation lock").
 
 use crate::class::{LockClass, Mode};
+use crate::delivery;
 use crate::graph::{self, Origin};
-use crate::report::{self, Kind, Report};
+use crate::report::{Kind, Report};
 use crate::well_known::{FENCE_SIGNALLING, RECLAIM};
 use std::sync::Once;
 
@@ -50,7 +51,7 @@ fn record(held: &'static LockClass, next: &'static LockClass) {
         Mode::Exclusive,
         || Origin::Primed,
     ) {
-        report::deliver(Report {
+        delivery::deliver(Report {
             kind: Kind::of_cycle(&cycle),
             class: Some(next.id()),
             cycle,

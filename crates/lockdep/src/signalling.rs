@@ -24,8 +24,9 @@
 //! * A wait inside a section is reported directly, not only through a cycle.
 
 use crate::class::Mode;
+use crate::delivery;
 use crate::held::{self, Acquire};
-use crate::report::{self, Kind, Report};
+use crate::report::{Kind, Report};
 use std::marker::PhantomData;
 
 pub use crate::well_known::FENCE_SIGNALLING;
@@ -91,7 +92,7 @@ pub fn might_wait() {
     // Reported while the stack is untouched: a report that panics leaves the section held
     // for its guard to end.
     if held::is_held(&FENCE_SIGNALLING) {
-        report::deliver(Report {
+        delivery::deliver(Report {
             kind: Kind::WaitInSignalling,
             class: Some(FENCE_SIGNALLING.id()),
             cycle: Vec::new(),
