@@ -1,8 +1,14 @@
-//! Where reports go: the calling thread's [`capture`], else the global [`ReportMode`]: panic
-//! (the default in debug builds, so tests fail at the bad acquisition), log once per distinct
-//! problem (the default in release builds), or collect for [`take_reports`].
+//! Where reports go: the calling thread's [`capture`] if one runs on it, else the process-wide
+//! collector of a running [`capture_all`], else the global [`ReportMode`]: panic (the default in
+//! debug builds, so tests fail at the bad acquisition), log once per distinct problem (the
+//! default in release builds), or collect for [`take_reports`].
 //!
 //! # Rules
+//! * The closest collector wins: a report goes to one place only. A thread's own [`capture`]
+//!   keeps its reports from [`capture_all`], which takes those of every other thread, whether
+//!   or not `capture_all`'s closure started it.
+//! * One [`capture_all`] runs at a time in the process: a call from another thread waits for
+//!   the running one to end. On its own thread a call nests like [`capture`].
 //! * A report never panics a thread that is already unwinding from a panic (a second panic
 //!   would abort the process): in panic mode it is written to standard error instead.
 //! * The validator's own state is consistent before a report goes out, so the unwinding a
@@ -11,12 +17,12 @@
 //!   gone: it then runs its closure without capturing, and reports follow the global mode.
 
 use crate::report::{ProblemKey, Report};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, ReentrantMutex};
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// What happens to a report nobody [`capture`]s.
+/// What happens to a report that neither [`capture`] nor [`capture_all`] collects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportMode {
     /// Panic at the offending call (default with debug assertions).
@@ -31,9 +37,18 @@ static MODE: AtomicU8 = AtomicU8::new(if cfg!(debug_assertions) { 0 } else { 1 }
 static COLLECTED: Mutex<Vec<Report>> = Mutex::new(Vec::new());
 static LOGGED: Mutex<Option<HashSet<ProblemKey>>> = Mutex::new(None);
 
+/// A collection of reports, where one is being made.
+type Slot = Option<Vec<Report>>;
+
 std::thread_local! {
-    static CAPTURE: RefCell<Option<Vec<Report>>> = const { RefCell::new(None) };
+    /// This thread's [`capture`].
+    static CAPTURE: RefCell<Slot> = const { RefCell::new(None) };
 }
+
+/// The process-wide collection of [`capture_all`].
+static ALL: Mutex<Slot> = Mutex::new(None);
+/// Held by the thread that runs [`capture_all`], for as long as it runs.
+static ALL_TURN: ReentrantMutex<()> = ReentrantMutex::new(());
 
 /// Sets the global report mode; returns the previous one.
 pub fn set_report_mode(mode: ReportMode) -> ReportMode {
@@ -55,7 +70,8 @@ pub fn take_reports() -> Vec<Report> {
 }
 
 /// Runs `f` and returns what it returned with every report found on this thread meanwhile,
-/// whatever the global mode. Reports found on other threads are not captured.
+/// whatever the global mode. Reports found on other threads are not captured here: they go to
+/// [`capture_all`] if one runs, else follow the global mode.
 ///
 /// ```
 /// use dmabuf_lockdep::{LockClass, Mutex, Kind, capture};
@@ -71,43 +87,82 @@ pub fn take_reports() -> Vec<Report> {
 /// assert_eq!(reports[0].kind, Kind::CircularDependency);
 /// ```
 pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
-    let Ok(outer) = CAPTURE.try_with(|c| c.borrow_mut().replace(Vec::new())) else {
-        // This thread's capture state is gone (a thread-local destructor): nothing to
-        // capture into.
+    // Once this thread's capture state is gone (a thread-local destructor), there is nothing
+    // to capture into.
+    collect(
+        |slot| {
+            CAPTURE
+                .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), slot))
+                .ok()
+        },
+        f,
+    )
+}
+
+/// Runs `f` and returns what it returned with every report found meanwhile on any thread of
+/// the process that is not inside a [`capture`] of its own, whatever the global mode: a
+/// worker's, a signalling thread's, one that `f` spawned or one that was running already.
+///
+/// One `capture_all` runs at a time: a call on another thread waits until the running one
+/// returns (so tests that run in parallel each collect their own reports), and a thread
+/// that `f` waits for must not call it. A call inside `f`, on `f`'s thread, nests: it
+/// collects until it returns, and the outer call collects the rest. Reports of threads that
+/// outlive `f` go back to the global mode when it returns.
+///
+/// ```
+/// use dmabuf_lockdep::{Kind, capture_all, signalling};
+/// let ((), reports) = capture_all(|| {
+///     std::thread::spawn(|| {
+///         let _section = signalling::begin_signalling();
+///         signalling::might_wait(); // a wait inside a signalling section
+///     })
+///     .join()
+///     .unwrap();
+/// });
+/// assert!(reports.iter().any(|r| r.kind == Kind::WaitInSignalling));
+/// ```
+pub fn capture_all<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
+    let _turn = ALL_TURN.lock();
+    collect(|slot| Some(std::mem::replace(&mut *ALL.lock(), slot)), f)
+}
+
+/// Runs `f` while `swap` has put a fresh collection in place, and answers what was collected.
+/// `swap` exchanges the content of a slot (`None`: the slot is gone, and `f` runs without
+/// collecting); the slot's earlier content is put back even if `f` panics.
+fn collect<R>(swap: impl Fn(Slot) -> Option<Slot>, f: impl FnOnce() -> R) -> (R, Vec<Report>) {
+    let Some(outer) = swap(Some(Vec::new())) else {
         return (f(), Vec::new());
     };
-    /// Restores the outer capture even if `f` panics.
-    struct Restore(Option<Option<Vec<Report>>>);
-    impl Drop for Restore {
+    /// Puts the outer collection back if `f` unwinds.
+    struct Restore<S: Fn(Slot) -> Option<Slot>>(S, Option<Slot>);
+    impl<S: Fn(Slot) -> Option<Slot>> Drop for Restore<S> {
         fn drop(&mut self) {
-            if let Some(outer) = self.0.take() {
-                let _ = CAPTURE.try_with(|c| *c.borrow_mut() = outer);
+            if let Some(outer) = self.1.take() {
+                let _ = (self.0)(outer);
             }
         }
     }
-    let mut restore = Restore(Some(outer));
+    let mut restore = Restore(swap, Some(outer));
     let r = f();
-    let outer = restore.0.take().unwrap_or(None);
-    let found = CAPTURE
-        .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), outer))
-        .ok()
-        .flatten();
+    let outer = restore.1.take().unwrap_or(None);
+    let found = (restore.0)(outer).flatten();
     (r, found.unwrap_or_default())
 }
 
 /// Delivers a report. Must be called with no validator lock held and the validator's state
 /// consistent (it may panic).
 pub(crate) fn deliver(report: Report) {
-    let captured = CAPTURE
-        .try_with(|c| match c.borrow_mut().as_mut() {
-            Some(v) => {
-                v.push(report.clone());
-                true
-            }
-            None => false,
-        })
-        .unwrap_or(false);
-    if captured {
+    let mut report = Some(report);
+    let _ = CAPTURE.try_with(|c| {
+        if let Some(captured) = c.borrow_mut().as_mut() {
+            captured.extend(report.take());
+        }
+    });
+    let Some(report) = report else {
+        return;
+    };
+    if let Some(all) = ALL.lock().as_mut() {
+        all.push(report);
         return;
     }
     match MODE.load(Ordering::Acquire) {
