@@ -9,6 +9,8 @@
 //!   or not `capture_all`'s closure started it.
 //! * One [`capture_all`] runs at a time in the process: a call from another thread waits for
 //!   the running one to end. On its own thread a call nests like [`capture`].
+//! * A logged report reaches a reader: with no `tracing` subscriber to take it, it is written
+//!   to standard error.
 //! * A report never panics a thread that is already unwinding from a panic (a second panic
 //!   would abort the process): in panic mode it is written to standard error instead.
 //! * The validator's own state is consistent before a report goes out, so the unwinding a
@@ -21,13 +23,17 @@ use parking_lot::{Mutex, ReentrantMutex};
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU8, Ordering};
+use tracing::subscriber::NoSubscriber;
 
 /// What happens to a report that neither [`capture`] nor [`capture_all`] collects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportMode {
     /// Panic at the offending call (default with debug assertions).
     Panic,
-    /// Log each distinct problem once through `tracing::error!` (default without).
+    /// Log each distinct problem once through `tracing::error!` (target `dmabuf::lockdep`;
+    /// the default without debug assertions). Where no `tracing` subscriber is installed,
+    /// globally or for the reporting thread, the report is written to standard error instead,
+    /// once as well; a subscriber that filters the event out is obeyed.
     LogOnce,
     /// Keep them for [`take_reports`].
     Collect,
@@ -177,9 +183,21 @@ pub(crate) fn deliver(report: Report) {
             let mut logged = LOGGED.lock();
             if logged.get_or_insert_with(HashSet::new).insert(report.key()) {
                 drop(logged);
-                tracing::error!(target: "dmabuf::lockdep", "{report}");
+                log(&report);
             }
         }
         _ => COLLECTED.lock().push(report),
+    }
+}
+
+/// Logs a report through `tracing`, or on standard error where no subscriber would see it:
+/// none is installed, globally or for this thread (and a report found inside a subscriber's
+/// own call sees none either).
+fn log(report: &Report) {
+    let subscribed = tracing::dispatcher::get_default(|d| !d.is::<NoSubscriber>());
+    if subscribed {
+        tracing::error!(target: "dmabuf::lockdep", "{report}");
+    } else {
+        eprintln!("dmabuf-lockdep: reported once (no tracing subscriber is installed)\n{report}");
     }
 }

@@ -1,12 +1,22 @@
 //! Where reports go: `capture_all` collects the reports of every thread, a thread's own
-//! `capture` keeps its reports, and collectors on different threads take turns.
+//! `capture` keeps its reports, and collectors on different threads take turns; a logged
+//! report goes to a `tracing` subscriber, or to standard error where there is none.
 //!
 //! `capture_all` takes the reports of every thread in the process, so every test of this
-//! binary collects its reports through `capture` or `capture_all`.
+//! binary collects its reports through `capture` or `capture_all`, or runs in a child process
+//! of its own (the tests that set the global report mode).
 
-use dmabuf_lockdep::{Kind, LockClass, Mutex, Report, capture, capture_all, signalling};
+use dmabuf_lockdep::{
+    Kind, LockClass, Mutex, Report, ReportMode, capture, capture_all, set_report_mode, signalling,
+};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Barrier;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use support::scenario_in_child;
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Metadata};
+
+mod support;
 
 /// Takes `a` then `b`, then `b` then `a`: one circular dependency, reported on this thread.
 fn abba(a: &Mutex<()>, b: &Mutex<()>) {
@@ -142,4 +152,65 @@ fn a_nested_collector_takes_what_is_found_while_it_runs_even_when_it_unwinds() {
         cycles(&outer),
         [["test.delivery.nested.D", "test.delivery.nested.C"]]
     );
+}
+
+/// The title of the report that [`wait_in_a_signalling_section_twice`] raises.
+const WAIT_IN_SECTION: &str = "WARNING: fence wait inside a fence signalling section";
+
+/// The same problem twice: logged once.
+fn wait_in_a_signalling_section_twice() {
+    for _ in 0..2 {
+        let _section = signalling::begin_signalling();
+        signalling::might_wait();
+    }
+}
+
+#[test]
+fn without_a_subscriber_a_logged_report_goes_to_standard_error_once() {
+    if let Some(stderr) =
+        scenario_in_child("without_a_subscriber_a_logged_report_goes_to_standard_error_once")
+    {
+        assert_eq!(stderr.matches(WAIT_IN_SECTION).count(), 1, "{stderr}");
+        assert!(stderr.contains("no tracing subscriber"), "{stderr}");
+        return;
+    }
+    set_report_mode(ReportMode::LogOnce);
+    wait_in_a_signalling_section_twice();
+}
+
+/// Events of the validator's target that [`Counter`] saw.
+static EVENTS: AtomicUsize = AtomicUsize::new(0);
+
+/// A subscriber that counts the validator's events.
+struct Counter;
+
+impl tracing::Subscriber for Counter {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, event: &Event<'_>) {
+        if event.metadata().target() == "dmabuf::lockdep" {
+            EVENTS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}
+
+#[test]
+fn with_a_subscriber_a_logged_report_is_an_event_once_and_not_on_standard_error() {
+    if let Some(stderr) = scenario_in_child(
+        "with_a_subscriber_a_logged_report_is_an_event_once_and_not_on_standard_error",
+    ) {
+        assert!(!stderr.contains(WAIT_IN_SECTION), "{stderr}");
+        return;
+    }
+    set_report_mode(ReportMode::LogOnce);
+    tracing::subscriber::with_default(Counter, wait_in_a_signalling_section_twice);
+    assert_eq!(EVENTS.load(Ordering::Relaxed), 1);
 }
