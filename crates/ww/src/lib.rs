@@ -13,6 +13,7 @@
 //! * [`AcquireCtx::lock_all`] — the back-off loop every driver writes by hand, and
 //!   [`Guards`], what it returns.
 //! * [`CancelToken`] — interrupts a waiting lock from another thread (user space has no signals).
+//! * [`WwError`] — what a lock answers instead of locking, each with the kernel's [`Errno`].
 //! * [`inject`] — a debug knob answering Deadlock at random to exercise back-off paths.
 //!
 //! ```
@@ -95,3 +96,5 @@ pub use ctx::AcquireCtx;
 pub use error::WwError;
 pub use guards::{Guards, InPlace, IterMut};
 pub use mutex::{WwGuard, WwMutex};
+/// The errno type of [`WwError::errno`] (rustix's; see there why).
+pub use rustix::io::Errno;
