@@ -14,7 +14,7 @@ pub const ORDERED_SPAN: u64 = 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
     /// The younger requester "dies" (gets [`Deadlock`](crate::WwError::Deadlock)) when the
-    /// lock is held by, or promised to, an older transaction; an older requester waits.
+    /// lock is held by an older transaction; an older requester waits.
     /// Many cheap rollbacks (kernel: `DEFINE_WD_CLASS`; the reservation lock's class).
     WaitDie,
     /// An older requester "wounds" a younger holder, which backs off at its next lock

@@ -6,7 +6,7 @@
 //! plus three flags, `LOCKED`, `PARKED` (someone may be parked on this mutex) and `DECIDING`
 //! (a requester is reading the owner's context). An uncontended lock and unlock are one
 //! compare-and-swap each. Waiters park in `parking_lot_core`'s global table, keyed by the
-//! mutex address, so an idle mutex carries no wait queue.
+//! mutex address, so an idle mutex carries no wait queue (`park`).
 //!
 //! # The owner's context
 //! Deciding whether to wait, die or wound needs the owner's age and wound flag, read through
