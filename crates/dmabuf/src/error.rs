@@ -243,7 +243,7 @@ impl Error {
             | Error::InvalidFlags(_)
             | Error::InvalidSize(_)
             | Error::InvalidExporter(_) => Errno::EINVAL,
-            Error::Ww(e) => Errno::from_raw(e.errno()).unwrap_or(Errno::EINVAL),
+            Error::Ww(e) => Errno::from_raw(e.errno().raw_os_error()).unwrap_or(Errno::EINVAL),
             Error::Os { errno, .. } => *errno,
             Error::ContextMismatch(..)
             | Error::NoFences

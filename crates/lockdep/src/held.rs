@@ -23,7 +23,7 @@
 //! it is pushed (a report that panics unwinds out of a call that never took its lock, and
 //! nothing of it may stay held for the unwinding to trip over), a release is popped before
 //! its reports. A report found while the thread already unwinds from a panic is written to
-//! standard error instead of raised (see [`crate::report`]).
+//! standard error instead of raised (see [`crate::delivery`]).
 //!
 //! # A thread whose state is gone
 //! The stack is a thread-local. Code running in another thread-local's destructor after
@@ -33,8 +33,9 @@
 //! [`held_classes`] nothing. It never panics for want of its state.
 
 use crate::class::{ClassId, LockClass, Mode};
+use crate::delivery;
 use crate::graph::{self, Origin};
-use crate::report::{self, Kind, Report};
+use crate::report::{Kind, Report};
 use parking_lot::RwLock;
 use std::backtrace::Backtrace;
 use std::cell::RefCell;
@@ -184,7 +185,7 @@ pub fn acquire(class: &'static LockClass, mode: Mode, opts: Acquire) {
         return;
     };
     for r in found {
-        report::deliver(r);
+        delivery::deliver(r);
     }
     if let Some(entry) = entry {
         with_state(|s| s.held.push(entry));
@@ -201,7 +202,7 @@ pub fn release(class: &'static LockClass, instance: usize) {
     let id = class.id();
     let found = with_state(|s| pop(s, id, instance)).unwrap_or_default();
     for r in found {
-        report::deliver(r);
+        delivery::deliver(r);
     }
 }
 
@@ -287,7 +288,7 @@ pub(crate) fn momentary_exclusive(class: &'static LockClass) {
         found
     });
     for r in found.unwrap_or_default() {
-        report::deliver(r);
+        delivery::deliver(r);
     }
 }
 
@@ -352,7 +353,7 @@ fn validate(held: &[Held], id: ClassId, mode: Mode) -> Vec<Report> {
             });
             if let Some(cycle) = cycle {
                 found.push(Report {
-                    kind: crate::prime::classify(&cycle),
+                    kind: Kind::of_cycle(&cycle),
                     class: Some(id),
                     cycle,
                     held: held_list(held),

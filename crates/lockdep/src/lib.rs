@@ -16,7 +16,9 @@
 //! * [`prime`] — the canonical order recorded up front (reservation lock → reclaim → fence
 //!   wait) and user declarations.
 //! * [`ww`] — ww_mutex acquire-context rules.
-//! * [`Report`], [`ReportMode`], [`capture`] — what is found and where it goes.
+//! * [`Report`], [`ReportMode`], [`capture`], [`capture_all`] — what is found and where it goes:
+//!   to the thread's own [`capture`], else to a running [`capture_all`] (which collects from
+//!   every thread), else as the global [`ReportMode`] says.
 //!
 //! ```
 //! use dmabuf_lockdep::{LockClass, Mutex, Kind, capture, signalling};
@@ -54,6 +56,7 @@
 pub struct ReadmeDoctests;
 
 pub mod class;
+mod delivery;
 pub mod docs;
 mod graph;
 mod held;
@@ -62,12 +65,14 @@ pub mod reclaim;
 mod report;
 pub mod signalling;
 mod tracked;
+mod well_known;
 pub mod ww;
 
 pub use class::{ClassId, LockClass, Mode};
+pub use delivery::{ReportMode, capture, capture_all, set_report_mode, take_reports};
 pub use graph::{Hop, Origin, has_dependency};
 pub use held::{Acquire, acquire, held_classes, is_enabled, is_held, release, set_enabled};
-pub use report::{Kind, Report, ReportMode, WwRule, capture, set_report_mode, take_reports};
+pub use report::{Kind, Report, WwRule};
 pub use tracked::{
     Mutex, MutexGuard, RawRwLock, RecursiveRwLock, RwLock, RwLockReadGuard, RwLockWriteGuard,
 };

@@ -6,16 +6,14 @@
 //! happens here on the validator's first use; [`declare_order`] adds a user's own classes
 //! (e.g. "my driver's lock is taken inside the reservation lock").
 
-use crate::class::{ClassId, LockClass, Mode};
-use crate::graph::{self, Hop, Origin};
-use crate::reclaim::RECLAIM;
-use crate::report::Kind;
-use crate::signalling::FENCE_SIGNALLING;
+use crate::class::{LockClass, Mode};
+use crate::delivery;
+use crate::graph::{self, Origin};
+use crate::report::{Kind, Report};
+use crate::well_known::{FENCE_SIGNALLING, RECLAIM};
 use std::sync::Once;
 
-/// The reservation lock's class (kernel: `reservation_ww_class`), shared by every buffer's
-/// reservation object.
-pub static RESERVATION: LockClass = LockClass::new("reservation_ww_class_mutex");
+pub use crate::well_known::RESERVATION;
 
 static PRIMED: Once = Once::new();
 
@@ -53,22 +51,11 @@ fn record(held: &'static LockClass, next: &'static LockClass) {
         Mode::Exclusive,
         || Origin::Primed,
     ) {
-        crate::report::deliver(crate::report::Report {
-            kind: classify(&cycle),
+        delivery::deliver(Report {
+            kind: Kind::of_cycle(&cycle),
             class: Some(next.id()),
             cycle,
             held: Vec::new(),
         });
-    }
-}
-
-/// Names a cycle by the pseudo-locks it runs through.
-pub(crate) fn classify(cycle: &[Hop]) -> Kind {
-    let has = |c: ClassId| cycle.iter().any(|h| h.held == c || h.next == c);
-    match (has(FENCE_SIGNALLING.id()), has(RECLAIM.id())) {
-        (true, true) => Kind::ReclaimInSignalling,
-        (true, false) => Kind::SignallingDeadlock,
-        (false, true) => Kind::ReclaimDeadlock,
-        (false, false) => Kind::CircularDependency,
     }
 }

@@ -15,13 +15,12 @@
 //!
 //! [`Kind::ReclaimInSignalling`]: crate::Kind::ReclaimInSignalling
 
-use crate::class::{LockClass, Mode};
+use crate::class::Mode;
 use crate::held::{self, Acquire};
 use std::cell::Cell;
 use std::marker::PhantomData;
 
-/// The reclaim pseudo-lock's class (kernel: `__fs_reclaim_map`, "fs_reclaim").
-pub static RECLAIM: LockClass = LockClass::new("fs_reclaim");
+pub use crate::well_known::RECLAIM;
 
 std::thread_local! {
     /// Depth of no-reclaim scopes on this thread.

@@ -1,30 +1,19 @@
-//! Reports: what the validator found, and where it goes (kernel: a lockdep splat).
+//! Reports: what the validator found (kernel: a lockdep splat). Where a report goes is
+//! [`crate::delivery`]'s business.
 //!
 //! A [`Report`] names the rule broken ([`Kind`]), the classes involved and, for a cycle, every
-//! dependency in it with where it was first recorded. Reports go to the calling thread's
-//! [`capture`] if one is active, else according to the global [`ReportMode`]: panic (the
-//! default in debug builds, so tests fail at the bad acquisition), log once per distinct problem
-//! (the default in release builds), or collect for [`take_reports`].
+//! dependency in it with where it was first recorded.
 //!
 //! # Rules
-//! * A report never panics a thread that is already unwinding from a panic (a second panic
-//!   would abort the process): in panic mode it is written to standard error instead.
-//! * The validator's own state is consistent before a report goes out, so the unwinding a
-//!   panicking report starts finds held what is really held (see [`crate::held`]).
 //! * Where a dependency was first recorded is shown as the frames that matter: the caller's,
 //!   with the library's entry point for each run of library frames, and none of the standard
 //!   library's, the test harness's or the thread start's. Set `DMABUF_LOCKDEP_FULL_BACKTRACE`
 //!   to see every frame.
-//! * On a thread whose thread-locals are being destroyed, [`capture`] may find its own state
-//!   gone: it then runs its closure without capturing, and reports follow the global mode.
 
 use crate::class::{ClassId, Mode};
 use crate::graph::{Hop, Origin};
-use parking_lot::Mutex;
-use std::cell::RefCell;
-use std::collections::HashSet;
+use crate::well_known::{FENCE_SIGNALLING, RECLAIM};
 use std::fmt;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 /// The rule a report is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,6 +40,19 @@ pub enum Kind {
     NestLockNotHeld,
     /// A ww_mutex acquire-context rule broken.
     WwMisuse(WwRule),
+}
+
+impl Kind {
+    /// The kind of a cycle, named by the pseudo-locks it runs through.
+    pub(crate) fn of_cycle(cycle: &[Hop]) -> Kind {
+        let has = |c: ClassId| cycle.iter().any(|h| h.held == c || h.next == c);
+        match (has(FENCE_SIGNALLING.id()), has(RECLAIM.id())) {
+            (true, true) => Kind::ReclaimInSignalling,
+            (true, false) => Kind::SignallingDeadlock,
+            (false, true) => Kind::ReclaimDeadlock,
+            (false, false) => Kind::CircularDependency,
+        }
+    }
 }
 
 /// The ww_mutex rules the validator checks (kernel: `CONFIG_DEBUG_WW_MUTEX_SLOWPATH` and
@@ -80,6 +82,9 @@ pub enum WwRule {
     UnneededSlow,
 }
 
+/// Identifies "the same problem": kind, class and the cycle's classes (sorted).
+pub(crate) type ProblemKey = (Kind, Option<ClassId>, Vec<ClassId>);
+
 /// What the validator found.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -100,7 +105,7 @@ impl Report {
     }
 
     /// A key identifying "the same problem" for log-once.
-    fn key(&self) -> ProblemKey {
+    pub(crate) fn key(&self) -> ProblemKey {
         let mut c: Vec<ClassId> = self.cycle.iter().map(|h| h.held).collect();
         c.sort();
         (self.kind, self.class, c)
@@ -250,121 +255,6 @@ fn caller_frames(bt: &str) -> Vec<&str> {
     kept
 }
 
-/// What happens to a report nobody [`capture`]s.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReportMode {
-    /// Panic at the offending call (default with debug assertions).
-    Panic,
-    /// Log each distinct problem once through `tracing::error!` (default without).
-    LogOnce,
-    /// Keep them for [`take_reports`].
-    Collect,
-}
-
-static MODE: AtomicU8 = AtomicU8::new(if cfg!(debug_assertions) { 0 } else { 1 });
-static COLLECTED: Mutex<Vec<Report>> = Mutex::new(Vec::new());
-/// Identifies "the same problem": kind, class and the cycle's classes (sorted).
-type ProblemKey = (Kind, Option<ClassId>, Vec<ClassId>);
-static LOGGED: Mutex<Option<HashSet<ProblemKey>>> = Mutex::new(None);
-
-std::thread_local! {
-    static CAPTURE: RefCell<Option<Vec<Report>>> = const { RefCell::new(None) };
-}
-
-/// Sets the global report mode; returns the previous one.
-pub fn set_report_mode(mode: ReportMode) -> ReportMode {
-    let v = match mode {
-        ReportMode::Panic => 0,
-        ReportMode::LogOnce => 1,
-        ReportMode::Collect => 2,
-    };
-    match MODE.swap(v, Ordering::AcqRel) {
-        0 => ReportMode::Panic,
-        1 => ReportMode::LogOnce,
-        _ => ReportMode::Collect,
-    }
-}
-
-/// Takes the reports collected in [`ReportMode::Collect`].
-pub fn take_reports() -> Vec<Report> {
-    std::mem::take(&mut *COLLECTED.lock())
-}
-
-/// Runs `f` and returns what it returned with every report found on this thread meanwhile,
-/// whatever the global mode. Reports found on other threads are not captured.
-///
-/// ```
-/// use dmabuf_lockdep::{LockClass, Mutex, Kind, capture};
-/// static A: LockClass = LockClass::new("doc.capture.A");
-/// static B: LockClass = LockClass::new("doc.capture.B");
-/// let a = Mutex::new(&A, ());
-/// let b = Mutex::new(&B, ());
-/// let ((), reports) = capture(|| {
-///     { let _a = a.lock(); let _b = b.lock(); }
-///     { let _b = b.lock(); let _a = a.lock(); } // ABBA
-/// });
-/// assert_eq!(reports.len(), 1);
-/// assert_eq!(reports[0].kind, Kind::CircularDependency);
-/// ```
-pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
-    let Ok(outer) = CAPTURE.try_with(|c| c.borrow_mut().replace(Vec::new())) else {
-        // This thread's capture state is gone (a thread-local destructor): nothing to
-        // capture into.
-        return (f(), Vec::new());
-    };
-    /// Restores the outer capture even if `f` panics.
-    struct Restore(Option<Option<Vec<Report>>>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            if let Some(outer) = self.0.take() {
-                let _ = CAPTURE.try_with(|c| *c.borrow_mut() = outer);
-            }
-        }
-    }
-    let mut restore = Restore(Some(outer));
-    let r = f();
-    let outer = restore.0.take().unwrap_or(None);
-    let found = CAPTURE
-        .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), outer))
-        .ok()
-        .flatten();
-    (r, found.unwrap_or_default())
-}
-
-/// Delivers a report. Must be called with no validator lock held and the validator's state
-/// consistent (it may panic).
-pub(crate) fn deliver(report: Report) {
-    let captured = CAPTURE
-        .try_with(|c| match c.borrow_mut().as_mut() {
-            Some(v) => {
-                v.push(report.clone());
-                true
-            }
-            None => false,
-        })
-        .unwrap_or(false);
-    if captured {
-        return;
-    }
-    match MODE.load(Ordering::Acquire) {
-        0 if std::thread::panicking() => {
-            eprintln!(
-                "dmabuf-lockdep: found while this thread unwinds from a panic (not raised: a \
-                 second panic would abort)\n{report}"
-            );
-        }
-        0 => panic!("{report}"),
-        1 => {
-            let mut logged = LOGGED.lock();
-            if logged.get_or_insert_with(HashSet::new).insert(report.key()) {
-                drop(logged);
-                tracing::error!(target: "dmabuf::lockdep", "{report}");
-            }
-        }
-        _ => COLLECTED.lock().push(report),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -388,8 +278,8 @@ mod tests {
             "  14: seed::FunctionFs::complete",
             "             at ./examples/seed.rs:216:44",
             "  15: seed::run_controller::{{closure}}",
-            "  16: dmabuf_lockdep::report::capture",
-            "             at ./crates/lockdep/src/report.rs:261:13",
+            "  16: dmabuf_lockdep::delivery::capture",
+            "             at ./crates/lockdep/src/delivery.rs:72:13",
             "  17: seed::run_controller",
             "  18: std::sys::backtrace::__rust_begin_short_backtrace",
             "  19: <core::panic::unwind_safe::AssertUnwindSafe<F> as core::ops::function::FnOnce<()>>::call_once",
@@ -410,8 +300,8 @@ mod tests {
                 "  14: seed::FunctionFs::complete",
                 "             at ./examples/seed.rs:216:44",
                 "  15: seed::run_controller::{{closure}}",
-                "  16: dmabuf_lockdep::report::capture",
-                "             at ./crates/lockdep/src/report.rs:261:13",
+                "  16: dmabuf_lockdep::delivery::capture",
+                "             at ./crates/lockdep/src/delivery.rs:72:13",
                 "  17: seed::run_controller",
             ]
         );

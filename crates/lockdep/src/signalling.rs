@@ -23,13 +23,13 @@
 //! # Differences from the kernel
 //! * A wait inside a section is reported directly, not only through a cycle.
 
-use crate::class::{LockClass, Mode};
+use crate::class::Mode;
+use crate::delivery;
 use crate::held::{self, Acquire};
-use crate::report::{self, Kind, Report};
+use crate::report::{Kind, Report};
 use std::marker::PhantomData;
 
-/// The signalling pseudo-lock's class (kernel: `dma_fence_lockdep_map`, "dma_fence_map").
-pub static FENCE_SIGNALLING: LockClass = LockClass::new("dma_fence_map");
+pub use crate::well_known::FENCE_SIGNALLING;
 
 /// How a section acquires the pseudo-lock: a read trylock, which cannot block.
 const SECTION: Acquire = Acquire {
@@ -92,7 +92,7 @@ pub fn might_wait() {
     // Reported while the stack is untouched: a report that panics leaves the section held
     // for its guard to end.
     if held::is_held(&FENCE_SIGNALLING) {
-        report::deliver(Report {
+        delivery::deliver(Report {
             kind: Kind::WaitInSignalling,
             class: Some(FENCE_SIGNALLING.id()),
             cycle: Vec::new(),

@@ -18,7 +18,9 @@
 //! thread whose state is gone (a thread-local destructor), the hooks do nothing.
 
 use crate::class::{ClassId, LockClass};
-use crate::report::{self, Kind, Report, WwRule};
+use crate::delivery;
+use crate::held;
+use crate::report::{Kind, Report, WwRule};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -44,14 +46,14 @@ std::thread_local! {
 }
 
 fn misuse(rule: WwRule, class: Option<ClassId>) {
-    if !crate::is_enabled() {
+    if !held::is_enabled() {
         return;
     }
-    report::deliver(Report {
+    delivery::deliver(Report {
         kind: Kind::WwMisuse(rule),
         class,
         cycle: Vec::new(),
-        held: crate::held_classes(),
+        held: held::held_classes(),
     });
 }
 

@@ -10,44 +10,10 @@ use dmabuf_lockdep::{
 };
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::{Duration, Instant};
+use support::scenario_in_child;
 
-/// Set in the child process [`in_child`] starts.
-const CHILD: &str = "DMABUF_LOCKDEP_NO_ABORT_CHILD";
-
-/// Runs `test` of this binary alone in a child process (with [`CHILD`] set) and returns its
-/// exit status and standard error; kills it and fails after a minute.
-fn in_child(test: &str) -> (ExitStatus, String) {
-    use std::io::Read;
-    let mut child = Command::new(std::env::current_exe().expect("the test binary"))
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the test binary");
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the child") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{test} did not finish within a minute in its child process");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    (status, reader.join().unwrap_or_default())
-}
+mod support;
 
 static DRIVER: LockClass = LockClass::new("test.thread_exit.driver_lock");
 static DRIVER_LOCK: Mutex<()> = Mutex::new(&DRIVER, ());
@@ -92,28 +58,27 @@ std::thread_local! {
 
 #[test]
 fn the_validator_skips_a_thread_whose_state_is_gone_instead_of_aborting() {
-    if std::env::var_os(CHILD).is_some() {
-        std::thread::spawn(|| {
-            // Registered before the validator's own thread-locals, so destroyed after them.
-            EARLY.with(|e| *e.borrow_mut() = Some(UsesTheValidatorOnDrop));
-            drop(DRIVER_LOCK.lock());
-            let ((), reports) = capture(|| drop(DRIVER_LOCK.lock()));
-            assert!(reports.is_empty());
-            let ctx = ww::acquire_init(&WW_CLASS);
-            ww::acquire_fini(ctx);
-        })
-        .join()
-        .expect("the thread exits cleanly");
-        assert_eq!(
-            SEEN.load(Ordering::SeqCst),
-            1,
-            "the destructor ran after the state went"
-        );
+    if scenario_in_child("the_validator_skips_a_thread_whose_state_is_gone_instead_of_aborting")
+        .is_some()
+    {
         return;
     }
-    let (status, stderr) =
-        in_child("the_validator_skips_a_thread_whose_state_is_gone_instead_of_aborting");
-    assert!(status.success(), "child: {status}\n{stderr}");
+    std::thread::spawn(|| {
+        // Registered before the validator's own thread-locals, so destroyed after them.
+        EARLY.with(|e| *e.borrow_mut() = Some(UsesTheValidatorOnDrop));
+        drop(DRIVER_LOCK.lock());
+        let ((), reports) = capture(|| drop(DRIVER_LOCK.lock()));
+        assert!(reports.is_empty());
+        let ctx = ww::acquire_init(&WW_CLASS);
+        ww::acquire_fini(ctx);
+    })
+    .join()
+    .expect("the thread exits cleanly");
+    assert_eq!(
+        SEEN.load(Ordering::SeqCst),
+        1,
+        "the destructor ran after the state went"
+    );
 }
 
 /// Runs `f`, which must panic with a report of `title`, and checks that the thread holds
@@ -131,10 +96,9 @@ fn panics_and_leaves_nothing_held(title: &str, f: impl FnOnce()) {
 
 #[test]
 fn a_report_that_panics_leaves_the_held_stack_to_the_unwinding() {
-    if std::env::var_os(CHILD).is_none() {
-        let (status, stderr) =
-            in_child("a_report_that_panics_leaves_the_held_stack_to_the_unwinding");
-        assert!(status.success(), "child: {status}\n{stderr}");
+    if let Some(stderr) =
+        scenario_in_child("a_report_that_panics_leaves_the_held_stack_to_the_unwinding")
+    {
         assert!(
             !stderr.contains("unwinds from a panic"),
             "a follow-on report during the unwinding:\n{stderr}"

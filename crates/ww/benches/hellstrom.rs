@@ -15,8 +15,8 @@
 //!   1000 batches next to the original's figure, read as a total over `threads × 100 000`
 //!   batches.
 //! * **Threads vs CPUs**: the original ran 4 and 16 threads on 4 cores (1× and 4×
-//!   oversubscribed); here 2 and 4 threads run on 2 vCPUs (1× and 2×). The 2-thread rows are
-//!   the analogue of the original's 4-thread rows, the 4-thread rows of its 16-thread rows.
+//!   oversubscribed); here 2 and 4 threads, sized for 2 CPUs (1× and 2×). The 2-thread rows
+//!   are the analogue of the original's 4-thread rows, the 4-thread rows of its 16-thread rows.
 //!
 //! A batch is: `AcquireCtx::new`, pick K distinct random indices (xorshift), lock them in that
 //! order (backing off, `lock_slow`ing the contended mutex and retrying in the same order, as

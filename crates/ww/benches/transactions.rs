@@ -1,15 +1,15 @@
 //! Multi-object transactions: lock N of M random objects, bump each, unlock — through
 //! [`AcquireCtx::lock_all`] (wound-wait and wait-die), beside the ideal when a global lock
 //! order exists: the same sets sorted by address and deduplicated inside each transaction,
-//! then locked as plain `std::sync::Mutex<u64>` in that order (`std_sorted`, the issue's
+//! then locked as plain `std::sync::Mutex<u64>` in that order (`std_sorted`, the
 //! baseline), and the same with the sets sorted before the clock starts (`std_presorted`,
 //! for reference: it does strictly less work than any transaction given its objects in
 //! arbitrary order), in the same bench group.
 //!
 //! * Groups `transactions/n{N}_of_m{M}` — `n8_of_m1024` (light contention) and `n32_of_m256`
 //!   (contended: two concurrent transactions share objects most of the time).
-//! * Ids `{wound_wait,wait_die,std_sorted,std_presorted}/{2,4}thr` — 2 and 4 threads (the machine this was
-//!   tuned on has 2 vCPUs, so 4 threads also measure behaviour when lock holders are
+//! * Ids `{wound_wait,wait_die,std_sorted,std_presorted}/{2,4}thr` — 2 and 4 threads (on a
+//!   machine with fewer than 4 CPUs, 4 threads also measure behaviour when lock holders are
 //!   preempted).
 //!
 //! One iteration is one transaction; the reported throughput is transactions per second over
@@ -21,14 +21,14 @@
 //! and the context. Rollbacks (sum of `ctx.backoffs()`) per 1000 transactions are printed to
 //! stderr after each benchmark, and every benchmark checks that no increment was lost.
 //!
-//! After the criterion groups, an **interleaved comparison** (the number the target is judged
+//! After the criterion groups, an **interleaved comparison** (the number the goal is judged
 //! on) runs `std_sorted`, wound-wait and wait-die back to back on the same sets for nine
 //! rounds per shape and thread count, and prints each ratio as the median of the rounds' own
-//! ratios, with their range. On this shared VM a noisy stretch of seconds lands on one
-//! criterion benchmark only and can move a ratio of medians by ±30 %; inside one round all
-//! three contenders see the same machine. Run it alone with the filter `interleaved`.
+//! ratios, with their range. On a shared or busy machine a noisy stretch of seconds lands on
+//! one criterion benchmark only and can move a ratio of medians by ±30 %; inside one round
+//! all three contenders see the same machine. Run it alone with the filter `interleaved`.
 //!
-//! Target (issue): WW throughput at least 0.7× the `std_sorted` baseline.
+//! The goal: WW throughput at least 0.7× the `std_sorted` baseline.
 //!
 //! Run: `cargo bench -p dmabuf-ww --bench transactions [filter]`.
 
@@ -292,8 +292,8 @@ enum Contender {
     WaitDie,
 }
 
-/// The target's measurement. The criterion groups above run each contender for seconds in
-/// turn, so a noisy stretch of this shared VM lands on one of them only; here every round
+/// The goal's measurement. The criterion groups above run each contender for seconds in
+/// turn, so a noisy stretch of a shared machine lands on one of them only; here every round
 /// runs `std_sorted`, wound-wait and wait-die back to back on the same sets, `ROUNDS` times,
 /// and the ratio is the median over rounds of each round's own ratio. Prints a table.
 fn interleaved() {

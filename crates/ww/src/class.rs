@@ -6,11 +6,15 @@ use dmabuf_lockdep::LockClass;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// After a `lock_all` of a class backs off, how many transactions of that class (counted in
+/// stamps) lock their sets in address order (see [Lock order](crate#lock-order)).
+pub const ORDERED_SPAN: u64 = 1024;
+
 /// How a collision between two transactions is resolved; both are deadlock-free.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
     /// The younger requester "dies" (gets [`Deadlock`](crate::WwError::Deadlock)) when the
-    /// lock is held by, or promised to, an older transaction; an older requester waits.
+    /// lock is held by an older transaction; an older requester waits.
     /// Many cheap rollbacks (kernel: `DEFINE_WD_CLASS`; the reservation lock's class).
     WaitDie,
     /// An older requester "wounds" a younger holder, which backs off at its next lock
@@ -120,18 +124,17 @@ impl WwClass {
     }
 
     /// Whether the transaction with `stamp` should lock its sets in address order: a
-    /// transaction of this class backed off less than [`ORDERED_SPAN`](crate::ORDERED_SPAN)
-    /// transactions before it.
+    /// transaction of this class backed off less than [`ORDERED_SPAN`] transactions before it.
     pub(crate) fn ordered(&self, stamp: u64) -> bool {
         stamp < self.ordered_until.load(Ordering::Relaxed)
     }
 
-    /// The transaction with `stamp` backed off: the next
-    /// [`ORDERED_SPAN`](crate::ORDERED_SPAN) transactions take address order. Written at
-    /// most once per half span, so a storm of back-offs does not bounce the cache line.
+    /// The transaction with `stamp` backed off: the next [`ORDERED_SPAN`] transactions take
+    /// address order. Written at most once per half span, so a storm of back-offs does not
+    /// bounce the cache line.
     pub(crate) fn note_backoff(&self, stamp: u64) {
-        let until = self.next_stamp_hint().max(stamp) + crate::ORDERED_SPAN;
-        if self.ordered_until.load(Ordering::Relaxed) < until - crate::ORDERED_SPAN / 2 {
+        let until = self.next_stamp_hint().max(stamp) + ORDERED_SPAN;
+        if self.ordered_until.load(Ordering::Relaxed) < until - ORDERED_SPAN / 2 {
             self.ordered_until.fetch_max(until, Ordering::Relaxed);
         }
     }

@@ -1,4 +1,7 @@
-//! What a ww_mutex lock can answer besides "locked", with the kernel's errno for each.
+//! What a ww_mutex lock can answer besides "locked", with the kernel's errno for each (see
+//! [`WwError::errno`] for the errno type).
+
+use rustix::io::Errno;
 
 /// Why a lock attempt did not lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -23,17 +26,26 @@ pub enum WwError {
 }
 
 impl WwError {
-    /// The kernel's errno for this answer (positive).
+    /// The kernel's errno for this answer.
+    ///
+    /// # The errno type
+    /// An errno is a [`rustix::io::Errno`], re-exported as [`Errno`](crate::Errno): the type
+    /// rustix's system calls fail with, with a named constant for every errno
+    /// (`Errno::DEADLK`), numbered on Linux as the kernel numbers it. It is the one errno type
+    /// of the crates built on this one, so code that also makes system calls compares and
+    /// passes on a ww answer's errno without a conversion, and no errno is a bare number.
     ///
     /// ```
-    /// assert_eq!(dmabuf_ww::WwError::Deadlock.errno(), 35);
+    /// use dmabuf_ww::{Errno, WwError};
+    /// assert_eq!(WwError::Deadlock.errno(), Errno::DEADLK);
+    /// assert_eq!(WwError::Deadlock.errno().raw_os_error(), 35);
     /// ```
-    pub fn errno(self) -> i32 {
+    pub fn errno(self) -> Errno {
         match self {
-            WwError::Deadlock => 35,      // EDEADLK
-            WwError::AlreadyHeld => 114,  // EALREADY
-            WwError::Interrupted => 4,    // EINTR
-            WwError::ClassMismatch => 22, // EINVAL
+            WwError::Deadlock => Errno::DEADLK,
+            WwError::AlreadyHeld => Errno::ALREADY,
+            WwError::Interrupted => Errno::INTR,
+            WwError::ClassMismatch => Errno::INVAL,
         }
     }
 }

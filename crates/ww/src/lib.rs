@@ -13,6 +13,7 @@
 //! * [`AcquireCtx::lock_all`] — the back-off loop every driver writes by hand, and
 //!   [`Guards`], what it returns.
 //! * [`CancelToken`] — interrupts a waiting lock from another thread (user space has no signals).
+//! * [`WwError`] — what a lock answers instead of locking, each with the kernel's [`Errno`].
 //! * [`inject`] — a debug knob answering Deadlock at random to exercise back-off paths.
 //!
 //! ```
@@ -76,23 +77,24 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+mod cancel;
 mod class;
 mod ctx;
 mod error;
 mod guards;
 pub mod inject;
 mod mutex;
+mod park;
 mod prefetch;
 mod raw;
 mod set;
 mod validate;
 
-pub use class::{Algorithm, WwClass};
-pub use ctx::{AcquireCtx, CancelToken};
+pub use cancel::CancelToken;
+pub use class::{Algorithm, ORDERED_SPAN, WwClass};
+pub use ctx::AcquireCtx;
 pub use error::WwError;
 pub use guards::{Guards, InPlace, IterMut};
 pub use mutex::{WwGuard, WwMutex};
-
-/// After a `lock_all` of a class backs off, how many transactions of that class (counted in
-/// stamps) lock their sets in address order (see [Lock order](crate#lock-order)).
-pub const ORDERED_SPAN: u64 = 1024;
+/// The errno type of [`WwError::errno`] (rustix's; see there why).
+pub use rustix::io::Errno;

@@ -1,23 +1,25 @@
 //! The wound/wait mutex (kernel: `struct ww_mutex`, `ww_mutex_lock*`, `ww_mutex_trylock`,
 //! `ww_mutex_unlock`).
 //!
-//! This is the typed front: classes, contexts, guards and the validator's hooks. The lock word
-//! and the waiting algorithm are in `raw`: one word per mutex (uncontended lock and unlock
-//! are one compare-and-swap each), waiters parked in a global table and woken to re-decide
-//! whenever the owner changes. A context holding nothing never backs off (it cannot be part
-//! of a cycle), which is why `lock_slow` after releasing everything always succeeds.
+//! [`WwMutex`] and [`WwGuard`], the typed front over the lock word: they account each lock to
+//! its context and call the validator's hooks around it. The lock word and the waiting
+//! algorithm are in `raw`: one word per mutex (uncontended lock and unlock are one
+//! compare-and-swap each), waiters parked in a global table and woken to re-decide whenever
+//! the owner changes. A context holding nothing never backs off (it cannot be part of a
+//! cycle), which is why `lock_slow` after releasing everything always succeeds.
 //!
-//! # Rules (both algorithms, as the kernel)
-//! * Wait-die: a requester that holds locks dies if the owner, or a waiter queued for the
-//!   lock, is older.
+//! # Rules
+//! * Wait-die: a requester that holds locks dies if the owner is older (an older waiter
+//!   queued for the lock does not count: see `raw`'s differences from the kernel).
 //! * Wound-wait: an older requester wounds a younger owner and waits; a wounded context that
 //!   holds locks answers Deadlock when it next has to wait for a lock, or wakes up to it while
 //!   waiting (free locks it still takes).
 //! * A context's wound is cleared when it next locks while holding nothing.
 //! * `lock` with the owning context answers `AlreadyHeld`; `try_lock` with it fails.
 
-use crate::class::WwClass;
-use crate::ctx::{AcquireCtx, CancelToken};
+use crate::cancel::CancelToken;
+use crate::class::{Algorithm, WwClass};
+use crate::ctx::AcquireCtx;
 use crate::error::WwError;
 use crate::raw::{RawWw, Requester};
 use crate::validate;
@@ -319,7 +321,7 @@ impl<T: ?Sized> WwMutex<T> {
     fn plain(cancel: Option<&CancelToken>) -> Requester<'_> {
         Requester {
             ctx: None,
-            algorithm: crate::Algorithm::WaitDie,
+            algorithm: Algorithm::WaitDie,
             cancel,
         }
     }

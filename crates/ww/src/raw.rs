@@ -6,7 +6,7 @@
 //! plus three flags, `LOCKED`, `PARKED` (someone may be parked on this mutex) and `DECIDING`
 //! (a requester is reading the owner's context). An uncontended lock and unlock are one
 //! compare-and-swap each. Waiters park in `parking_lot_core`'s global table, keyed by the
-//! mutex address, so an idle mutex carries no wait queue.
+//! mutex address, so an idle mutex carries no wait queue (`park`).
 //!
 //! # The owner's context
 //! Deciding whether to wait, die or wound needs the owner's age and wound flag, read through
@@ -48,10 +48,11 @@
 //!   `BENCHMARKS.md`). The kernel spins on a ww_mutex with a context only while it holds
 //!   nothing, and decides under the mutex's own wait lock.
 
+use crate::cancel::CancelToken;
 use crate::class::Algorithm;
-use crate::ctx::{CancelToken, CtxShared};
+use crate::ctx::CtxShared;
 use crate::error::WwError;
-use parking_lot_core::{FilterOp, ParkResult, ParkToken, UnparkResult, UnparkToken};
+use crate::park::{self, HANDOFF, Parked};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -73,9 +74,8 @@ const QUICK_SPINS: u32 = 4;
 /// Looks at a held lock word before parking.
 const SPIN_LIMIT: u32 = 100;
 
-/// Park-token bit: this waiter asks for the lock to be handed to it.
-const REQ: usize = 1;
-/// Park-token bit: the waiter has no context; its identity is a stack address.
+/// Park-token bit: the waiter has no context; its identity is a stack address (beside
+/// [`HANDOFF`]).
 const NOCTX: usize = 2;
 
 /// The requester: its context and how many locks it holds, or nothing for a plain lock.
@@ -307,7 +307,7 @@ impl RawWw {
                 }
                 Ok(false) => {
                     // Woken without the lock: next time, ask for it to be handed over.
-                    req = REQ;
+                    req = HANDOFF;
                     spin.reset();
                 }
                 Err(v) => follow(v, &mut victim, &mut spin)?,
@@ -390,19 +390,14 @@ impl RawWw {
                 None => true,
             }
         };
-        // SAFETY: the key is this mutex's address, which only this module parks on; the
-        // callbacks neither panic nor call into parking_lot_core.
-        #[allow(unsafe_code)]
-        let result = unsafe {
-            parking_lot_core::park(key, validate, || {}, |_, _| {}, ParkToken(token), None)
-        };
+        let result = park::park(key, token, validate);
         if let Some((c, _)) = who.ctx {
             c.parked_on.store(0, Ordering::SeqCst);
         }
         match result {
-            ParkResult::Unparked(UnparkToken(t)) => Ok(t == token),
-            ParkResult::Invalid => Err(verdict.get()),
-            ParkResult::TimedOut => Err(Verdict::Retry),
+            Parked::HandedOver => Ok(true),
+            Parked::Woken => Ok(false),
+            Parked::Refused => Err(verdict.get()),
         }
     }
 
@@ -455,34 +450,19 @@ impl RawWw {
     /// Unlocks with waiters parked: wakes the first (FIFO), handing it the lock if it asked.
     #[cold]
     fn unlock_slow(&self) {
-        let woken = Cell::new(0usize);
-        let filter = |ParkToken(t)| {
-            if woken.get() == 0 {
-                woken.set(t);
-                FilterOp::Unpark
-            } else {
-                FilterOp::Stop
-            }
-        };
-        let callback = |r: UnparkResult| {
-            let t = woken.get();
-            let more = if r.have_more_threads { PARKED } else { 0 };
-            let (next, token) = if t & REQ == 0 {
-                (more, 0)
+        park::wake_first(self.key(), |t, more| {
+            let more = if more { PARKED } else { 0 };
+            let (next, handoff) = if t & HANDOFF == 0 {
+                (more, false)
             } else if t & NOCTX != 0 {
-                (LOCKED | more, t)
+                (LOCKED | more, true)
             } else {
-                ((t & OWNER) | LOCKED | more, t)
+                ((t & OWNER) | LOCKED | more, true)
             };
             // Nobody else changes a locked word with PARKED set: it is ours to rewrite.
             self.state.store(next, Ordering::Release);
-            UnparkToken(token)
-        };
-        // SAFETY: as in `park`; the callbacks neither panic nor call into parking_lot_core.
-        #[allow(unsafe_code)]
-        unsafe {
-            parking_lot_core::unpark_filter(self.key(), filter, callback);
-        }
+            handoff
+        });
     }
 
     /// A context just took the mutex while threads are parked on it: wakes the waiters that
@@ -495,35 +475,24 @@ impl RawWw {
             // A plain owner has no age: nobody decides differently.
             return;
         };
-        let filter = |ParkToken(t)| {
+        let pick = |t: usize| {
             if t & NOCTX != 0 {
-                return FilterOp::Skip;
+                return false;
             }
             // SAFETY: a waiter parked as a context is inside a lock call that borrows that
             // context, and it stays parked while we hold the queue lock.
             #[allow(unsafe_code)]
             let waiter = unsafe { &*((t & OWNER) as *const CtxShared) };
-            let decide = match who.algorithm {
+            match who.algorithm {
                 Algorithm::WaitDie => waiter.stamp > owner.stamp,
                 Algorithm::WoundWait => waiter.stamp < owner.stamp,
-            };
-            if decide {
-                FilterOp::Unpark
-            } else {
-                FilterOp::Skip
             }
         };
-        let callback = |r: UnparkResult| {
-            if !r.have_more_threads {
+        park::wake_matching(self.key(), pick, |more| {
+            if !more {
                 self.state.fetch_and(!PARKED, Ordering::Relaxed);
             }
-            UnparkToken(0)
-        };
-        // SAFETY: as in `unlock_slow`.
-        #[allow(unsafe_code)]
-        unsafe {
-            parking_lot_core::unpark_filter(self.key(), filter, callback);
-        }
+        });
     }
 }
 
@@ -534,7 +503,7 @@ fn follow(v: Verdict, victim: &mut usize, spin: &mut Spin) -> Result<(), WwError
         Verdict::Retry => {}
         Verdict::Wounded { at, victim: v } => {
             if at != 0 {
-                wake_one(at, v);
+                park::wake_one(at, v);
             }
             *victim = v;
             spin.reset();
@@ -587,24 +556,6 @@ impl Spin {
         self.0 += 1;
         std::hint::spin_loop();
         true
-    }
-}
-
-/// Wakes the waiter known as `who` if it is parked on the mutex at `key` (a wounded owner,
-/// or a cancelled waiter). A stale pair wakes nobody, or someone who just looks again.
-pub(crate) fn wake_one(key: usize, who: usize) {
-    let filter = |ParkToken(t)| {
-        if t & !REQ == who {
-            FilterOp::Unpark
-        } else {
-            FilterOp::Skip
-        }
-    };
-    // SAFETY: keys are ww_mutex addresses, parked on only by this module, whose waiters treat
-    // any wake-up without a hand-off as "look again"; the callbacks do not panic.
-    #[allow(unsafe_code)]
-    unsafe {
-        parking_lot_core::unpark_filter(key, filter, |_| UnparkToken(0));
     }
 }
 

@@ -5,7 +5,8 @@
 //! back-off (crate docs, [Lock order](crate#lock-order)); the guards come back in the order
 //! they were taken, as [`Guards`], which unlocks newest first.
 
-use crate::ctx::{AcquireCtx, CancelToken};
+use crate::cancel::CancelToken;
+use crate::ctx::AcquireCtx;
 use crate::error::WwError;
 use crate::guards::{Guards, Sources};
 use crate::mutex::{WwGuard, WwMutex};

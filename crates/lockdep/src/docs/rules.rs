@@ -118,7 +118,7 @@
 //! ## 6. No reservation lock in a signalling section
 //!
 //! Waiting for fences while holding a buffer's reservation lock is allowed (drivers do it all
-//! the time), so the reservation lock must never be taken on a signalling path — seed 000:
+//! the time), so the reservation lock must never be taken on a signalling path, e.g. by
 //! unmapping an attachment (which takes it) from a completion callback. The validator records
 //! the reservation-lock-then-wait order up front ("priming"), so one driver doing it wrong is
 //! enough to see the report.

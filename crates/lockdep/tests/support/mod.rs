@@ -1,0 +1,60 @@
+//! Running one test of the current test binary in a child process, for tests whose failure
+//! is an abort or whose scenario changes process-wide state (the global report mode).
+
+use std::io::Read;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs the calling test's scenario in a child process. In the test binary's own process:
+/// runs `test` (the caller's name) in a child, checks that it passed and returns its standard
+/// error. In the child: `None`, and the caller runs its scenario.
+pub fn scenario_in_child(test: &str) -> Option<String> {
+    if is_child() {
+        return None;
+    }
+    let (status, stderr) = in_child(test);
+    assert!(
+        status.success(),
+        "{test} in its child process: {status}\n{stderr}"
+    );
+    Some(stderr)
+}
+
+/// Set in the environment of the child process [`in_child`] starts.
+const CHILD: &str = "DMABUF_LOCKDEP_TEST_CHILD";
+
+/// Whether this process is a child [`in_child`] started: the test runs its scenario.
+fn is_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
+/// Runs `test` of this test binary alone in a child process and returns its exit status and
+/// standard error; kills it and fails after a minute.
+fn in_child(test: &str) -> (ExitStatus, String) {
+    let mut child = Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the test binary");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{test} did not finish within a minute in its child process");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status, reader.join().unwrap_or_default())
+}
