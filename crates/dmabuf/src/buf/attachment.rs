@@ -1,12 +1,12 @@
-//! Importers' attachments and mappings (kernel: `struct dma_buf_attachment`,
-//! `dma_buf_attach()`, `dma_buf_dynamic_attach()`, `dma_buf_map_attachment()`,
-//! `dma_buf_pin()`, `dma_buf_detach()`).
+//! Importers' attachments (kernel: `struct dma_buf_attachment`, `dma_buf_attach()`,
+//! `dma_buf_dynamic_attach()`, `dma_buf_map_attachment()`, `dma_buf_pin()`,
+//! `dma_buf_detach()`).
 //!
 //! An importer attaches a [`Device`] to a buffer, then maps the attachment to get the storage
-//! as segments of that device's address space. A *static* importer ([`Static`]) expects the
-//! storage to stay put while mapped; a *dynamic* one ([`Dynamic`]) gives an [`Importer`]
-//! whose `move_notify` the exporter calls before moving it, and may [`pin`](Attachment::pin)
-//! it instead.
+//! as segments of that device's address space (a [`Mapping`]). A *static* importer
+//! ([`Static`]) expects the storage to stay put while mapped; a *dynamic* one ([`Dynamic`])
+//! gives an [`Importer`] whose `move_notify` the exporter calls before moving it, and may
+//! [`pin`](Attachment::pin) it instead.
 //!
 //! # Rules
 //! * Mapping, unmapping, pinning and unpinning need the buffer's reservation lock: they take
@@ -35,8 +35,8 @@
 //!   `sg_table` is freed or leaked under the importer: a use after free).
 
 use super::exporter::Locked;
-use super::{Device, Direction, DmaBuf, SgTable};
-use crate::error::{Error, Rejected, Result};
+use super::{Device, Direction, DmaBuf, Mapping, SgTable};
+use crate::error::{Error, Result};
 use crate::resv::{ResvGuard, Usage};
 use parking_lot::Mutex;
 use std::marker::PhantomData;
@@ -150,6 +150,21 @@ impl AttInner {
 
     pub(crate) fn device(&self) -> &Device {
         &self.device
+    }
+
+    pub(super) fn buf(&self) -> &DmaBuf {
+        &self.buf
+    }
+
+    /// Takes `table` off the tables detach unmaps, for its mapping's own unmap; `false` if
+    /// the attachment detached already (detaching unmapped it).
+    pub(super) fn forget_table(&self, table: &Arc<SgTable>) -> bool {
+        let mut st = self.state.lock();
+        if st.detached {
+            return false;
+        }
+        st.mapped.retain(|t| !Arc::ptr_eq(t, table));
+        true
     }
 }
 
@@ -439,134 +454,6 @@ impl<K: Kind> std::fmt::Debug for Attachment<K> {
             .field("buf", &self.inner.buf)
             .field("device", &self.inner.device.name())
             .field("dynamic", &K::DYNAMIC)
-            .finish()
-    }
-}
-
-/// A mapped attachment: the buffer as segments of the device's address space (kernel: the
-/// `sg_table` from `dma_buf_map_attachment()`). Give it back with [`unmap`](Self::unmap)
-/// under the reservation lock, before the attachment detaches: detaching unmaps it, and an
-/// access through it faults from then on.
-#[must_use = "a mapping should be given back with unmap, under the reservation lock"]
-pub struct Mapping {
-    att: Arc<AttInner>,
-    table: Option<Arc<SgTable>>,
-    cached: bool,
-}
-
-impl Mapping {
-    fn new(att: Arc<AttInner>, table: Arc<SgTable>, cached: bool) -> Self {
-        Mapping {
-            att,
-            table: Some(table),
-            cached,
-        }
-    }
-
-    fn table(&self) -> &SgTable {
-        // Present until `unmap` or drop takes it.
-        self.table.as_deref().unwrap_or_else(|| unreachable!())
-    }
-
-    /// The segments, in buffer order.
-    pub fn segments(&self) -> &[super::Segment] {
-        self.table().segments()
-    }
-
-    /// The scatter list.
-    pub fn sg_table(&self) -> &SgTable {
-        self.table()
-    }
-
-    /// The direction it was mapped for.
-    pub fn direction(&self) -> Direction {
-        self.table().direction()
-    }
-
-    /// Whether this is the attachment's cached mapping (unmap then does nothing).
-    pub fn is_cached(&self) -> bool {
-        self.cached
-    }
-
-    /// The device reads `dst.len()` bytes at buffer offset `offset` through this mapping,
-    /// transfer by transfer across segments.
-    ///
-    /// # Errors
-    /// [`Error::Fault`] past the mapping's end or through an address that maps nothing.
-    pub fn dma_read(&self, offset: u64, dst: &mut [u8]) -> Result<()> {
-        let mut done = 0usize;
-        while done < dst.len() {
-            let (addr, run) = self.locate(offset, done, dst.len())?;
-            self.att.device.dma_read(addr, &mut dst[done..done + run])?;
-            done += run;
-        }
-        Ok(())
-    }
-
-    /// The device writes `src` at buffer offset `offset` through this mapping.
-    ///
-    /// # Errors
-    /// As [`dma_read`](Self::dma_read).
-    pub fn dma_write(&self, offset: u64, src: &[u8]) -> Result<()> {
-        let mut done = 0usize;
-        while done < src.len() {
-            let (addr, run) = self.locate(offset, done, src.len())?;
-            self.att.device.dma_write(addr, &src[done..done + run])?;
-            done += run;
-        }
-        Ok(())
-    }
-
-    /// The device address and run length for byte `done` of an access of `total` at `offset`.
-    fn locate(&self, offset: u64, done: usize, total: usize) -> Result<(u64, usize)> {
-        let at = offset + done as u64;
-        let (addr, avail) = self.table().address_of(at).ok_or(Error::Fault {
-            addr: at,
-            len: (total - done) as u64,
-        })?;
-        Ok((addr, (total - done).min(avail as usize)))
-    }
-
-    /// Unmaps (kernel: `dma_buf_unmap_attachment()`), with the reservation lock held. A
-    /// cached mapping stays for the next map. After its attachment detached there is nothing
-    /// left to unmap: detaching unmapped it.
-    ///
-    /// # Errors
-    /// [`Error::WrongLock`], handing the mapping back.
-    #[doc(alias = "dma_buf_unmap_attachment")]
-    pub fn unmap(mut self, guard: &ResvGuard<'_>) -> std::result::Result<(), Rejected<Mapping>> {
-        let att = self.att.clone();
-        let locked = match att.buf.locked(guard) {
-            Ok(l) => l,
-            Err(error) => return Err(Rejected { error, input: self }),
-        };
-        let Some(table) = self.table.take() else {
-            return Ok(());
-        };
-        if self.cached {
-            return Ok(());
-        }
-        {
-            let mut st = att.state.lock();
-            if st.detached {
-                return Ok(()); // unmapped at detach
-            }
-            st.mapped.retain(|t| !Arc::ptr_eq(t, &table));
-        }
-        // The attachment's entry is gone, so this is the last holder (a `Mapping` is the only
-        // other one, and it is not `Clone`).
-        let table = Arc::try_unwrap(table).unwrap_or_else(|shared| shared.same_segments());
-        att.buf.exporter().unmap(&locked, table);
-        Ok(())
-    }
-}
-
-impl std::fmt::Debug for Mapping {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mapping")
-            .field("device", &self.att.device.name())
-            .field("segments", &self.segments())
-            .field("cached", &self.cached)
             .finish()
     }
 }
