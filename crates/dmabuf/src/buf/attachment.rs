@@ -55,8 +55,10 @@ mod sealed {
     pub trait Sealed {}
 }
 
-/// Static or dynamic importer, as a type parameter of [`Attachment`].
-pub trait Kind: sealed::Sealed + Send + Sync + 'static {
+/// How an attachment's importer treats the storage: [`Static`] (expects it to stay put) or
+/// [`Dynamic`] (follows `move_notify`), as the type parameter of [`Attachment`] that decides
+/// which calls it has.
+pub trait ImportMode: sealed::Sealed + Send + Sync + 'static {
     /// Whether the importer follows `move_notify`.
     const DYNAMIC: bool;
 }
@@ -70,10 +72,10 @@ pub enum Dynamic {}
 
 impl sealed::Sealed for Static {}
 impl sealed::Sealed for Dynamic {}
-impl Kind for Static {
+impl ImportMode for Static {
     const DYNAMIC: bool = false;
 }
-impl Kind for Dynamic {
+impl ImportMode for Dynamic {
     const DYNAMIC: bool = true;
 }
 
@@ -115,9 +117,9 @@ impl Kind for Dynamic {
 /// # Ok::<(), dmabuf::Error>(())
 /// ```
 #[must_use = "dropping an attachment detaches it"]
-pub struct Attachment<K: Kind = Static> {
+pub struct Attachment<M: ImportMode = Static> {
     inner: Arc<AttInner>,
-    _kind: PhantomData<K>,
+    _mode: PhantomData<M>,
 }
 
 pub(crate) struct AttInner {
@@ -179,7 +181,7 @@ impl DmaBuf {
     pub fn attach(&self, device: &Device) -> Result<Attachment<Static>> {
         Ok(Attachment {
             inner: self.attach_inner(device, None)?,
-            _kind: PhantomData,
+            _mode: PhantomData,
         })
     }
 
@@ -196,7 +198,7 @@ impl DmaBuf {
     ) -> Result<Attachment<Dynamic>> {
         Ok(Attachment {
             inner: self.attach_inner(device, Some(importer))?,
-            _kind: PhantomData,
+            _mode: PhantomData,
         })
     }
 
@@ -259,7 +261,7 @@ impl AttInner {
     }
 }
 
-impl<K: Kind> Attachment<K> {
+impl<M: ImportMode> Attachment<M> {
     /// The buffer.
     pub fn buf(&self) -> &DmaBuf {
         &self.inner.buf
@@ -273,7 +275,7 @@ impl<K: Kind> Attachment<K> {
     /// Whether the importer is dynamic (kernel: `dma_buf_attachment_is_dynamic()`).
     #[doc(alias = "dma_buf_attachment_is_dynamic")]
     pub fn is_dynamic(&self) -> bool {
-        K::DYNAMIC
+        M::DYNAMIC
     }
 
     /// Whether maps hand out one cached mapping.
@@ -293,7 +295,7 @@ impl<K: Kind> Attachment<K> {
         let att = &self.inner;
         let buf = &att.buf;
         let locked = buf.locked(guard)?;
-        if !K::DYNAMIC {
+        if !M::DYNAMIC {
             // Memory management (moves, clears) must be done before a static importer
             // touches the storage, cached mapping or not; it waits with the lock held, as the
             // kernel does.
@@ -371,7 +373,7 @@ impl Attachment<Dynamic> {
     }
 }
 
-impl<K: Kind> Drop for Attachment<K> {
+impl<M: ImportMode> Drop for Attachment<M> {
     fn drop(&mut self) {
         let att = &self.inner;
         let buf = &att.buf;
@@ -448,12 +450,12 @@ impl<K: Kind> Drop for Attachment<K> {
     }
 }
 
-impl<K: Kind> std::fmt::Debug for Attachment<K> {
+impl<M: ImportMode> std::fmt::Debug for Attachment<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Attachment")
             .field("buf", &self.inner.buf)
             .field("device", &self.inner.device.name())
-            .field("dynamic", &K::DYNAMIC)
+            .field("dynamic", &M::DYNAMIC)
             .finish()
     }
 }

@@ -36,7 +36,7 @@ mod mapping;
 mod memory;
 mod sg;
 
-pub use attachment::{Attachment, Dynamic, Importer, Kind, Static};
+pub use attachment::{Attachment, Dynamic, ImportMode, Importer, Static};
 pub use cpu_access::CpuAccess;
 pub use device::{Device, DeviceCaps};
 pub use direction::Direction;
