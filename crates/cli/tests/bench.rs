@@ -3,15 +3,15 @@
 //! machine is shared.)
 #![cfg(target_os = "linux")]
 
-use dmabuf_cli::bench::{BenchArgs, run, table};
+use dmabuf_cli::bench::{Args, measure, table};
 use std::process::Command;
 
 #[test]
 fn every_case_measures_both_sides() {
-    let rows = run(&BenchArgs {
+    let rows = measure(&Args {
         rounds: 1,
         quick: true,
-        ..BenchArgs::default()
+        ..Args::default()
     });
     assert_eq!(rows.len(), 4);
     for r in &rows {
