@@ -1,6 +1,6 @@
 //! `dmabuf bench`: every case measures both sides and reports a finite ratio; `--json` gives
-//! the documented fields; the help says how long a run takes. (Numbers are not asserted: the
-//! machine is shared.)
+//! the documented fields; the help says how long a run takes. (Numbers are not asserted: they
+//! depend on the machine and its load.)
 #![cfg(target_os = "linux")]
 
 use dmabuf_cli::bench::{Args, measure, table};

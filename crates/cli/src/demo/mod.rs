@@ -14,6 +14,8 @@
 //! * [`frames`] — which frames are in flight, finished, delivered or lost;
 //! * [`fault`] — the hang and its watchdog;
 //! * [`rings`] — fence timelines that count and trace;
+//! * [`rng`] — the seeded random numbers behind every scheduling decision;
+//! * [`progress`] — the progress bar on a terminal;
 //! * [`summary`] — what a run reports.
 
 pub mod fault;

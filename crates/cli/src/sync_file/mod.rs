@@ -137,7 +137,7 @@ pub enum SyncFileError {
         /// What the probe got.
         errno: Errno,
     },
-    /// The sync_file layer refused (a bad name, a failed ioctl, …).
+    /// dmabuf-linux's sync_file calls refused (a bad name, a failed ioctl, …).
     #[error("{}: {}: {source}", .file.text, .file.named)]
     Linux {
         /// The FILE.

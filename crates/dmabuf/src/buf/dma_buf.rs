@@ -15,7 +15,7 @@
 //!   lock there is reported.
 //!
 //! # Differences from the kernel
-//! * No file: a handle is the reference; the uapi layer wraps one in an fd.
+//! * No file: a handle is the reference.
 //! * The attachment list and the vmap count are guarded by small internal locks, changed only
 //!   with the reservation lock held, so every ordering the kernel gives holds here too.
 //! * The debug listing reads fences without taking reservation locks (the kernel locks each

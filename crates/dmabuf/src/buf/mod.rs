@@ -14,7 +14,9 @@
 //! * [`CpuAccess`] — the begin/end CPU access bracket.
 //! * Implicit sync as the fd offers it: [`DmaBuf::export_sync_file`],
 //!   [`DmaBuf::import_sync_file`], [`DmaBuf::is_ready`] and its waits (the poll rules).
-//! * [`exporters`] — the system heap and memfd-backed buffers.
+//! * [`exporters`] — three exporters: the system heap, memfd-backed buffers another process
+//!   can map, and a device's local memory whose buffers are evicted to host memory (the
+//!   dynamic one).
 //!
 //! # The locking convention (kernel: dma-buf.c, "locking convention")
 //! | call | reservation lock |
