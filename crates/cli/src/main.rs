@@ -1,13 +1,13 @@
 //! `dmabuf` — the command: a pipeline demo, benchmarks, the system's dma-bufs, kernel
 //! sync_files.
 //!
-//! Each subcommand lives in its module with a `run(args)`; errors come back as [`Failure`],
-//! printed as one line `dmabuf: <cause>` with the failure's exit code. Usage errors are
-//! clap's: its whole message on stderr and exit code 2.
-
-mod sync_file;
+//! This file parses the command line and dispatches: each subcommand is a module of the
+//! `dmabuf_cli` library with its `Args` and a `run(&Args)`, whose `Failure` is printed here
+//! as one line `dmabuf: <cause>` with the failure's exit code. Usage errors are clap's: its
+//! whole message on stderr and exit code 2.
 
 use clap::{ColorChoice, Parser, Subcommand};
+use dmabuf_cli::{bench, demo, inspect, sync_file};
 use std::process::ExitCode;
 
 /// Work with Linux dma-bufs and sync_files.
@@ -23,7 +23,7 @@ struct Cli {
 enum Command {
     /// Run a multi-device pipeline demo on simulated devices, validator on (camera → GPU →
     /// encoder and USB gadget, evictions, a scripted hang and its recovery).
-    Demo(dmabuf_cli::demo::DemoArgs),
+    Demo(demo::Args),
     /// Measure the library's hot paths against their baselines: a table of ratios, in about
     /// 0.6 seconds.
     ///
@@ -31,66 +31,12 @@ enum Command {
     /// (a debug build is several times slower); the time grows with --rounds, and --quick
     /// takes a fraction of it. On a terminal a progress bar on stderr names the case being
     /// measured.
-    Bench(dmabuf_cli::bench::BenchArgs),
+    Bench(bench::Args),
     /// Show the system's dma-bufs: size, exporter, name, which processes hold or map each,
     /// totals per process and exporter (like Android's dmabuf_dump).
-    Inspect(InspectArgs),
+    Inspect(inspect::Args),
     /// Kernel sync_file tools: info, merge, wait.
-    #[command(subcommand)]
-    SyncFile(sync_file::SyncFileCommand),
-}
-
-/// Options of `dmabuf inspect`.
-#[derive(Debug, clap::Args)]
-struct InspectArgs {
-    /// Print JSON instead of tables.
-    #[arg(long)]
-    json: bool,
-}
-
-/// A failed command: the one-line cause and the exit code.
-#[derive(Debug)]
-pub struct Failure {
-    /// The cause, printed after `dmabuf: `.
-    pub message: String,
-    /// The process's exit code (not 0).
-    pub code: u8,
-}
-
-impl Failure {
-    /// A failure with exit code 1.
-    pub fn new(message: impl std::fmt::Display) -> Failure {
-        Failure {
-            message: message.to_string(),
-            code: 1,
-        }
-    }
-}
-
-/// `dmabuf bench`.
-fn bench(args: &dmabuf_cli::bench::BenchArgs) -> Result<(), Failure> {
-    let rows = dmabuf_cli::bench::run(args);
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).map_err(Failure::new)?
-        );
-    } else {
-        print!("{}", dmabuf_cli::bench::table(&rows));
-    }
-    Ok(())
-}
-
-/// `dmabuf inspect`.
-fn inspect(args: &InspectArgs) -> Result<(), Failure> {
-    let report = dmabuf_cli::inspect::collect(&dmabuf_cli::inspect::Roots::default());
-    if args.json {
-        let json = serde_json::to_string_pretty(&report).map_err(Failure::new)?;
-        println!("{json}");
-    } else {
-        print!("{report}");
-    }
-    Ok(())
+    SyncFile(sync_file::Args),
 }
 
 /// Ends the process with a usage error of subcommand `sub` that clap's parser cannot see
@@ -101,7 +47,8 @@ fn usage_error(cmd: &mut clap::Command, sub: &str, problem: &str) -> ! {
         .exit()
 }
 
-fn main() -> ExitCode {
+/// The command line, parsed and checked; a usage error ends the process.
+fn parse() -> Command {
     let color = if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
         ColorChoice::Never
     } else {
@@ -120,16 +67,20 @@ fn main() -> ExitCode {
     {
         usage_error(&mut cmd, "demo", &problem);
     }
-    let result = match cli.command {
-        Command::Demo(args) => return dmabuf_cli::demo::run_cli(&args),
-        Command::Bench(args) => bench(&args),
-        Command::Inspect(args) => inspect(&args),
-        Command::SyncFile(cmd) => sync_file::run(cmd),
+    cli.command
+}
+
+fn main() -> ExitCode {
+    let result = match parse() {
+        Command::Demo(args) => demo::run(&args),
+        Command::Bench(args) => bench::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
+        Command::SyncFile(args) => sync_file::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            // An empty message: a child's exit code passed on, already explained by the child.
+            // An empty message: the cause is already on stderr (Failure::reported).
             if !f.message.is_empty() {
                 eprintln!("dmabuf: {}", f.message);
             }

@@ -2,7 +2,7 @@
 //! trace has a track per device and timeline with every emitted fence signalled, and the
 //! scripted fault is recovered with its fence errored.
 
-use dmabuf_cli::demo::{self, DemoArgs};
+use dmabuf_cli::demo::{self, Args};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -10,29 +10,29 @@ use std::sync::Mutex;
 /// Demo runs share the validator's global report list: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn short(seed: u64) -> DemoArgs {
-    DemoArgs {
+fn short(seed: u64) -> Args {
+    Args {
         frames: 24,
         buffers: 6,
         capacity: 192,
         seed,
         fault_frame: Some(10),
         timeout_ms: 50,
-        ..DemoArgs::default()
+        ..Args::default()
     }
 }
 
 #[test]
 fn short_run_succeeds_and_repeats_its_counts() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let a = demo::run(&short(42)).expect("runs");
-    let b = demo::run(&short(42)).expect("runs");
+    let a = demo::execute(&short(42)).expect("runs");
+    let b = demo::execute(&short(42)).expect("runs");
     assert_eq!(a.failure(), None, "{a}");
     assert_eq!(a.counts.validator_reports, 0, "{a}");
     assert_eq!(a.counts.delivered, 24);
     assert!(a.counts.evictions > 0, "device memory under pressure: {a}");
     assert_eq!(a.counts, b.counts, "same seed, same counts");
-    let c = demo::run(&DemoArgs {
+    let c = demo::execute(&Args {
         no_fault: true,
         fault_frame: None,
         ..short(43)
@@ -50,7 +50,7 @@ fn trace_has_a_track_per_device_and_timeline_and_every_fence_signals() {
     let mut args = short(5);
     args.gpu_threads = 2;
     args.trace = Some(path.clone());
-    let summary = demo::run(&args).expect("runs");
+    let summary = demo::execute(&args).expect("runs");
     assert_eq!(summary.failure(), None, "{summary}");
     let text = std::fs::read_to_string(&path).expect("trace written");
     let _ = std::fs::remove_file(&path);
@@ -193,7 +193,7 @@ fn trace_has_a_track_per_device_and_timeline_and_every_fence_signals() {
 #[test]
 fn the_fault_frame_is_recovered_and_its_fence_errored() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let summary = demo::run(&short(9)).expect("runs");
+    let summary = demo::execute(&short(9)).expect("runs");
     assert_eq!(summary.failure(), None, "{summary}");
     let fault = summary.fault.clone().expect("a fault was injected");
     assert_eq!(fault.frame, 10);
@@ -215,7 +215,7 @@ fn the_fault_frame_is_recovered_and_its_fence_errored() {
 #[test]
 fn either_reading_stage_alone_runs_recovers_the_fault_and_traces_only_itself() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let both = demo::run(&short(11)).expect("runs");
+    let both = demo::execute(&short(11)).expect("runs");
     for (stage, own, other) in [
         (demo::Consumer::Encoder, "encoder/hw", "usb-gadget/ep1in"),
         (demo::Consumer::Usb, "usb-gadget/ep1in", "encoder/hw"),
@@ -224,12 +224,12 @@ fn either_reading_stage_alone_runs_recovers_the_fault_and_traces_only_itself() {
             "dmabuf-demo-stage-{stage:?}-{}.json",
             std::process::id()
         ));
-        let args = DemoArgs {
+        let args = Args {
             stages: vec![stage],
             trace: Some(path.clone()),
             ..short(11)
         };
-        let summary = demo::run(&args).expect("runs");
+        let summary = demo::execute(&args).expect("runs");
         assert_eq!(summary.failure(), None, "{stage:?}: {summary}");
         assert_eq!(summary.counts.delivered, 24, "{stage:?}");
         // The hang is found by this stage's own timed wait.
@@ -253,11 +253,11 @@ fn either_reading_stage_alone_runs_recovers_the_fault_and_traces_only_itself() {
         assert!(text.contains(own), "{stage:?}: {own} traced");
         assert!(!text.contains(other), "{stage:?}: {other} not traced");
     }
-    let none = DemoArgs {
+    let none = Args {
         stages: Vec::new(),
         ..short(11)
     };
-    let err = demo::run(&none).expect_err("no reading stage");
+    let err = demo::execute(&none).expect_err("no reading stage");
     assert!(err.to_string().contains("--stages"), "{err}");
 }
 
@@ -391,10 +391,10 @@ fn the_summary_says_what_it_measures_and_counts_one_as_one() {
 
 #[test]
 fn a_fault_frame_past_the_run_is_refused() {
-    let past = |fault_frame, frames| DemoArgs {
+    let past = |fault_frame, frames| Args {
         frames,
         fault_frame: Some(fault_frame),
-        ..DemoArgs::default()
+        ..Args::default()
     };
     assert_eq!(past(239, 240).check(), Ok(()));
     assert!(past(0, 0).check().unwrap_err().contains("--frames 0"));
@@ -404,12 +404,12 @@ fn a_fault_frame_past_the_run_is_refused() {
         "--fault-frame 240 is past the end of the run: --frames 240 runs frames 0 to 239"
     );
     // By duration the run's end is not known: the summary says if the frame was not reached.
-    let by_time = DemoArgs {
+    let by_time = Args {
         duration: Some(1),
         ..past(500, 240)
     };
     assert_eq!(by_time.check(), Ok(()));
-    let err = demo::run(&past(500, 240)).expect_err("refused");
+    let err = demo::execute(&past(500, 240)).expect_err("refused");
     assert!(matches!(err, demo::DemoError::Options(_)), "{err:?}");
     assert_eq!(err.exit_code(), 2);
 
@@ -537,7 +537,7 @@ fn a_trace_path_that_cannot_be_written_fails_before_the_run_with_exit_1() {
         .join(format!("dmabuf-no-such-dir-{}", std::process::id()))
         .join("demo.json");
     // The library: the error, and no run.
-    let err = demo::run(&DemoArgs {
+    let err = demo::execute(&Args {
         trace: Some(missing.clone()),
         ..short(3)
     })

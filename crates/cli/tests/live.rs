@@ -1,6 +1,6 @@
 //! `inspect` on the live system, with dma-bufs this test allocates from the system heap: it
 //! finds them by inode, with this process holding (and mapping) them. Needs
-//! `/dev/dma_heap/system` (the real-kernel harness, `crates/linux/vm/run`, runs it as root in
+//! `/dev/dma_heap/system` (the workspace's real-kernel harness, `vm/run`, runs it as root in
 //! Linux 6.12, with `--include-ignored`); the test is ignored unless asked for, and then a
 //! missing heap fails it.
 #![cfg(target_os = "linux")]

@@ -1,8 +1,8 @@
 //! `dmabuf sync-file` on real kernel sync_files: pending vgem fences exported from vgem
 //! buffers, named to the binary as an inherited descriptor and as `/proc/PID/fd/N`. Needs
-//! vgem (the real-kernel harness, `crates/linux/vm/run`, runs it as root in Linux 6.12 and
-//! puts the `dmabuf` binary at its build path, with `--include-ignored`); the test is ignored
-//! unless asked for, and then a missing vgem device or binary fails it.
+//! vgem (the workspace's real-kernel harness, `vm/run`, runs it as root in Linux 6.12 and puts
+//! the `dmabuf` binary at its build path, with `--include-ignored`); the test is ignored unless
+//! asked for, and then a missing vgem device or binary fails it.
 #![cfg(target_os = "linux")]
 
 use dmabuf_linux::{Access, SyncFileFd, Vgem};

@@ -12,7 +12,9 @@
 //!
 //! Each buffer carries a version number. A job bumps its written buffer's version in two
 //! steps (load, yield, store) and checks that the buffers it reads do not change meanwhile:
-//! a missing dependency would show as a lost version or a torn read. Run: `cargo run -p dmabuf --example implicit_sync`.
+//! a missing dependency would show as a lost version or a torn read.
+//!
+//! Run: `cargo run -p dmabuf --example implicit_sync`.
 
 use dmabuf::fence::{Fence, FenceContext};
 use dmabuf::resv::{Resv, Usage};

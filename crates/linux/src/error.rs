@@ -179,7 +179,9 @@ impl From<Error> for dmabuf::Error {
     }
 }
 
-/// The library's errno for a kernel errno.
+/// The library's errno for a kernel errno: the crate's one bridge from [`rustix::io::Errno`]
+/// to [`dmabuf::Errno`] (the other way is the one line of [`Error::errno`] for
+/// [`Error::Library`]). A value outside the library's range (`1..=4095`) becomes `EIO`.
 pub(crate) fn library_errno(e: Errno) -> dmabuf::Errno {
     dmabuf::Errno::from_raw(e.raw_os_error()).unwrap_or(dmabuf::Errno::EIO)
 }

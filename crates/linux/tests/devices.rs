@@ -468,8 +468,7 @@ fn udmabuf_bad_input_is_refused_with_typed_errors() {
 }
 
 // The kernel refuses F_SEAL_FUTURE_WRITE as it does F_SEAL_WRITE (since the December 2024
-// fix, in 6.12 stable too); the check before the ioctl used to let it through to an untyped
-// EINVAL.
+// fix, in 6.12 stable too); so does the check before the ioctl, with Error::WriteSealed.
 #[test]
 #[ignore = "needs /dev/udmabuf (runs in the qemu guest)"]
 fn udmabuf_refuses_a_future_write_seal() {

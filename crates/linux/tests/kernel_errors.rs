@@ -1,4 +1,4 @@
-//! Errors the kernel gives itself, compared with the layer's: bad input handed to the kernel
+//! Errors the kernel gives itself, compared with the typed API's: bad input handed to the kernel
 //! through `dmabuf_linux::raw` (flags, padding, closed or wrong-kind descriptor numbers,
 //! seeks a dma-buf refuses, names too long) must get an `Error::Sys` with the errno the
 //! typed API's own check gives for the same input, and a descriptor of the wrong kind must
@@ -308,7 +308,7 @@ fn merge_cuts_a_long_or_nul_holding_name_as_the_kernel_keeps_it() {
         }
 
         // The kernel itself keeps 31 bytes of a full 32-byte field, whatever they are: cut
-        // inside a character, the name it reports is no longer UTF-8 (the layer cuts on a
+        // inside a character, the name it reports is no longer UTF-8 (the typed API cuts on a
         // character boundary so that never happens through `merge`).
         let mut data = SyncMergeData::new(b.as_raw_fd());
         data.name = [b'z'; 32];

@@ -12,14 +12,14 @@
 
 mod cases;
 
-use clap::Args;
+use crate::Failure;
 use indicatif::ProgressBar;
 use serde::Serialize;
 use std::time::Duration;
 
 /// Options of `dmabuf bench`.
-#[derive(Debug, Clone, Args)]
-pub struct BenchArgs {
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
     /// Print JSON: `[{"name","value_ns","baseline","baseline_ns","ratio"}]`.
     #[arg(long)]
     pub json: bool,
@@ -34,10 +34,10 @@ pub struct BenchArgs {
     pub quiet: bool,
 }
 
-impl Default for BenchArgs {
+impl Default for Args {
     /// The command line's defaults, without a progress bar.
     fn default() -> Self {
-        BenchArgs {
+        Args {
             json: false,
             rounds: 7,
             quick: false,
@@ -74,9 +74,27 @@ pub(crate) struct Case {
     base: fn(u64) -> Duration,
 }
 
-/// Runs every case and returns the rows; on a terminal (and not `quiet`) a progress bar on
-/// stderr names the case being measured.
-pub fn run(args: &BenchArgs) -> Vec<Row> {
+/// `dmabuf bench`: measures every case and prints the table (or, with `--json`, the rows as
+/// JSON) on stdout.
+///
+/// # Errors
+/// The rows could not be written as JSON.
+pub fn run(args: &Args) -> Result<(), Failure> {
+    let rows = measure(args);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).map_err(Failure::new)?
+        );
+    } else {
+        print!("{}", table(&rows));
+    }
+    Ok(())
+}
+
+/// Measures every case and returns the rows; on a terminal (and not `quiet`) a progress bar
+/// on stderr names the case being measured.
+pub fn measure(args: &Args) -> Vec<Row> {
     dmabuf::lockdep::set_enabled(false);
     let cases = cases::all();
     let progress = crate::progress::bar(
@@ -94,7 +112,7 @@ pub fn run(args: &BenchArgs) -> Vec<Row> {
             } else {
                 case.ops
             };
-            measure(case, ops, args.rounds, &progress)
+            measure_case(case, ops, args.rounds, &progress)
         })
         .collect();
     progress.finish_and_clear();
@@ -103,7 +121,7 @@ pub fn run(args: &BenchArgs) -> Vec<Row> {
 
 /// Times `case` for `rounds` interleaved rounds of `ops` operations per side, a step of
 /// `progress` per round.
-fn measure(case: &Case, ops: u64, rounds: u32, progress: &ProgressBar) -> Row {
+fn measure_case(case: &Case, ops: u64, rounds: u32, progress: &ProgressBar) -> Row {
     let per_op = |d: Duration| d.as_nanos() as f64 / ops as f64;
     let (mut values, mut bases, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {

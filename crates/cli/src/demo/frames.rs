@@ -2,7 +2,7 @@
 //! stage said of it, and how many frames are finished, which is what bounds the frames in
 //! flight and what the progress bar counts.
 
-use super::DemoArgs;
+use super::Args;
 use super::stages::{Consumer, Delivery};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -36,7 +36,7 @@ pub struct Frames {
 
 impl Frames {
     /// An empty book for a run with the reading stages of `args`.
-    pub fn new(args: &DemoArgs) -> Self {
+    pub fn new(args: &Args) -> Self {
         Frames {
             runs_encoder: args.runs(Consumer::Encoder),
             runs_usb: args.runs(Consumer::Usb),
@@ -148,7 +148,7 @@ impl Frames {
 #[cfg(test)]
 mod tests {
     use super::Frames;
-    use crate::demo::DemoArgs;
+    use crate::demo::Args;
     use crate::demo::stages::{Consumer, Delivery};
     use std::time::Instant;
 
@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn a_frame_is_finished_once_every_running_stage_answers_its_current_attempt() {
-        let mut f = Frames::new(&DemoArgs::default());
+        let mut f = Frames::new(&Args::default());
         f.start(0);
         f.start(1);
         f.record(answer(Consumer::Encoder, 0, 0, true));
@@ -182,7 +182,7 @@ mod tests {
         // The fault: the hung attempt finishes failed while other frames finish around it;
         // every one of them stays counted, and the retried frame counts once, when its
         // new attempt is answered.
-        let mut f = Frames::new(&DemoArgs::default());
+        let mut f = Frames::new(&Args::default());
         for frame in 0..3 {
             f.start(frame);
         }
@@ -207,9 +207,9 @@ mod tests {
 
     #[test]
     fn a_stage_that_does_not_run_counts_as_answered() {
-        let args = DemoArgs {
+        let args = Args {
             stages: vec![Consumer::Usb],
-            ..DemoArgs::default()
+            ..Args::default()
         };
         let mut f = Frames::new(&args);
         f.start(0);

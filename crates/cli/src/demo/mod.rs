@@ -14,6 +14,8 @@
 //! * [`frames`] — which frames are in flight, finished, delivered or lost;
 //! * [`fault`] — the hang and its watchdog;
 //! * [`rings`] — fence timelines that count and trace;
+//! * [`rng`] — the seeded random numbers behind every scheduling decision;
+//! * [`progress`] — the progress bar on a terminal;
 //! * [`summary`] — what a run reports.
 
 pub mod fault;
@@ -26,19 +28,18 @@ pub mod rng;
 pub mod stages;
 pub mod summary;
 
+use crate::Failure;
 use crate::trace::Trace;
-use clap::Args;
 pub use stages::Consumer;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::Arc;
 pub use summary::{Counts, FaultReport, Summary};
 
 /// Options of `dmabuf demo`.
-#[derive(Debug, Clone, Args)]
-pub struct DemoArgs {
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
     /// Frames to run (ignored when --duration is given).
     #[arg(long, default_value_t = 240, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub frames: u64,
@@ -84,9 +85,9 @@ pub struct DemoArgs {
     pub quiet: bool,
 }
 
-impl Default for DemoArgs {
+impl Default for Args {
     fn default() -> Self {
-        DemoArgs {
+        Args {
             frames: 240,
             duration: None,
             stages: vec![Consumer::Encoder, Consumer::Usb],
@@ -103,7 +104,7 @@ impl Default for DemoArgs {
     }
 }
 
-impl DemoArgs {
+impl Args {
     /// Whether the reading stage `c` runs (`--stages`).
     pub fn runs(&self, c: Consumer) -> bool {
         self.stages.contains(&c)
@@ -257,7 +258,7 @@ struct Ran {
 }
 
 /// Creates the trace file (if asked for) and runs the pipeline.
-fn run_pipeline(args: &DemoArgs) -> Result<Ran, DemoError> {
+fn run_pipeline(args: &Args) -> Result<Ran, DemoError> {
     args.check().map_err(DemoError::Options)?;
     let file = args.trace.as_deref().map(TraceFile::create).transpose()?;
     let trace = Arc::new(Trace::new(file.is_some()));
@@ -275,13 +276,14 @@ fn run_pipeline(args: &DemoArgs) -> Result<Ran, DemoError> {
     }
 }
 
-/// Runs the demo; writes the trace if asked.
+/// Runs the demo and writes the trace if asked; prints nothing. The tests drive the demo
+/// through this.
 ///
 /// The trace file is created before the run: a path that cannot be written fails at once.
 ///
 /// # Errors
 /// Creating the trace file, setting up (buffers, mappings) or writing the trace failed.
-pub fn run(args: &DemoArgs) -> Result<Summary, DemoError> {
+pub fn execute(args: &Args) -> Result<Summary, DemoError> {
     let Ran { summary, trace } = run_pipeline(args)?;
     if let Some((file, trace)) = trace {
         file.write(&trace)?;
@@ -289,10 +291,13 @@ pub fn run(args: &DemoArgs) -> Result<Summary, DemoError> {
     Ok(summary)
 }
 
-/// `dmabuf demo` from the command line: prints the summary, then writes the trace; exit code
-/// 0 for a clean run, 1 for a failed run or an error (`dmabuf: <cause>` on stderr), 2 for
-/// options that cannot run together.
-pub fn run_cli(args: &DemoArgs) -> ExitCode {
+/// `dmabuf demo`: runs the demo, prints the summary on stdout, then writes the trace.
+///
+/// # Errors
+/// A failed run (exit code 1), whose cause this prints on stderr as `dmabuf demo: FAILED:
+/// <cause>`; an error ([`DemoError`], its [exit code](DemoError::exit_code)): 1 for a trace
+/// file or a setup that failed, 2 for options that cannot run together.
+pub fn run(args: &Args) -> Result<(), Failure> {
     let outcome = run_pipeline(args).and_then(|Ran { summary, trace }| {
         // A closed stdout (`| head`) is not an error worth a panic.
         let mut out = std::io::stdout().lock();
@@ -309,15 +314,15 @@ pub fn run_cli(args: &DemoArgs) -> ExitCode {
         Ok(summary.failure())
     });
     match outcome {
-        Ok(None) => ExitCode::SUCCESS,
+        Ok(None) => Ok(()),
         Ok(Some(cause)) => {
             eprintln!("dmabuf demo: FAILED: {cause}");
-            ExitCode::FAILURE
+            Err(Failure::reported(1))
         }
-        Err(e) => {
-            eprintln!("dmabuf: {e}");
-            ExitCode::from(e.exit_code())
-        }
+        Err(e) => Err(Failure {
+            message: e.to_string(),
+            code: e.exit_code(),
+        }),
     }
 }
 

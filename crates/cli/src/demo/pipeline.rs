@@ -12,7 +12,7 @@ use super::stages::{
     self, CameraJob, Consumer, Delivery, FRAME_SIZE, GpuJob, Patience, ReadJob, pid,
 };
 use super::summary::{Counts, FaultReport, Summary};
-use super::{DemoArgs, DemoError};
+use super::{Args, DemoError};
 use crate::trace::{Trace, Track};
 use dmabuf::SyncFile;
 use dmabuf::buf::exporters::{DeviceMemory, SystemHeap};
@@ -187,9 +187,9 @@ impl Submitter {
 /// Runs the pipeline for `args`, tracing into `trace`.
 ///
 /// # Errors
-/// The options cannot run together ([`DemoArgs::check`]), or setting up failed (the library
+/// The options cannot run together ([`Args::check`]), or setting up failed (the library
 /// refused an allocation, attachment or mapping).
-pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
+pub fn run(args: &Args, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
     args.check().map_err(DemoError::Options)?;
     set_report_mode(ReportMode::Collect);
     let _ = take_reports();
@@ -456,7 +456,7 @@ pub fn run(args: &DemoArgs, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
 }
 
 /// The pipeline's shape for the summary: `camera -> gpu x2 -> encoder + usb-gadget`.
-fn describe_stages(args: &DemoArgs) -> String {
+fn describe_stages(args: &Args) -> String {
     let readers: Vec<&str> = [
         (Consumer::Encoder, "encoder"),
         (Consumer::Usb, "usb-gadget"),

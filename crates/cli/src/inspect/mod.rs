@@ -23,3 +23,29 @@ pub use report::{
     Buffer, BufinfoSource, ExporterTotals, HeldFd, Holder, Mapper, ProcessScan, ProcessTotals,
     Report, Unreadable,
 };
+
+use crate::Failure;
+
+/// Options of `dmabuf inspect`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Args {
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `dmabuf inspect`: collects the live system's report and prints it on stdout, as tables (or,
+/// with `--json`, as JSON).
+///
+/// # Errors
+/// The report could not be written as JSON.
+pub fn run(args: &Args) -> Result<(), Failure> {
+    let report = collect(&Roots::default());
+    if args.json {
+        let json = serde_json::to_string_pretty(&report).map_err(Failure::new)?;
+        println!("{json}");
+    } else {
+        print!("{report}");
+    }
+    Ok(())
+}

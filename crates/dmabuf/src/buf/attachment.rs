@@ -1,12 +1,12 @@
-//! Importers' attachments and mappings (kernel: `struct dma_buf_attachment`,
-//! `dma_buf_attach()`, `dma_buf_dynamic_attach()`, `dma_buf_map_attachment()`,
-//! `dma_buf_pin()`, `dma_buf_detach()`).
+//! Importers' attachments (kernel: `struct dma_buf_attachment`, `dma_buf_attach()`,
+//! `dma_buf_dynamic_attach()`, `dma_buf_map_attachment()`, `dma_buf_pin()`,
+//! `dma_buf_detach()`).
 //!
 //! An importer attaches a [`Device`] to a buffer, then maps the attachment to get the storage
-//! as segments of that device's address space. A *static* importer ([`Static`]) expects the
-//! storage to stay put while mapped; a *dynamic* one ([`Dynamic`]) gives an [`Importer`]
-//! whose `move_notify` the exporter calls before moving it, and may [`pin`](Attachment::pin)
-//! it instead.
+//! as segments of that device's address space (a [`Mapping`]). A *static* importer
+//! ([`Static`]) expects the storage to stay put while mapped; a *dynamic* one ([`Dynamic`])
+//! gives an [`Importer`] whose `move_notify` the exporter calls before moving it, and may
+//! [`pin`](Attachment::pin) it instead.
 //!
 //! # Rules
 //! * Mapping, unmapping, pinning and unpinning need the buffer's reservation lock: they take
@@ -35,8 +35,8 @@
 //!   `sg_table` is freed or leaked under the importer: a use after free).
 
 use super::exporter::Locked;
-use super::{Device, Direction, DmaBuf, SgTable};
-use crate::error::{Error, Rejected, Result};
+use super::{Device, Direction, DmaBuf, Mapping, SgTable};
+use crate::error::{Error, Result};
 use crate::resv::{ResvGuard, Usage};
 use parking_lot::Mutex;
 use std::marker::PhantomData;
@@ -55,8 +55,10 @@ mod sealed {
     pub trait Sealed {}
 }
 
-/// Static or dynamic importer, as a type parameter of [`Attachment`].
-pub trait Kind: sealed::Sealed + Send + Sync + 'static {
+/// How an attachment's importer treats the storage: [`Static`] (expects it to stay put) or
+/// [`Dynamic`] (follows `move_notify`), as the type parameter of [`Attachment`] that decides
+/// which calls it has.
+pub trait ImportMode: sealed::Sealed + Send + Sync + 'static {
     /// Whether the importer follows `move_notify`.
     const DYNAMIC: bool;
 }
@@ -70,10 +72,10 @@ pub enum Dynamic {}
 
 impl sealed::Sealed for Static {}
 impl sealed::Sealed for Dynamic {}
-impl Kind for Static {
+impl ImportMode for Static {
     const DYNAMIC: bool = false;
 }
-impl Kind for Dynamic {
+impl ImportMode for Dynamic {
     const DYNAMIC: bool = true;
 }
 
@@ -115,9 +117,9 @@ impl Kind for Dynamic {
 /// # Ok::<(), dmabuf::Error>(())
 /// ```
 #[must_use = "dropping an attachment detaches it"]
-pub struct Attachment<K: Kind = Static> {
+pub struct Attachment<M: ImportMode = Static> {
     inner: Arc<AttInner>,
-    _kind: PhantomData<K>,
+    _mode: PhantomData<M>,
 }
 
 pub(crate) struct AttInner {
@@ -151,6 +153,21 @@ impl AttInner {
     pub(crate) fn device(&self) -> &Device {
         &self.device
     }
+
+    pub(super) fn buf(&self) -> &DmaBuf {
+        &self.buf
+    }
+
+    /// Takes `table` off the tables detach unmaps, for its mapping's own unmap; `false` if
+    /// the attachment detached already (detaching unmapped it).
+    pub(super) fn forget_table(&self, table: &Arc<SgTable>) -> bool {
+        let mut st = self.state.lock();
+        if st.detached {
+            return false;
+        }
+        st.mapped.retain(|t| !Arc::ptr_eq(t, table));
+        true
+    }
 }
 
 impl DmaBuf {
@@ -164,7 +181,7 @@ impl DmaBuf {
     pub fn attach(&self, device: &Device) -> Result<Attachment<Static>> {
         Ok(Attachment {
             inner: self.attach_inner(device, None)?,
-            _kind: PhantomData,
+            _mode: PhantomData,
         })
     }
 
@@ -181,7 +198,7 @@ impl DmaBuf {
     ) -> Result<Attachment<Dynamic>> {
         Ok(Attachment {
             inner: self.attach_inner(device, Some(importer))?,
-            _kind: PhantomData,
+            _mode: PhantomData,
         })
     }
 
@@ -244,7 +261,7 @@ impl AttInner {
     }
 }
 
-impl<K: Kind> Attachment<K> {
+impl<M: ImportMode> Attachment<M> {
     /// The buffer.
     pub fn buf(&self) -> &DmaBuf {
         &self.inner.buf
@@ -258,7 +275,7 @@ impl<K: Kind> Attachment<K> {
     /// Whether the importer is dynamic (kernel: `dma_buf_attachment_is_dynamic()`).
     #[doc(alias = "dma_buf_attachment_is_dynamic")]
     pub fn is_dynamic(&self) -> bool {
-        K::DYNAMIC
+        M::DYNAMIC
     }
 
     /// Whether maps hand out one cached mapping.
@@ -278,7 +295,7 @@ impl<K: Kind> Attachment<K> {
         let att = &self.inner;
         let buf = &att.buf;
         let locked = buf.locked(guard)?;
-        if !K::DYNAMIC {
+        if !M::DYNAMIC {
             // Memory management (moves, clears) must be done before a static importer
             // touches the storage, cached mapping or not; it waits with the lock held, as the
             // kernel does.
@@ -356,7 +373,7 @@ impl Attachment<Dynamic> {
     }
 }
 
-impl<K: Kind> Drop for Attachment<K> {
+impl<M: ImportMode> Drop for Attachment<M> {
     fn drop(&mut self) {
         let att = &self.inner;
         let buf = &att.buf;
@@ -433,140 +450,12 @@ impl<K: Kind> Drop for Attachment<K> {
     }
 }
 
-impl<K: Kind> std::fmt::Debug for Attachment<K> {
+impl<M: ImportMode> std::fmt::Debug for Attachment<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Attachment")
             .field("buf", &self.inner.buf)
             .field("device", &self.inner.device.name())
-            .field("dynamic", &K::DYNAMIC)
-            .finish()
-    }
-}
-
-/// A mapped attachment: the buffer as segments of the device's address space (kernel: the
-/// `sg_table` from `dma_buf_map_attachment()`). Give it back with [`unmap`](Self::unmap)
-/// under the reservation lock, before the attachment detaches: detaching unmaps it, and an
-/// access through it faults from then on.
-#[must_use = "a mapping should be given back with unmap, under the reservation lock"]
-pub struct Mapping {
-    att: Arc<AttInner>,
-    table: Option<Arc<SgTable>>,
-    cached: bool,
-}
-
-impl Mapping {
-    fn new(att: Arc<AttInner>, table: Arc<SgTable>, cached: bool) -> Self {
-        Mapping {
-            att,
-            table: Some(table),
-            cached,
-        }
-    }
-
-    fn table(&self) -> &SgTable {
-        // Present until `unmap` or drop takes it.
-        self.table.as_deref().unwrap_or_else(|| unreachable!())
-    }
-
-    /// The segments, in buffer order.
-    pub fn segments(&self) -> &[super::Segment] {
-        self.table().segments()
-    }
-
-    /// The scatter list.
-    pub fn sg_table(&self) -> &SgTable {
-        self.table()
-    }
-
-    /// The direction it was mapped for.
-    pub fn direction(&self) -> Direction {
-        self.table().direction()
-    }
-
-    /// Whether this is the attachment's cached mapping (unmap then does nothing).
-    pub fn is_cached(&self) -> bool {
-        self.cached
-    }
-
-    /// The device reads `dst.len()` bytes at buffer offset `offset` through this mapping,
-    /// transfer by transfer across segments.
-    ///
-    /// # Errors
-    /// [`Error::Fault`] past the mapping's end or through an address that maps nothing.
-    pub fn dma_read(&self, offset: u64, dst: &mut [u8]) -> Result<()> {
-        let mut done = 0usize;
-        while done < dst.len() {
-            let (addr, run) = self.locate(offset, done, dst.len())?;
-            self.att.device.dma_read(addr, &mut dst[done..done + run])?;
-            done += run;
-        }
-        Ok(())
-    }
-
-    /// The device writes `src` at buffer offset `offset` through this mapping.
-    ///
-    /// # Errors
-    /// As [`dma_read`](Self::dma_read).
-    pub fn dma_write(&self, offset: u64, src: &[u8]) -> Result<()> {
-        let mut done = 0usize;
-        while done < src.len() {
-            let (addr, run) = self.locate(offset, done, src.len())?;
-            self.att.device.dma_write(addr, &src[done..done + run])?;
-            done += run;
-        }
-        Ok(())
-    }
-
-    /// The device address and run length for byte `done` of an access of `total` at `offset`.
-    fn locate(&self, offset: u64, done: usize, total: usize) -> Result<(u64, usize)> {
-        let at = offset + done as u64;
-        let (addr, avail) = self.table().address_of(at).ok_or(Error::Fault {
-            addr: at,
-            len: (total - done) as u64,
-        })?;
-        Ok((addr, (total - done).min(avail as usize)))
-    }
-
-    /// Unmaps (kernel: `dma_buf_unmap_attachment()`), with the reservation lock held. A
-    /// cached mapping stays for the next map. After its attachment detached there is nothing
-    /// left to unmap: detaching unmapped it.
-    ///
-    /// # Errors
-    /// [`Error::WrongLock`], handing the mapping back.
-    #[doc(alias = "dma_buf_unmap_attachment")]
-    pub fn unmap(mut self, guard: &ResvGuard<'_>) -> std::result::Result<(), Rejected<Mapping>> {
-        let att = self.att.clone();
-        let locked = match att.buf.locked(guard) {
-            Ok(l) => l,
-            Err(error) => return Err(Rejected { error, input: self }),
-        };
-        let Some(table) = self.table.take() else {
-            return Ok(());
-        };
-        if self.cached {
-            return Ok(());
-        }
-        {
-            let mut st = att.state.lock();
-            if st.detached {
-                return Ok(()); // unmapped at detach
-            }
-            st.mapped.retain(|t| !Arc::ptr_eq(t, &table));
-        }
-        // The attachment's entry is gone, so this is the last holder (a `Mapping` is the only
-        // other one, and it is not `Clone`).
-        let table = Arc::try_unwrap(table).unwrap_or_else(|shared| shared.same_segments());
-        att.buf.exporter().unmap(&locked, table);
-        Ok(())
-    }
-}
-
-impl std::fmt::Debug for Mapping {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mapping")
-            .field("device", &self.att.device.name())
-            .field("segments", &self.segments())
-            .field("cached", &self.cached)
+            .field("dynamic", &M::DYNAMIC)
             .finish()
     }
 }

@@ -14,8 +14,8 @@
 //!   the buffer's new owner will never see it — the bug that fences and `move_notify`
 //!   prevent, made visible.
 
-use super::Memory;
 use super::memory::PAGE_SIZE;
+use super::{Memory, Segment};
 use crate::error::{Error, Result};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
@@ -42,16 +42,6 @@ impl DeviceCaps {
 
     /// Peer-to-peer capable.
     pub const PEER_TO_PEER: DeviceCaps = DeviceCaps { peer_to_peer: true };
-}
-
-/// One contiguous range of a mapping, in the mapping device's address space (kernel: a
-/// scatterlist entry's `dma_address` and `dma_length`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Segment {
-    /// Device address of the first byte.
-    pub addr: u64,
-    /// Length in bytes.
-    pub len: u64,
 }
 
 /// A device that does DMA. Cheap to clone: clones are the same device.

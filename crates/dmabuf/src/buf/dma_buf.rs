@@ -15,7 +15,7 @@
 //!   lock there is reported.
 //!
 //! # Differences from the kernel
-//! * No file: a handle is the reference; the uapi layer wraps one in an fd.
+//! * No file: a handle is the reference.
 //! * The attachment list and the vmap count are guarded by small internal locks, changed only
 //!   with the reservation lock held, so every ordering the kernel gives holds here too.
 //! * The debug listing reads fences without taking reservation locks (the kernel locks each
@@ -164,7 +164,11 @@ impl DmaBuf {
         &self.0.resv
     }
 
-    /// The shared reservation object handle.
+    /// The reservation object as a shared handle, for an importer's own object that must
+    /// share it (kernel: `drm_gem_prime_import_dev()` sets the imported GEM object's `resv`
+    /// to the dma-buf's), so that the object's implicit sync and lock are the buffer's: the
+    /// importer's side of [`export_with_resv`](Self::export_with_resv). To use the object,
+    /// [`resv`](Self::resv) is enough.
     pub fn resv_arc(&self) -> &Arc<Resv> {
         &self.0.resv
     }

@@ -7,8 +7,8 @@
 //!
 //! # Rules
 //! * Export is a snapshot: fences added later do not join the exported file.
-//! * Import adds each leaf of the file (import itself never stores a container), as a writer for a write
-//!   access, else as a reader; it takes the reservation lock (do not hold it).
+//! * Import adds each leaf of the file (import itself never stores a container), as a writer
+//!   for a write access, else as a reader; it takes the reservation lock (do not hold it).
 //! * Readiness ignores BOOKKEEP fences: a read waits for writers, a write for everybody.
 
 use super::DmaBuf;

@@ -1,142 +1,145 @@
-//! DMA directions and scatter lists (kernel: `enum dma_data_direction`, `struct sg_table`).
+//! Mapped attachments (kernel: the `sg_table` of `dma_buf_map_attachment()`,
+//! `dma_buf_unmap_attachment()`).
 //!
-//! An exporter answers a map request with an [`SgTable`]: the buffer's storage as segments of
-//! the importing device's address space. Importers hold it through a
-//! [`Mapping`](super::Mapping).
+//! [`Attachment::map`](super::Attachment::map) gives a [`Mapping`]: the buffer as segments of
+//! the attached device's address space, through which the device reads and writes. It is
+//! given back with [`Mapping::unmap`] under the reservation lock.
+//!
+//! # Rules
+//! * Unmapping needs the buffer's reservation lock: it takes its guard as proof.
+//! * A cached mapping (mapped once at attach for a mismatched importer, or kept for an
+//!   exporter that caches) belongs to the attachment: its `unmap` does nothing.
+//! * A mapping that outlives its attachment is dead: detaching unmapped it, so an access
+//!   through it faults ([`Error::Fault`]) and its `unmap` does nothing.
 
-use super::{Device, Memory, Segment};
-use crate::error::Result;
+use super::attachment::AttInner;
+use super::{Direction, Segment, SgTable};
+use crate::error::{Error, Rejected, Result};
+use crate::resv::ResvGuard;
 use std::sync::Arc;
 
-/// Which way data moves (kernel: `enum dma_data_direction`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// Both ways (kernel: `DMA_BIDIRECTIONAL`).
-    Bidirectional,
-    /// From memory to the device: the device reads, the CPU wrote (kernel: `DMA_TO_DEVICE`).
-    ToDevice,
-    /// From the device to memory: the device writes, the CPU will read (kernel:
-    /// `DMA_FROM_DEVICE`).
-    FromDevice,
+/// A mapped attachment: the buffer as segments of the device's address space (kernel: the
+/// `sg_table` from `dma_buf_map_attachment()`). Give it back with [`unmap`](Self::unmap)
+/// under the reservation lock, before the attachment detaches: detaching unmaps it, and an
+/// access through it faults from then on.
+#[must_use = "a mapping should be given back with unmap, under the reservation lock"]
+pub struct Mapping {
+    att: Arc<AttInner>,
+    table: Option<Arc<SgTable>>,
+    cached: bool,
 }
 
-impl Direction {
-    /// Whether a CPU access bracketed with this direction writes the buffer, so that it must
-    /// wait for readers as well as writers (kernel: `dma_buf_begin_cpu_access()` treats
-    /// `DMA_TO_DEVICE` and `DMA_BIDIRECTIONAL` as writes).
-    pub fn cpu_writes(self) -> bool {
-        matches!(self, Direction::Bidirectional | Direction::ToDevice)
-    }
-
-    /// The kernel's name (`DMA_BIDIRECTIONAL`, …).
-    pub fn name(self) -> &'static str {
-        match self {
-            Direction::Bidirectional => "DMA_BIDIRECTIONAL",
-            Direction::ToDevice => "DMA_TO_DEVICE",
-            Direction::FromDevice => "DMA_FROM_DEVICE",
-        }
-    }
-}
-
-/// A buffer's storage as seen by one device: segments of its address space, in buffer order
-/// (kernel: `struct sg_table` after `dma_map_sgtable()`).
-#[derive(Debug)]
-pub struct SgTable {
-    device: Device,
-    direction: Direction,
-    segments: Vec<Segment>,
-}
-
-impl SgTable {
-    /// A table of `segments` already mapped into `device`.
-    pub fn new(device: Device, direction: Direction, segments: Vec<Segment>) -> Self {
-        SgTable {
-            device,
-            direction,
-            segments,
+impl Mapping {
+    pub(super) fn new(att: Arc<AttInner>, table: Arc<SgTable>, cached: bool) -> Self {
+        Mapping {
+            att,
+            table: Some(table),
+            cached,
         }
     }
 
-    /// Maps `len` bytes of `memory` into `device` as segments of at most `max_segment` bytes
-    /// each (a helper for exporters' `map`).
-    ///
-    /// # Errors
-    /// As [`Device::map`]; segments mapped before a failure are unmapped again.
-    pub fn map_memory(
-        device: &Device,
-        direction: Direction,
-        memory: &Arc<dyn Memory>,
-        len: usize,
-        max_segment: usize,
-    ) -> Result<Self> {
-        let mut table = SgTable::new(device.clone(), direction, Vec::new());
-        let mut offset = 0;
-        while offset < len {
-            let chunk = (len - offset).min(max_segment.max(1));
-            match device.map(memory.clone(), offset, chunk as u64) {
-                Ok(seg) => table.segments.push(seg),
-                Err(e) => {
-                    table.unmap_from_device();
-                    return Err(e);
-                }
-            }
-            offset += chunk;
-        }
-        Ok(table)
-    }
-
-    /// Unmaps every segment from the device (a helper for exporters' `unmap`).
-    pub fn unmap_from_device(self) {
-        for seg in &self.segments {
-            // A table only holds segments it mapped; a failure means a double unmap, which
-            // the table's ownership rules out.
-            let _ = self.device.unmap(*seg);
-        }
-    }
-
-    /// The same segments as a table of their own, for unmapping a table that is still shared
-    /// (the framework's revoke at detach): `unmap_from_device` on the copy removes the
-    /// windows every holder of the original used.
-    pub(crate) fn same_segments(&self) -> SgTable {
-        SgTable::new(self.device.clone(), self.direction, self.segments.clone())
-    }
-
-    /// The device whose address space the segments are in.
-    pub fn device(&self) -> &Device {
-        &self.device
-    }
-
-    /// The direction it was mapped for.
-    pub fn direction(&self) -> Direction {
-        self.direction
+    fn table(&self) -> &SgTable {
+        // Present until `unmap` or drop takes it.
+        self.table.as_deref().unwrap_or_else(|| unreachable!())
     }
 
     /// The segments, in buffer order.
     pub fn segments(&self) -> &[Segment] {
-        &self.segments
+        self.table().segments()
     }
 
-    /// Total length in bytes.
-    pub fn len(&self) -> u64 {
-        self.segments.iter().map(|s| s.len).sum()
+    /// The scatter list.
+    pub fn sg_table(&self) -> &SgTable {
+        self.table()
     }
 
-    /// Whether the table maps nothing.
-    pub fn is_empty(&self) -> bool {
-        self.segments.is_empty()
+    /// The direction it was mapped for.
+    pub fn direction(&self) -> Direction {
+        self.table().direction()
     }
 
-    /// The device address of buffer offset `offset`, and how many bytes follow it in the
-    /// same segment.
-    pub fn address_of(&self, offset: u64) -> Option<(u64, u64)> {
-        let mut start = 0;
-        for seg in &self.segments {
-            if offset < start + seg.len {
-                let within = offset - start;
-                return Some((seg.addr + within, seg.len - within));
-            }
-            start += seg.len;
+    /// Whether this is the attachment's cached mapping (unmap then does nothing).
+    pub fn is_cached(&self) -> bool {
+        self.cached
+    }
+
+    /// The device reads `dst.len()` bytes at buffer offset `offset` through this mapping,
+    /// transfer by transfer across segments.
+    ///
+    /// # Errors
+    /// [`Error::Fault`] past the mapping's end or through an address that maps nothing.
+    pub fn dma_read(&self, offset: u64, dst: &mut [u8]) -> Result<()> {
+        let mut done = 0usize;
+        while done < dst.len() {
+            let (addr, run) = self.locate(offset, done, dst.len())?;
+            self.att
+                .device()
+                .dma_read(addr, &mut dst[done..done + run])?;
+            done += run;
         }
-        None
+        Ok(())
+    }
+
+    /// The device writes `src` at buffer offset `offset` through this mapping.
+    ///
+    /// # Errors
+    /// As [`dma_read`](Self::dma_read).
+    pub fn dma_write(&self, offset: u64, src: &[u8]) -> Result<()> {
+        let mut done = 0usize;
+        while done < src.len() {
+            let (addr, run) = self.locate(offset, done, src.len())?;
+            self.att.device().dma_write(addr, &src[done..done + run])?;
+            done += run;
+        }
+        Ok(())
+    }
+
+    /// The device address and run length for byte `done` of an access of `total` at `offset`.
+    fn locate(&self, offset: u64, done: usize, total: usize) -> Result<(u64, usize)> {
+        let at = offset + done as u64;
+        let (addr, avail) = self.table().address_of(at).ok_or(Error::Fault {
+            addr: at,
+            len: (total - done) as u64,
+        })?;
+        Ok((addr, (total - done).min(avail as usize)))
+    }
+
+    /// Unmaps (kernel: `dma_buf_unmap_attachment()`), with the reservation lock held. A
+    /// cached mapping stays for the next map. After its attachment detached there is nothing
+    /// left to unmap: detaching unmapped it.
+    ///
+    /// # Errors
+    /// [`Error::WrongLock`], handing the mapping back.
+    #[doc(alias = "dma_buf_unmap_attachment")]
+    pub fn unmap(mut self, guard: &ResvGuard<'_>) -> std::result::Result<(), Rejected<Mapping>> {
+        let att = self.att.clone();
+        let locked = match att.buf().locked(guard) {
+            Ok(l) => l,
+            Err(error) => return Err(Rejected { error, input: self }),
+        };
+        let Some(table) = self.table.take() else {
+            return Ok(());
+        };
+        if self.cached {
+            return Ok(());
+        }
+        if !att.forget_table(&table) {
+            return Ok(()); // unmapped at detach
+        }
+        // The attachment's entry is gone, so this is the last holder (a `Mapping` is the only
+        // other one, and it is not `Clone`).
+        let table = Arc::try_unwrap(table).unwrap_or_else(|shared| shared.same_segments());
+        att.buf().exporter().unmap(&locked, table);
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mapping")
+            .field("device", &self.att.device().name())
+            .field("segments", &self.segments())
+            .field("cached", &self.cached)
+            .finish()
     }
 }

@@ -3,7 +3,7 @@
 //! A test that needs a device (`/dev/dma_heap/system`, `/dev/udmabuf`, vgem) is
 //! `#[ignore]`d with the devices it needs as the reason, so a host without them reports it as
 //! ignored rather than passed. Such tests run when asked for, with `--include-ignored` (the
-//! qemu guest, `crates/linux/vm/run`, runs every test program so) or `--ignored`, and then
+//! qemu guest, the workspace's `vm/run`, runs every test program so) or `--ignored`, and then
 //! the device helpers below expect the device: a missing one fails the test with the open
 //! error. No test skips itself.
 // Each test program uses a different subset.

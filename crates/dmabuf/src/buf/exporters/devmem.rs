@@ -36,7 +36,7 @@
 //!   only when some attachment is not peer-to-peer) and leaves the late importer to fail
 //!   its own mapping.
 
-use super::super::memory::PAGE_SIZE;
+use crate::buf::memory::{PAGE_SIZE, page_align};
 use crate::buf::{
     Device, Direction, DmaBuf, Exporter, HostMemory, Locked, Memory, SgTable, WeakDmaBuf,
 };
@@ -74,15 +74,15 @@ pub struct DeviceMemory {
     device: Device,
     capacity: u64,
     /// Bytes in use and the resident buffers, oldest placement first (a leaf lock).
-    pool: Mutex<Pool>,
+    occupancy: Mutex<Occupancy>,
     evictions: AtomicU64,
     restores: AtomicU64,
 }
 
-/// The pool's books. Its lock is a leaf, and a buffer's release takes it, so no handle may
-/// be dropped while it is held.
+/// What occupies the device memory: its books. Its lock is a leaf, and a buffer's release
+/// takes it, so no handle may be dropped while it is held.
 #[derive(Debug, Default)]
-struct Pool {
+struct Occupancy {
     used: u64,
     resident: VecDeque<WeakDmaBuf>,
 }
@@ -99,7 +99,8 @@ pub enum Placement {
 /// A device-memory buffer's exporter.
 #[derive(Debug)]
 pub struct DevMemBuffer {
-    pool: Arc<DeviceMemory>,
+    /// The device memory the buffer belongs to (and is in, when placed there).
+    device_memory: Arc<DeviceMemory>,
     size: u64,
     /// Changed only with the buffer's reservation lock held (a leaf lock).
     state: Mutex<BufState>,
@@ -118,7 +119,7 @@ impl DeviceMemory {
         Arc::new(DeviceMemory {
             device: device.clone(),
             capacity,
-            pool: Mutex::new(Pool::default()),
+            occupancy: Mutex::new(Occupancy::default()),
             evictions: AtomicU64::new(0),
             restores: AtomicU64::new(0),
         })
@@ -136,7 +137,7 @@ impl DeviceMemory {
 
     /// Bytes in use.
     pub fn used(&self) -> u64 {
-        self.pool.lock().used
+        self.occupancy.lock().used
     }
 
     /// Buffers moved out so far.
@@ -163,7 +164,7 @@ impl DeviceMemory {
     /// nothing can be evicted (everything pinned or locked).
     pub fn alloc(self: &Arc<Self>, size: u64) -> Result<DmaBuf> {
         crate::validate::might_reclaim();
-        let len = super::super::memory::page_align(size).ok_or(Error::InvalidSize(size))?;
+        let len = page_align(size).ok_or(Error::InvalidSize(size))?;
         if len as u64 > self.capacity {
             return Err(Error::InvalidSize(size));
         }
@@ -171,12 +172,12 @@ impl DeviceMemory {
         let memory = match HostMemory::zeroed(len as u64) {
             Some(m) => Arc::new(m),
             None => {
-                self.pool.lock().used -= len as u64;
+                self.occupancy.lock().used -= len as u64;
                 return Err(Error::NoMemory);
             }
         };
         let buf = DmaBuf::export(DevMemBuffer {
-            pool: self.clone(),
+            device_memory: self.clone(),
             size: len as u64,
             state: Mutex::new(BufState {
                 placement: Placement::Device,
@@ -184,7 +185,7 @@ impl DeviceMemory {
                 pins: 0,
             }),
         })?;
-        self.pool.lock().resident.push_back(buf.downgrade());
+        self.occupancy.lock().resident.push_back(buf.downgrade());
         Ok(buf)
     }
 
@@ -194,14 +195,14 @@ impl DeviceMemory {
         let mut skipped = 0;
         loop {
             let victim = {
-                let mut pool = self.pool.lock();
-                if pool.used + bytes <= self.capacity {
-                    pool.used += bytes;
+                let mut occupancy = self.occupancy.lock();
+                if occupancy.used + bytes <= self.capacity {
+                    occupancy.used += bytes;
                     return Ok(());
                 }
-                // Never upgrade-and-drop under the pool lock: a buffer's release takes it.
-                pool.resident.retain(|w| !w.is_released());
-                match pool.resident.get(skipped).map(WeakDmaBuf::upgrade) {
+                // Never upgrade-and-drop under the occupancy lock: a buffer's release takes it.
+                occupancy.resident.retain(|w| !w.is_released());
+                match occupancy.resident.get(skipped).map(WeakDmaBuf::upgrade) {
                     Some(Some(b)) => b,
                     Some(None) => continue, // released since the retain
                     None => return Err(Error::NoMemory),
@@ -220,7 +221,7 @@ impl DeviceMemory {
     /// As eviction: only if host memory runs out.
     pub fn evict_all(&self) -> Result<usize> {
         let victims: Vec<DmaBuf> = self
-            .pool
+            .occupancy
             .lock()
             .resident
             .iter()
@@ -278,21 +279,22 @@ impl DevMemBuffer {
         }
         // The books change with the placement, under the reservation lock: a restore that
         // takes the lock next must find them already updated, or this retain would drop its
-        // new entry (the pool lock is a leaf, so taking it here is fine).
+        // new entry (the occupancy lock is a leaf, so taking it here is fine).
         {
-            let mut pool = self.pool.pool.lock();
-            pool.used -= self.size;
-            pool.resident
+            let mut occupancy = self.device_memory.occupancy.lock();
+            occupancy.used -= self.size;
+            occupancy
+                .resident
                 .retain(|w| !w.is_released() && !w.points_to(buf));
         }
-        self.pool.evictions.fetch_add(1, Ordering::Relaxed);
+        self.device_memory.evictions.fetch_add(1, Ordering::Relaxed);
         Ok(true)
     }
 
     /// Whether `device` reaches the pool's device memory: the pool's own device, or a
     /// peer-to-peer capable one.
     fn reaches_device_memory(&self, device: &Device) -> bool {
-        device.same(&self.pool.device) || device.caps().peer_to_peer
+        device.same(&self.device_memory.device) || device.caps().peer_to_peer
     }
 
     /// Puts the buffer where `device` can reach it, with its lock held: back into device
@@ -303,7 +305,7 @@ impl DevMemBuffer {
     /// # Errors
     /// [`Error::Busy`] if it is pinned in device memory and `device` cannot reach that.
     fn place_for(&self, locked: &Locked<'_>, device: &Device) -> Result<()> {
-        if device.same(&self.pool.device) {
+        if device.same(&self.device_memory.device) {
             return self.restore(locked);
         }
         if self.reaches_device_memory(device) || self.move_out(locked)? {
@@ -326,12 +328,16 @@ impl DevMemBuffer {
                 return Ok(());
             }
         }
-        if self.pool.reserve(self.size, Some(locked.buf())).is_err() {
+        if self
+            .device_memory
+            .reserve(self.size, Some(locked.buf()))
+            .is_err()
+        {
             return Ok(()); // stays in host memory; still mappable
         }
         locked.buf().resv().wait(Usage::Bookkeep);
         if let Err(e) = locked.buf().move_notify(locked.guard()) {
-            self.pool.pool.lock().used -= self.size; // the bytes reserved above
+            self.device_memory.occupancy.lock().used -= self.size; // the bytes reserved above
             return Err(e);
         }
         {
@@ -340,12 +346,12 @@ impl DevMemBuffer {
             st.placement = Placement::Device;
         }
         // Placement and books change together under the reservation lock (see `move_out`).
-        self.pool
-            .pool
+        self.device_memory
+            .occupancy
             .lock()
             .resident
             .push_back(locked.buf().downgrade());
-        self.pool.restores.fetch_add(1, Ordering::Relaxed);
+        self.device_memory.restores.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -423,7 +429,7 @@ impl Exporter for DevMemBuffer {
 impl Drop for DevMemBuffer {
     fn drop(&mut self) {
         if self.state.get_mut().placement == Placement::Device {
-            self.pool.pool.lock().used -= self.size;
+            self.device_memory.occupancy.lock().used -= self.size;
         }
     }
 }
