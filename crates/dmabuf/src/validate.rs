@@ -80,15 +80,12 @@ mod imp {
         dmabuf_lockdep::reclaim::reclaim_scope()
     }
 
-    /// Annotates that the caller might take `resv`'s lock (kernel: `might_lock()`): holding
-    /// a reservation lock here is reported as the recursion it would be.
+    /// Annotates that the caller might take a lock of `class` at `instance` (kernel:
+    /// `might_lock()`): holding that lock here is reported as the recursion it would be.
     #[cfg(not(loom))]
     #[inline]
-    pub(crate) fn might_lock_resv(resv: &crate::resv::Resv) {
-        drop(acquire(
-            crate::resv::RESERVATION_CLASS.lockdep_mutex_class(),
-            std::ptr::from_ref(resv) as usize,
-        ));
+    pub(crate) fn might_lock(class: &'static dmabuf_lockdep::LockClass, instance: usize) {
+        drop(acquire(class, instance));
     }
 }
 
@@ -124,7 +121,7 @@ mod imp {
 
     #[cfg(not(loom))]
     #[inline(always)]
-    pub(crate) fn might_lock_resv(_resv: &crate::resv::Resv) {}
+    pub(crate) fn might_lock(_class: &'static dmabuf_lockdep::LockClass, _instance: usize) {}
 
     #[cfg(not(loom))]
     #[inline(always)]

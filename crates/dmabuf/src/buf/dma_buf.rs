@@ -277,7 +277,7 @@ impl DmaBuf {
     /// [`Error::Unsupported`] if the exporter has no `mmap`.
     #[doc(alias = "dma_buf_mmap")]
     pub fn mmap(&self) -> Result<Arc<dyn Memory>> {
-        crate::validate::might_lock_resv(self.resv());
+        self.resv().might_lock();
         self.0.exporter.mmap(self)
     }
 

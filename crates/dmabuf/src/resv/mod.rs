@@ -67,6 +67,7 @@ use crate::error::{Error, Result};
 use crate::fence::unwrap::leaves;
 use crate::fence::{Fence, alloc_contexts};
 use crate::time::MonotonicTime;
+use crate::validate;
 use arc_swap::ArcSwap;
 use dmabuf_ww::{AcquireCtx, Algorithm, CancelToken, WwClass, WwError, WwMutex};
 use std::num::NonZeroU64;
@@ -183,9 +184,10 @@ impl Resv {
     /// Locks through `ctx` (kernel: `dma_resv_lock`).
     ///
     /// # Errors
-    /// [`Error::Ww`] with [`WwError::Deadlock`] (back off: drop every lock of `ctx`, then
-    /// [`lock_slow`](Self::lock_slow) this one), [`WwError::AlreadyHeld`] or
-    /// [`WwError::ClassMismatch`].
+    /// [`Error::Ww`] with [`WwError::Deadlock`](dmabuf_ww::WwError::Deadlock) (back off: drop
+    /// every lock of `ctx`, then [`lock_slow`](Self::lock_slow) this one),
+    /// [`WwError::AlreadyHeld`](dmabuf_ww::WwError::AlreadyHeld) or
+    /// [`WwError::ClassMismatch`](dmabuf_ww::WwError::ClassMismatch).
     pub fn lock<'a>(&'a self, ctx: &'a AcquireCtx) -> Result<ResvGuard<'a>> {
         Ok(ResvGuard::new(self, self.lock.lock(ctx)?))
     }
@@ -193,7 +195,7 @@ impl Resv {
     /// Locks through `ctx` until `cancel` is cancelled (kernel: `dma_resv_lock_interruptible`).
     ///
     /// # Errors
-    /// As [`lock`](Self::lock), plus [`WwError::Interrupted`].
+    /// As [`lock`](Self::lock), plus [`WwError::Interrupted`](dmabuf_ww::WwError::Interrupted).
     pub fn lock_interruptible<'a>(
         &'a self,
         ctx: &'a AcquireCtx,
@@ -246,9 +248,11 @@ impl Resv {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Ww`] with [`WwError::ClassMismatch`] if `ctx` is not a reservation context;
-    /// with [`WwError::Deadlock`] only if `ctx` held reservation locks from before the call
-    /// and had to back off: drop them and call again (see [`AcquireCtx::lock_all`]).
+    /// [`Error::Ww`] with [`WwError::ClassMismatch`](dmabuf_ww::WwError::ClassMismatch) if
+    /// `ctx` is not a reservation context; with
+    /// [`WwError::Deadlock`](dmabuf_ww::WwError::Deadlock) only if `ctx` held reservation
+    /// locks from before the call and had to back off: drop them and call again (see
+    /// [`AcquireCtx::lock_all`]).
     pub fn lock_all<'a>(
         ctx: &'a AcquireCtx,
         objects: &[&'a Resv],
@@ -368,6 +372,17 @@ impl Resv {
         for f in self.iter_unlocked(usage) {
             f.set_deadline(deadline);
         }
+    }
+
+    /// Annotates that the caller might take this object's lock (kernel: `might_lock()` on
+    /// the reservation lock): with the validator on, a caller that holds it already is
+    /// reported as the recursion it would be. For paths that lock only sometimes (mapping,
+    /// CPU access), so the rule is checked on every call.
+    pub(crate) fn might_lock(&self) {
+        validate::might_lock(
+            RESERVATION_CLASS.lockdep_mutex_class(),
+            std::ptr::from_ref(self) as usize,
+        );
     }
 
     pub(crate) fn current_table(&self) -> Arc<Table> {
