@@ -256,6 +256,13 @@ impl Error {
     }
 }
 
+impl From<dmabuf_ww::WwError> for Error {
+    /// A reservation lock that did not lock ([`Error::Ww`]).
+    fn from(e: dmabuf_ww::WwError) -> Self {
+        Error::Ww(e)
+    }
+}
+
 /// A call that refused its input hands it back with the reason (an unmap under another
 /// buffer's lock, say), so nothing is dropped on the floor. `?` turns it into the [`Error`],
 /// dropping the input.

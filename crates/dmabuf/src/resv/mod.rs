@@ -69,7 +69,7 @@ use crate::fence::{Fence, alloc_contexts};
 use crate::time::MonotonicTime;
 use crate::validate;
 use arc_swap::ArcSwap;
-use dmabuf_ww::{AcquireCtx, Algorithm, CancelToken, WwClass, WwError, WwMutex};
+use dmabuf_ww::{AcquireCtx, Algorithm, CancelToken, WwClass, WwMutex};
 use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -398,11 +398,5 @@ impl std::fmt::Debug for Resv {
             .field("fences", &t.len())
             .field("capacity", &t.capacity())
             .finish()
-    }
-}
-
-impl From<WwError> for Error {
-    fn from(e: WwError) -> Self {
-        Error::Ww(e)
     }
 }
