@@ -296,15 +296,9 @@ impl DmaBuf {
             self.id(),
             self.name().unwrap_or_default()
         );
-        let mut fences = String::new();
-        let mut it = self.resv().iter_unlocked(Usage::Read);
-        while let Some(f) = it.next() {
-            if it.is_restarted() {
-                fences.clear();
-            }
-            let _ = writeln!(fences, "\t{} fence:{}", it.usage(), f);
+        for (f, usage) in self.resv().snapshot(Usage::Read) {
+            let _ = writeln!(out, "\t{usage} fence:{f}");
         }
-        out.push_str(&fences);
         let attachments = self.live_attachments();
         out.push_str("\tAttached Devices:\n");
         for att in &attachments {

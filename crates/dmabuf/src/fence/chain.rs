@@ -44,7 +44,7 @@ pub(crate) struct ChainState {
 }
 
 fn state(f: &Fence) -> Option<&ChainState> {
-    match f.0.kind.as_deref() {
+    match f.0.container.as_deref() {
         Some(Container::Chain(c)) => Some(c),
         _ => None,
     }
@@ -57,7 +57,7 @@ impl Drop for ChainState {
         let mut next = self.prev.lock().take();
         while let Some(mut prev) = next {
             next = match Arc::get_mut(&mut prev.0) {
-                Some(inner) => match inner.kind.as_deref_mut() {
+                Some(inner) => match inner.container.as_deref_mut() {
                     Some(Container::Chain(pc)) => pc.prev.lock().take(),
                     _ => None,
                 },

@@ -57,83 +57,24 @@ mod access;
 mod guard;
 mod iter;
 mod table;
+mod usage;
 
 pub use access::{Access, ReadyFuture};
 pub use dmabuf_ww::Guards;
 pub use guard::{LockedIter, ResvGuard, ResvGuardMut};
 pub use iter::UnlockedIter;
+pub use usage::Usage;
 
 use crate::error::{Error, Result};
 use crate::fence::unwrap::leaves;
 use crate::fence::{Fence, alloc_contexts};
 use crate::time::MonotonicTime;
 use crate::validate;
-use arc_swap::ArcSwap;
 use dmabuf_ww::{AcquireCtx, Algorithm, CancelToken, WwClass, WwMutex};
 use std::num::NonZeroU64;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
-use table::Table;
-
-/// How a fence in a reservation object is to be waited for (kernel: `enum dma_resv_usage`).
-///
-/// Ordered: a query for a usage returns every fence of that usage and lower.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u8)]
-pub enum Usage {
-    /// Kernel memory management (moves, clears): everybody waits, always.
-    Kernel = 0,
-    /// Implicit-sync writers: new readers and writers wait.
-    Write = 1,
-    /// Implicit-sync readers: new writers wait.
-    Read = 2,
-    /// No implicit sync (preemption fences, page-table updates, explicitly synced work):
-    /// only memory management waits.
-    Bookkeep = 3,
-}
-
-impl Usage {
-    /// Every usage, in order.
-    pub const ALL: [Usage; 4] = [Usage::Kernel, Usage::Write, Usage::Read, Usage::Bookkeep];
-
-    /// What an implicitly synced access must wait for (kernel: `dma_resv_usage_rw()`): a
-    /// writer waits for readers and writers (`Read`), a reader for writers (`Write`).
-    ///
-    /// ```
-    /// use dmabuf::resv::Usage;
-    /// assert_eq!(Usage::rw(true), Usage::Read);
-    /// assert_eq!(Usage::rw(false), Usage::Write);
-    /// ```
-    pub fn rw(write: bool) -> Usage {
-        if write { Usage::Read } else { Usage::Write }
-    }
-
-    pub(crate) fn from_raw(raw: u8) -> Usage {
-        match raw {
-            0 => Usage::Kernel,
-            1 => Usage::Write,
-            2 => Usage::Read,
-            _ => Usage::Bookkeep,
-        }
-    }
-
-    /// The kernel's name for the usage, as `dma_resv_describe` prints it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Usage::Kernel => "kernel",
-            Usage::Write => "write",
-            Usage::Read => "read",
-            Usage::Bookkeep => "bookkeep",
-        }
-    }
-}
-
-impl std::fmt::Display for Usage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use table::{PublishedTable, Table};
 
 /// The ww class of every reservation lock (kernel: `reservation_ww_class`, a wait-die
 /// class), validated as the validator's primed reservation class.
@@ -143,19 +84,18 @@ pub static RESERVATION_CLASS: WwClass = WwClass::with_lockdep_class(
     &dmabuf_lockdep::prime::RESERVATION,
 );
 
-/// What the reservation lock protects besides the table.
+/// The writer's state that the reservation lock protects besides the table itself.
 #[derive(Debug, Default)]
-pub(crate) struct Locked {
+pub(crate) struct TableState {
     /// Appends promised by `reserve_fences` and not used yet.
     pub(crate) reserved: usize,
 }
 
 /// A reservation object (kernel: `struct dma_resv`).
 pub struct Resv {
-    pub(crate) lock: WwMutex<Locked>,
-    pub(crate) table: ArcSwap<Table>,
-    /// Bumped after every table swap; unlocked readers restart when it moves.
-    pub(crate) generation: AtomicU64,
+    pub(crate) lock: WwMutex<TableState>,
+    /// The fences: written under `lock`, read without it.
+    pub(crate) fences: PublishedTable,
 }
 
 impl Default for Resv {
@@ -169,9 +109,8 @@ impl Resv {
     /// but itself until the first reservation.
     pub fn new() -> Self {
         Resv {
-            lock: WwMutex::new(&RESERVATION_CLASS, Locked::default()),
-            table: ArcSwap::from_pointee(Table::with_capacity(0)),
-            generation: AtomicU64::new(0),
+            lock: WwMutex::new(&RESERVATION_CLASS, TableState::default()),
+            fences: PublishedTable::new(),
         }
     }
 
@@ -184,7 +123,7 @@ impl Resv {
     /// Locks through `ctx` (kernel: `dma_resv_lock`).
     ///
     /// # Errors
-    /// [`Error::Ww`] with [`WwError::Deadlock`](dmabuf_ww::WwError::Deadlock) (back off: drop
+    /// [`Error::Ww`](crate::Error::Ww) with [`WwError::Deadlock`](dmabuf_ww::WwError::Deadlock) (back off: drop
     /// every lock of `ctx`, then [`lock_slow`](Self::lock_slow) this one),
     /// [`WwError::AlreadyHeld`](dmabuf_ww::WwError::AlreadyHeld) or
     /// [`WwError::ClassMismatch`](dmabuf_ww::WwError::ClassMismatch).
@@ -248,7 +187,7 @@ impl Resv {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Ww`] with [`WwError::ClassMismatch`](dmabuf_ww::WwError::ClassMismatch) if
+    /// [`Error::Ww`](crate::Error::Ww) with [`WwError::ClassMismatch`](dmabuf_ww::WwError::ClassMismatch) if
     /// `ctx` is not a reservation context; with
     /// [`WwError::Deadlock`](dmabuf_ww::WwError::Deadlock) only if `ctx` held reservation
     /// locks from before the call and had to back off: drop them and call again (see
@@ -257,7 +196,7 @@ impl Resv {
         ctx: &'a AcquireCtx,
         objects: &[&'a Resv],
     ) -> Result<Guards<ResvGuard<'a>>> {
-        let mutexes: Vec<&'a WwMutex<Locked>> = objects.iter().map(|r| &r.lock).collect();
+        let mutexes: Vec<&'a WwMutex<TableState>> = objects.iter().map(|r| &r.lock).collect();
         let guards = ctx.lock_all(&mutexes)?;
         Ok(guards.map(|i, g| ResvGuard::new(objects[i], g)))
     }
@@ -281,15 +220,30 @@ impl Resv {
     /// A snapshot of the unsignalled fences with usage ≤ `usage` (kernel:
     /// `dma_resv_get_fences`). Lock-free.
     pub fn get_fences(&self, usage: Usage) -> Vec<Fence> {
-        let mut out = Vec::new();
-        let mut it = self.iter_unlocked(usage);
-        while let Some(f) = it.next() {
-            if it.is_restarted() {
-                out.clear();
-            }
-            out.push(f);
-        }
-        out
+        self.snapshot(usage).into_iter().map(|(f, _)| f).collect()
+    }
+
+    /// A snapshot of the unsignalled fences with usage ≤ `usage`, each with its usage, in
+    /// table order. Lock-free: one walk of [`iter_unlocked`](Self::iter_unlocked), begun
+    /// again from nothing whenever a writer swapped the table under it, so the result is
+    /// one table's entries, never a mix of two.
+    ///
+    /// ```
+    /// use dmabuf::fence::FenceContext;
+    /// use dmabuf::resv::{Resv, Usage};
+    /// let r = Resv::new();
+    /// let (_s, f) = FenceContext::new("drv", "tl").next_fence();
+    /// let mut g = r.lock_single();
+    /// g.reserve_fences(1)?;
+    /// g.add_fence(&f, Usage::Write);
+    /// drop(g);
+    /// let all = r.snapshot(Usage::Bookkeep);
+    /// assert_eq!(all.len(), 1);
+    /// assert!(all[0].0.ptr_eq(&f) && all[0].1 == Usage::Write);
+    /// # Ok::<(), dmabuf::Error>(())
+    /// ```
+    pub fn snapshot(&self, usage: Usage) -> Vec<(Fence, Usage)> {
+        self.fences.snapshot(usage)
     }
 
     /// One fence standing for every unsignalled fence with usage ≤ `usage` (kernel:
@@ -386,13 +340,13 @@ impl Resv {
     }
 
     pub(crate) fn current_table(&self) -> Arc<Table> {
-        self.table.load_full()
+        self.fences.current()
     }
 }
 
 impl std::fmt::Debug for Resv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let t = self.table.load();
+        let t = self.current_table();
         f.debug_struct("Resv")
             .field("locked", &self.is_locked())
             .field("fences", &t.len())
