@@ -53,7 +53,7 @@ fn state(f: &Fence) -> Option<&ChainState> {
 impl Drop for ChainState {
     fn drop(&mut self) {
         // Unlink predecessors we hold the last reference to, iteratively: a recursive drop of
-        // a long chain would overflow the stack (kernel bug #3).
+        // a long chain would overflow the stack (see `docs::kernel_bugs`).
         let mut next = self.prev.lock().take();
         while let Some(mut prev) = next {
             next = match Arc::get_mut(&mut prev.0) {
