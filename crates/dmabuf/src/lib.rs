@@ -74,7 +74,9 @@ mod tests;
 
 #[cfg(feature = "lockdep")]
 pub use dmabuf_lockdep as lockdep;
-pub use error::{AlreadySignaled, Errno, Error, Rejected, Result};
+pub use error::{
+    AlreadySignaled, Errno, Error, FenceFailed, Rejected, Result, TimedOut, WaitError,
+};
 pub use fence::{Fence, FenceContext, FenceStatus, Signaller};
 #[cfg(not(loom))]
 pub use sync_file::SyncFile;

@@ -43,7 +43,7 @@ impl DmaBuf {
         self.resv().might_lock();
         self.exporter().begin_cpu_access(self, direction)?;
         self.resv()
-            .wait(crate::resv::Usage::rw(direction.cpu_writes()));
+            .wait_for_signal(crate::resv::Usage::rw(direction.cpu_writes()));
         Ok(CpuAccess {
             buf: self,
             direction,

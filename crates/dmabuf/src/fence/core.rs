@@ -15,7 +15,7 @@
 //! # Differences from the kernel
 //! * Callbacks run outside the fence lock, so a callback may use the fence it is called for, and
 //!   containers can signal straight from member callbacks (the kernel needs an irq_work hop to
-//!   avoid the lock inversion of "Fix lock inversion within dma-fence-array").
+//!   avoid a lock inversion: see [`docs::kernel_bugs`](crate::docs::kernel_bugs)).
 
 use super::array::ArrayState;
 use super::cb::{self, Callback};
@@ -568,7 +568,7 @@ mod tests {
             let (s, f) = ctx.next_fence();
             f.add_callback(|_| {}).unwrap();
             s.signal();
-            f.wait();
+            f.wait().unwrap();
         }
         assert_eq!(wakes(), before, "no futex wake without a parked waiter");
     }
@@ -587,7 +587,7 @@ mod tests {
         let before = wakes();
         s.signal();
         assert_eq!(wakes(), before + 1);
-        w.join().unwrap();
+        assert_eq!(w.join().unwrap(), Ok(()));
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub use ops::FenceOps;
 pub use signaller::{LeakHook, Signaller, set_leak_hook};
 #[cfg(any(not(loom), test))]
 pub(crate) use slot::FenceSlot;
-pub use wait::{FenceFuture, SPIN_LIMIT, wait_any, wait_any_deadline};
+pub use wait::{FenceFuture, wait_any, wait_any_deadline};
 
 use crate::error::Errno;
 

@@ -65,7 +65,7 @@ pub use guard::{LockedIter, ResvGuard, ResvGuardMut};
 pub use iter::UnlockedIter;
 pub use usage::Usage;
 
-use crate::error::{Error, Result};
+use crate::error::{FenceFailed, Result, TimedOut, WaitError};
 use crate::fence::unwrap::leaves;
 use crate::fence::{Fence, alloc_contexts};
 use crate::time::MonotonicTime;
@@ -282,32 +282,83 @@ impl Resv {
         self.iter_unlocked(usage).next().is_none()
     }
 
-    /// Waits for every fence with usage ≤ `usage` (kernel: `dma_resv_wait_timeout` with
-    /// no timeout). Lock-free; a blocking fence wait for the validator.
-    pub fn wait(&self, usage: Usage) {
+    /// Waits for every fence with usage ≤ `usage`, and says whether their work succeeded.
+    /// Lock-free; a blocking fence wait for the validator.
+    ///
+    /// # Errors
+    /// [`FenceFailed`] with the error of the first fence with usage ≤ `usage`, in the
+    /// object's order, that signalled with one, once every such fence has signalled. A
+    /// failed fence counts while it is still in the object: a later fence of its context
+    /// takes its entry, and a reservation that grows the table leaves signalled fences
+    /// behind. [`wait_for_signal`](Self::wait_for_signal) is the kernel's wait, which does
+    /// not look at errors.
+    ///
+    /// ```
+    /// use dmabuf::fence::FenceContext;
+    /// use dmabuf::resv::{Resv, Usage};
+    /// use dmabuf::{Errno, FenceFailed};
+    /// let buffer = Resv::new();
+    /// let (writer, fence) = FenceContext::new("gpu", "ring0").next_fence();
+    /// let mut locked = buffer.lock_single();
+    /// locked.reserve_fences(1)?;
+    /// locked.add_fence(&fence, Usage::Write);
+    /// drop(locked);
+    /// writer.signal_with_error(Errno::EIO);
+    /// assert_eq!(buffer.wait(Usage::Read), Err(FenceFailed(Errno::EIO)));
+    /// # Ok::<(), dmabuf::Error>(())
+    /// ```
+    pub fn wait(&self, usage: Usage) -> std::result::Result<(), FenceFailed> {
+        self.wait_for_signal(usage);
+        self.first_failure(usage)
+    }
+
+    /// Waits for every fence with usage ≤ `usage`, one after another, sharing `timeout`,
+    /// and says whether their work succeeded. A zero timeout polls, as
+    /// [`wait_for_signal_timeout`](Self::wait_for_signal_timeout) does.
+    ///
+    /// # Errors
+    /// [`WaitError::TimedOut`] if a fence is still pending when the time is up; else
+    /// [`WaitError::Failed`] as [`wait`](Self::wait) answers [`FenceFailed`].
+    pub fn wait_timeout(
+        &self,
+        usage: Usage,
+        timeout: Duration,
+    ) -> std::result::Result<(), WaitError> {
+        self.wait_for_signal_timeout(usage, timeout)?;
+        Ok(self.first_failure(usage)?)
+    }
+
+    /// Waits for every fence with usage ≤ `usage` to signal, with or without an error
+    /// (kernel: `dma_resv_wait_timeout` with no timeout, which does not look at errors).
+    /// Lock-free; a blocking fence wait for the validator.
+    pub fn wait_for_signal(&self, usage: Usage) {
         crate::validate::might_wait();
         while let Some(f) = self.iter_unlocked(usage).next() {
-            f.wait();
+            f.wait_for_signal();
         }
     }
 
-    /// Waits for every fence with usage ≤ `usage`, one after another, sharing `timeout`
-    /// (kernel: `dma_resv_wait_timeout`).
+    /// Waits for every fence with usage ≤ `usage` to signal, with or without an error, one
+    /// after another, sharing `timeout` (kernel: `dma_resv_wait_timeout`).
     ///
     /// A zero timeout polls without blocking, as the kernel's does: each unsignalled fence
-    /// in turn gets a zero-timeout [`Fence::wait_timeout`] (which enables its signalling and
-    /// looks again), stopping at the first still pending. [`test_signaled`](Self::test_signaled)
-    /// only looks.
+    /// in turn gets a zero-timeout [`Fence::wait_for_signal_timeout`] (which enables its
+    /// signalling and looks again), stopping at the first still pending.
+    /// [`test_signaled`](Self::test_signaled) only looks.
     ///
     /// # Errors
-    /// [`Error::TimedOut`] if a fence is still pending when the time is up.
+    /// [`TimedOut`] (`ETIME`) if a fence is still pending when the time is up.
     #[doc(alias = "dma_resv_wait_timeout")]
-    pub fn wait_timeout(&self, usage: Usage, timeout: Duration) -> Result<()> {
+    pub fn wait_for_signal_timeout(
+        &self,
+        usage: Usage,
+        timeout: Duration,
+    ) -> std::result::Result<(), TimedOut> {
         if timeout.is_zero() {
             return if self.iter_unlocked(usage).all(|f| f.poll_enabling()) {
                 Ok(())
             } else {
-                Err(Error::TimedOut)
+                Err(TimedOut)
             };
         }
         crate::validate::might_wait();
@@ -315,9 +366,23 @@ impl Resv {
         // Each round waits for the first pending fence; signalled ones are skipped by the
         // iterator, so the loop ends when none is left.
         while let Some(f) = self.iter_unlocked(usage).next() {
-            f.wait_deadline(deadline)?;
+            f.wait_for_signal_deadline(deadline)?;
         }
         Ok(())
+    }
+
+    /// The error of the first signalled fence with usage ≤ `usage` that failed, in table
+    /// order.
+    fn first_failure(&self, usage: Usage) -> std::result::Result<(), FenceFailed> {
+        let table = self.current_table();
+        match table
+            .entries()
+            .filter(|(f, u)| *u <= usage && f.is_signaled_flag())
+            .find_map(|(f, _)| f.error())
+        {
+            Some(e) => Err(FenceFailed(e)),
+            None => Ok(()),
+        }
     }
 
     /// Forwards a deadline hint to every unsignalled fence with usage ≤ `usage` (kernel:
