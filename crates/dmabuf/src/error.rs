@@ -334,18 +334,6 @@ impl From<FenceFailed> for WaitError {
     }
 }
 
-impl From<TimedOut> for Error {
-    fn from(TimedOut: TimedOut) -> Self {
-        Error::TimedOut
-    }
-}
-
-impl From<FenceFailed> for Error {
-    fn from(FenceFailed(e): FenceFailed) -> Self {
-        Error::FenceFailed(e)
-    }
-}
-
 impl From<WaitError> for Error {
     fn from(e: WaitError) -> Self {
         match e {
@@ -354,6 +342,18 @@ impl From<WaitError> for Error {
         }
     }
 }
+
+/// `?` turns the narrow wait errors into [`Error`] as their [`WaitError`] would be.
+macro_rules! into_error_through_wait_error {
+    ($($narrow:ty),*) => {$(
+        impl From<$narrow> for Error {
+            fn from(e: $narrow) -> Self {
+                WaitError::from(e).into()
+            }
+        }
+    )*};
+}
+into_error_through_wait_error!(TimedOut, FenceFailed);
 
 impl From<dmabuf_ww::WwError> for Error {
     /// A reservation lock that did not lock ([`Error::Ww`]).
