@@ -30,14 +30,19 @@
 //! // A consumer waits; the issuer signals from another thread.
 //! let waiter = { let f = fence.clone(); thread::spawn(move || f.wait()) };
 //! thread::spawn(move || job_done.signal()).join().unwrap();
-//! waiter.join().unwrap();
+//! assert_eq!(waiter.join().unwrap(), Ok(())); // signalled, without an error
 //! assert!(fence.is_signaled());
 //! ```
 //!
 //! # What this crate does not do
-//! * It does not talk to the kernel: real dma-buf and sync_file fds come with a separate layer.
-//! * It has no interruptible waits: user space has no signals; cancellation comes with the
-//!   reservation layer's ww_mutex.
+//! * It does not talk to the kernel: its buffers, fences and sync files live in the process.
+//!   Real dma-buf and sync_file fds, and the bridges between them and this crate's types, are
+//!   the `dmabuf-linux` crate's.
+//! * It has no interruptible fence waits: user space has no signals. Taking a reservation
+//!   lock can be cancelled ([`Resv::lock_interruptible`](resv::Resv::lock_interruptible) with
+//!   a [`CancelToken`](dmabuf_ww::CancelToken)).
+//! * It checks its locks, fence waits and callbacks with the validator only with the
+//!   `lockdep` feature; without it [`lockdep`] is a facade that checks nothing.
 //!
 //! See [`docs`] for the rules and how this crate differs from the kernel.
 
@@ -72,6 +77,8 @@ mod validate;
 #[cfg(all(test, loom))]
 mod tests;
 
+/// The validator (`dmabuf-lockdep`), which checks the library's locks, fence waits and
+/// callbacks with the `lockdep` feature.
 #[cfg(feature = "lockdep")]
 pub use dmabuf_lockdep as lockdep;
 pub use error::{
@@ -82,3 +89,7 @@ pub use fence::{Fence, FenceContext, FenceStatus, Signaller};
 pub use sync_file::SyncFile;
 pub use time::MonotonicTime;
 pub use timeline::Timeline;
+/// Without the `lockdep` feature, a facade of the validator's most used names that checks
+/// nothing (see the module).
+#[cfg(not(feature = "lockdep"))]
+pub use validate::facade as lockdep;
