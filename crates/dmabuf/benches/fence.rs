@@ -119,7 +119,7 @@ fn ping_pong_fence(iters: u64, delay: Duration) -> Duration {
     let peer = std::thread::spawn(move || {
         s.wait();
         for (ping, pong) in ping_fences.iter().zip(pong_issuers) {
-            ping.wait();
+            ping.wait_for_signal();
             work(delay);
             pong.signal();
         }
@@ -128,7 +128,7 @@ fn ping_pong_fence(iters: u64, delay: Duration) -> Duration {
     let t = Instant::now();
     for (ping, pong) in ping_issuers.into_iter().zip(&pong_fences) {
         ping.signal();
-        pong.wait();
+        pong.wait_for_signal();
     }
     let elapsed = t.elapsed();
     peer.join().unwrap();

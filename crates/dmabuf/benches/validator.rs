@@ -22,7 +22,7 @@ fn workload(ctx: &FenceContext, other: &FenceContext, tl: &Timeline, n: &mut u32
     .ok();
     let m = merge(&[f.clone(), pending]);
     s.signal();
-    f.wait();
+    f.wait_for_signal();
     black_box(m);
     *n += 1;
     let p = tl.create_fence(*n).ok();

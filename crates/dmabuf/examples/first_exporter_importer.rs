@@ -70,7 +70,7 @@ impl Scanout {
     /// tell the importers, copy. Runs under the buffer's reservation lock.
     fn migrate(buf: &DmaBuf) -> dmabuf::Result<()> {
         let guard = buf.resv().lock_single();
-        buf.resv().wait(Usage::Bookkeep);
+        buf.resv().wait_for_signal(Usage::Bookkeep);
         buf.move_notify(&guard)?;
         let this = buf.exporter_as::<Scanout>().expect("our exporter");
         let from = this.pool.load(Ordering::Acquire);

@@ -54,7 +54,7 @@ fn main() {
         backoffs += b;
     }
     for b in buffers.iter() {
-        b.resv.wait(Usage::Bookkeep);
+        b.resv.wait_for_signal(Usage::Bookkeep);
     }
     let versions: u64 = buffers
         .iter()
@@ -76,7 +76,7 @@ fn engine(id: usize, buffers: &Arc<Vec<Buffer>>) -> (u64, u64) {
         thread::spawn(move || {
             for job in hw_queue {
                 for dep in &job.deps {
-                    dep.wait();
+                    dep.wait_for_signal();
                 }
                 // Read-modify-write in two steps with a yield between: only the dependencies
                 // keep another engine's job off this buffer meanwhile.

@@ -72,7 +72,7 @@ fn main() {
         let mut encoded = 0;
         for (frame, fence) in enc_rx {
             let t = Instant::now();
-            fence.wait();
+            fence.wait_for_signal();
             match fence.status() {
                 FenceStatus::Signaled => {
                     encoded += 1;
@@ -98,17 +98,17 @@ fn main() {
         last_point = Some(point);
         let tick = vsync.create_fence(vsync.value() + 1).unwrap();
         vsync.inc(1);
-        tick.wait();
+        tick.wait_for_signal();
     }
     drop(enc_tx);
 
     let (_, cancelled, _) = gpu_rx.recv().unwrap();
-    cancelled.wait();
+    cancelled.wait_for_signal();
     println!("display: abandoned job ended as {:?}", cancelled.status());
     assert_eq!(cancelled.status(), FenceStatus::Failed(Errno::ECANCELED));
 
     let point = last_point.unwrap();
-    point.wait();
+    point.wait_for_signal();
     println!("display: timeline point {} is {}", point.seqno(), point);
     // The chain's point for frame 3 is complete too (every point before the last signalled).
     match point.find_seqno(3).unwrap() {

@@ -276,7 +276,7 @@ pub struct Outcome {
 
 /// User space waits for the transfer and reads the buffer.
 fn read_back(buf: &DmaBuf, fence: &Fence) -> Vec<u8> {
-    fence.wait();
+    fence.wait_for_signal();
     let cpu = buf.begin_cpu_access(Direction::FromDevice).expect("begin");
     let mut bytes = vec![0u8; PAYLOAD.len()];
     buf.mmap()

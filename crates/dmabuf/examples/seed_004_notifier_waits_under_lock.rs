@@ -144,7 +144,7 @@ impl Driver {
         range.seq += 1;
         holding();
         if let Some(job) = &range.last_job {
-            job.wait();
+            job.wait_for_signal();
         }
         std::mem::take(&mut range.dirty)
     }

@@ -1,8 +1,20 @@
 //! Errors and the kernel errno values they map to.
 //!
 //! A fence's failure is data ([`FenceStatus::Failed`](crate::fence::FenceStatus::Failed) carries
-//! an [`Errno`]); a failed call is a small typed error per operation, each with an
-//! [`errno()`](Error::errno) naming the value the kernel returns in the same situation.
+//! an [`Errno`]). A failed call answers [`Error`], the crate-wide error, except where its
+//! caller branches on the few things that can happen: those calls answer a small error of
+//! their own that says exactly that, and converts into [`Error`] with `?`:
+//!
+//! * waits: [`TimedOut`] (a wait that only waits for the signal), [`FenceFailed`] (a wait
+//!   without a time limit that reports the fence's error), [`WaitError`] (a timed wait that
+//!   reports it: one or the other);
+//! * calls that hand back what they could not take: [`AlreadySignaled`] (a callback on a
+//!   signalled fence) and [`Rejected`].
+//!
+//! Everything else (a flag or size out of range, a buffer that is busy, a lock of another
+//! object) is a fault the caller reports rather than handles, so it stays one [`Error`]
+//! variant among many, matched only by those that care. Every error names, through its
+//! `errno()`, the value the kernel returns in the same situation.
 
 use std::fmt;
 
@@ -124,9 +136,14 @@ pub enum Error {
     /// Two fences of different contexts were compared (kernel: WARN and `false`).
     #[error("fences of different contexts ({0} and {1}) have no order")]
     ContextMismatch(u64, u64),
-    /// A wait ran out of time (kernel: `0` from `dma_fence_wait_timeout`, `-ETIME` from sync_file).
+    /// A wait ran out of time (kernel: `0` from `dma_fence_wait_timeout`, `-ETIME` from sync_file);
+    /// what [`TimedOut`] and [`WaitError::TimedOut`] become.
     #[error("timed out waiting for a fence")]
     TimedOut,
+    /// A fence waited for signalled with this error; what [`FenceFailed`] and
+    /// [`WaitError::Failed`] become (its errno is the fence's).
+    #[error("the fence signalled with error {0}")]
+    FenceFailed(Errno),
     /// A wait over no fences at all (kernel: `-EINVAL`).
     #[error("wait_any needs at least one fence")]
     NoFences,
@@ -230,6 +247,7 @@ impl Error {
     pub fn errno(&self) -> Errno {
         match self {
             Error::TimedOut => Errno::ETIME,
+            Error::FenceFailed(e) => *e,
             Error::TimelineClosed => Errno::ENOENT,
             Error::NothingToReserve => Errno::EINVAL,
             Error::Busy(_) => Errno::EBUSY,
@@ -253,6 +271,94 @@ impl Error {
             | Error::InvalidSyncFlags(_)
             | Error::FenceInfoTooSmall { .. } => Errno::EINVAL,
         }
+    }
+}
+
+/// A wait for the signal alone ran out of time (kernel: `0` from `dma_fence_wait_timeout()`,
+/// `-ETIME` from a sync file's wait); the fence is still pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("timed out waiting for a fence")]
+pub struct TimedOut;
+
+impl TimedOut {
+    /// The errno the kernel returns (`ETIME`).
+    pub fn errno(&self) -> Errno {
+        Errno::ETIME
+    }
+}
+
+/// The fence waited for signalled with this error: the work it stands for failed (kernel:
+/// `dma_fence_get_status()` below zero after the wait).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("the fence signalled with error {0}")]
+pub struct FenceFailed(pub Errno);
+
+impl FenceFailed {
+    /// The fence's error.
+    pub fn errno(&self) -> Errno {
+        self.0
+    }
+}
+
+/// Why a timed wait did not end with the work done: it ran out of time, or the fence
+/// signalled with an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum WaitError {
+    /// The time ran out with the fence still pending (`ETIME`).
+    #[error("timed out waiting for a fence")]
+    TimedOut,
+    /// The fence signalled with this error.
+    #[error("the fence signalled with error {0}")]
+    Failed(Errno),
+}
+
+impl WaitError {
+    /// `ETIME` for a timeout, the fence's error for a failure.
+    pub fn errno(&self) -> Errno {
+        match self {
+            WaitError::TimedOut => Errno::ETIME,
+            WaitError::Failed(e) => *e,
+        }
+    }
+}
+
+impl From<TimedOut> for WaitError {
+    fn from(TimedOut: TimedOut) -> Self {
+        WaitError::TimedOut
+    }
+}
+
+impl From<FenceFailed> for WaitError {
+    fn from(FenceFailed(e): FenceFailed) -> Self {
+        WaitError::Failed(e)
+    }
+}
+
+impl From<WaitError> for Error {
+    fn from(e: WaitError) -> Self {
+        match e {
+            WaitError::TimedOut => Error::TimedOut,
+            WaitError::Failed(e) => Error::FenceFailed(e),
+        }
+    }
+}
+
+/// `?` turns the narrow wait errors into [`Error`] as their [`WaitError`] would be.
+macro_rules! into_error_through_wait_error {
+    ($($narrow:ty),*) => {$(
+        impl From<$narrow> for Error {
+            fn from(e: $narrow) -> Self {
+                WaitError::from(e).into()
+            }
+        }
+    )*};
+}
+into_error_through_wait_error!(TimedOut, FenceFailed);
+
+impl From<dmabuf_ww::WwError> for Error {
+    /// A reservation lock that did not lock ([`Error::Ww`]).
+    fn from(e: dmabuf_ww::WwError) -> Self {
+        Error::Ww(e)
     }
 }
 

@@ -25,7 +25,7 @@
 //! let before_read = SyncFile::export(&buffer, Access::Read);
 //! assert!(!before_read.is_signaled());
 //! render_done.signal();
-//! before_read.wait();
+//! before_read.wait()?; // Err(FenceFailed(errno)) had the render failed
 //! assert!(buffer.is_ready(Access::Read));
 //! # Ok::<(), dmabuf::Error>(())
 //! ```
@@ -46,8 +46,8 @@
 //!
 //! # Differences from the kernel
 //! * No file descriptor: a [`SyncFile`] is an in-process value, cloned rather than `dup`ed.
-//!   The uapi layer wraps it in a real fd later, with the ioctls' structs and their checks of
-//!   `flags` and `pad`.
+//!   Real sync_file fds, with the ioctls' structs and their checks of `flags` and `pad`, are
+//!   `dmabuf-linux`'s `SyncFileFd`, which also bridges one to a library [`Fence`].
 //! * `SYNC_IOC_FILE_INFO` is split into [`SyncFile::info`] (everything, allocated),
 //!   [`SyncFile::fill_info`] (the ioctl's contract on a caller's slice) and the two scalar
 //!   queries [`SyncFile::num_fences`] and [`SyncFile::status`].
@@ -59,7 +59,7 @@
 //! `dma_buf_export_sync_file` / `dma_buf_import_sync_file` in `drivers/dma-buf/dma-buf.c`;
 //! suite: `tests/igt_dmabuf_sync_file.rs`.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, FenceFailed, Result, TimedOut, WaitError};
 use crate::fence::unwrap::{leaves, merge};
 use crate::fence::{Fence, FenceFuture, FenceStatus};
 use crate::resv::{Access, Resv, ResvGuard};
@@ -376,27 +376,62 @@ impl SyncFile {
         self.fence.is_signaled()
     }
 
-    /// Blocks until the fence signals (kernel: `poll()` without a timeout).
-    pub fn wait(&self) {
-        self.fence.wait();
-    }
-
-    /// Blocks until the fence signals or `timeout` passes (kernel: `poll()` with a timeout;
-    /// `sync_wait()`). A zero timeout polls, enabling the fence's signalling first as the
-    /// kernel's first `poll()` does (it queues a callback); see [`Fence::wait_timeout`].
+    /// Blocks until the fence signals, and says whether the work succeeded (see
+    /// [`Fence::wait`]).
     ///
     /// # Errors
-    /// [`Error::TimedOut`] (`ETIME`) if the fence is still pending.
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<()> {
+    /// [`FenceFailed`] with the fence's error if it signalled with one.
+    pub fn wait(&self) -> std::result::Result<(), FenceFailed> {
+        self.fence.wait()
+    }
+
+    /// Blocks until the fence signals or `timeout` passes, and says whether the work
+    /// succeeded (see [`Fence::wait_timeout`]). A zero timeout polls, enabling the fence's
+    /// signalling first as the kernel's first `poll()` does (it queues a callback).
+    ///
+    /// # Errors
+    /// [`WaitError::TimedOut`] (`ETIME`) if the fence is still pending;
+    /// [`WaitError::Failed`] with the fence's error if it signalled with one.
+    pub fn wait_timeout(&self, timeout: Duration) -> std::result::Result<(), WaitError> {
         self.fence.wait_timeout(timeout)
     }
 
-    /// Blocks until the fence signals or the monotonic clock reaches `deadline`.
+    /// Blocks until the fence signals or the monotonic clock reaches `deadline`, and says
+    /// whether the work succeeded.
     ///
     /// # Errors
-    /// [`Error::TimedOut`] (`ETIME`) if the fence is still pending at the deadline.
-    pub fn wait_deadline(&self, deadline: MonotonicTime) -> Result<()> {
+    /// As [`wait_timeout`](Self::wait_timeout).
+    pub fn wait_deadline(&self, deadline: MonotonicTime) -> std::result::Result<(), WaitError> {
         self.fence.wait_deadline(deadline)
+    }
+
+    /// Blocks until the fence signals, with or without an error (kernel: `poll()` without a
+    /// timeout, which reports `EPOLLIN` for a fence that failed too); see
+    /// [`Fence::wait_for_signal`].
+    pub fn wait_for_signal(&self) {
+        self.fence.wait_for_signal();
+    }
+
+    /// Blocks until the fence signals, with or without an error, or until `timeout` passes
+    /// (kernel: `poll()` with a timeout; libsync's `sync_wait()`). A zero timeout polls,
+    /// enabling the fence's signalling first as the kernel's first `poll()` does.
+    ///
+    /// # Errors
+    /// [`TimedOut`] (`ETIME`) if the fence is still pending.
+    pub fn wait_for_signal_timeout(&self, timeout: Duration) -> std::result::Result<(), TimedOut> {
+        self.fence.wait_for_signal_timeout(timeout)
+    }
+
+    /// Blocks until the fence signals, with or without an error, or until the monotonic
+    /// clock reaches `deadline`.
+    ///
+    /// # Errors
+    /// [`TimedOut`] (`ETIME`) if the fence is still pending at the deadline.
+    pub fn wait_for_signal_deadline(
+        &self,
+        deadline: MonotonicTime,
+    ) -> std::result::Result<(), TimedOut> {
+        self.fence.wait_for_signal_deadline(deadline)
     }
 
     /// A future that resolves when the fence signals (kernel: `sync_file_poll()`, the
@@ -889,14 +924,18 @@ mod tests {
         let file = SyncFile::new(f);
         assert!(!file.is_signaled());
         let err = file.wait_timeout(Duration::ZERO).unwrap_err();
-        assert_eq!((err.clone(), err.errno()), (Error::TimedOut, Errno::ETIME));
+        assert_eq!((err, err.errno()), (WaitError::TimedOut, Errno::ETIME));
         assert_eq!(
             file.wait_timeout(Duration::from_millis(5)),
-            Err(Error::TimedOut)
+            Err(WaitError::TimedOut)
         );
         assert_eq!(
             file.wait_deadline(MonotonicTime::now()),
-            Err(Error::TimedOut)
+            Err(WaitError::TimedOut)
+        );
+        assert_eq!(
+            file.wait_for_signal_deadline(MonotonicTime::now()),
+            Err(TimedOut)
         );
 
         let mut fut = Box::pin(file.wait_async());
@@ -909,7 +948,7 @@ mod tests {
         };
         std::thread::sleep(Duration::from_millis(5));
         s.signal();
-        waiter.join().unwrap();
+        assert_eq!(waiter.join().unwrap(), Ok(()));
         assert!(file.is_signaled());
         assert!(fut.as_mut().poll(&mut cx).is_ready());
         assert_eq!(file.wait_timeout(Duration::ZERO), Ok(()));
@@ -917,6 +956,26 @@ mod tests {
             file.wait_deadline(MonotonicTime::now() + Duration::from_secs(1)),
             Ok(())
         );
+    }
+
+    #[test]
+    fn waits_report_a_failed_fence_and_the_signal_waits_do_not() {
+        let (s, f) = pending("t", "failed");
+        let file = SyncFile::new(f);
+        s.signal_with_error(Errno::EIO);
+        assert_eq!(file.wait(), Err(FenceFailed(Errno::EIO)));
+        assert_eq!(
+            file.wait_timeout(Duration::ZERO),
+            Err(WaitError::Failed(Errno::EIO))
+        );
+        assert_eq!(
+            file.wait_deadline(MonotonicTime::now()),
+            Err(WaitError::Failed(Errno::EIO))
+        );
+        // The kernel's poll() answers EPOLLIN for a fence that failed.
+        file.wait_for_signal();
+        assert_eq!(file.wait_for_signal_timeout(Duration::ZERO), Ok(()));
+        assert_eq!(Error::from(file.wait().unwrap_err()).errno(), Errno::EIO);
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //!   memory for them.
 //! * Points signal in order even when several threads advance the timeline at once (a separate
 //!   signalling lock serialises advances; fences are signalled after the state lock is
-//!   released, so callbacks may create points, kernel bug #2).
+//!   released, so callbacks may create points, where sw_sync deadlocks: see
+//!   [`docs::kernel_bugs`](crate::docs::kernel_bugs)).
 //! * A point's callback may advance or close its own timeline: the
 //!   thread that is advancing does that step itself right after the callbacks of the current
 //!   step have run, so [`Timeline::inc`] and [`Timeline::close`] return at once when called

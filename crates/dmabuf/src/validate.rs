@@ -80,15 +80,12 @@ mod imp {
         dmabuf_lockdep::reclaim::reclaim_scope()
     }
 
-    /// Annotates that the caller might take `resv`'s lock (kernel: `might_lock()`): holding
-    /// a reservation lock here is reported as the recursion it would be.
+    /// Annotates that the caller might take a lock of `class` at `instance` (kernel:
+    /// `might_lock()`): holding that lock here is reported as the recursion it would be.
     #[cfg(not(loom))]
     #[inline]
-    pub(crate) fn might_lock_resv(resv: &crate::resv::Resv) {
-        drop(acquire(
-            crate::resv::RESERVATION_CLASS.lockdep_mutex_class(),
-            std::ptr::from_ref(resv) as usize,
-        ));
+    pub(crate) fn might_lock(class: &'static dmabuf_lockdep::LockClass, instance: usize) {
+        drop(acquire(class, instance));
     }
 }
 
@@ -124,7 +121,7 @@ mod imp {
 
     #[cfg(not(loom))]
     #[inline(always)]
-    pub(crate) fn might_lock_resv(_resv: &crate::resv::Resv) {}
+    pub(crate) fn might_lock(_class: &'static dmabuf_lockdep::LockClass, _instance: usize) {}
 
     #[cfg(not(loom))]
     #[inline(always)]
@@ -164,3 +161,122 @@ pub(crate) static FENCE_LOCK: LockClass = LockClass::new("dma_fence.lock");
 pub(crate) static TIMELINE_LOCK: LockClass = LockClass::new("sw_sync.timeline.lock");
 /// The class of software timelines' signalling-order locks.
 pub(crate) static TIMELINE_SIGNAL_LOCK: LockClass = LockClass::new("sw_sync.timeline.signal_lock");
+
+/// `dmabuf::lockdep` without the `lockdep` feature: the validator's most used names, doing
+/// nothing, so code that sets up or runs a scenario under the validator builds and runs
+/// either way, without `cfg` at each use.
+///
+/// With the feature, `dmabuf::lockdep` is the `dmabuf-lockdep` crate and the library's locks,
+/// fence waits and callbacks are checked. Without it nothing is: this module has
+/// * [`capture`], which runs the closure and answers no reports, and [`take_reports`], which
+///   answers none ([`Report`] has no values);
+/// * [`is_enabled`], always `false`, and [`set_enabled`], which changes nothing;
+/// * [`set_report_mode`] and [`ReportMode`], [`LockClass`] (the validator's own, a name);
+/// * [`Mutex`], a plain mutex that takes a class and ignores it;
+/// * [`signalling`] and [`reclaim`], whose sections, scopes and annotations are empty.
+///
+/// A test that expects a report still needs the feature; one that expects silence, or only
+/// runs its scenario under [`capture`], does not.
+///
+/// ```
+/// use dmabuf::lockdep::{LockClass, Mutex, capture, signalling};
+/// static DRIVER: LockClass = LockClass::new("doc.facade.driver_lock");
+/// let driver = Mutex::new(&DRIVER, 0);
+/// let (value, reports) = capture(|| {
+///     let _section = signalling::begin_signalling();
+///     *driver.lock() + 1
+/// });
+/// assert_eq!(value, 1);
+/// assert!(reports.is_empty());
+/// ```
+#[cfg(not(feature = "lockdep"))]
+pub mod facade {
+    pub use dmabuf_lockdep::{LockClass, ReportMode};
+    use std::fmt;
+
+    /// A problem the validator found; without the validator there is none, so no value of
+    /// this type exists.
+    #[derive(Debug, Clone)]
+    pub enum Report {}
+
+    impl fmt::Display for Report {
+        fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match *self {}
+        }
+    }
+
+    /// Runs `f` and answers its result with the reports made meanwhile: none.
+    pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
+        (f(), Vec::new())
+    }
+
+    /// The reports collected so far: none.
+    pub fn take_reports() -> Vec<Report> {
+        Vec::new()
+    }
+
+    /// Whether the library's locks and waits are checked: never without the feature.
+    pub fn is_enabled() -> bool {
+        false
+    }
+
+    /// Turns checking on or off: there is nothing to turn without the feature.
+    pub fn set_enabled(_on: bool) {}
+
+    /// Sets what happens to a report nobody captures, and returns the previous setting (the
+    /// validator's own setting, which only code using `dmabuf-lockdep` directly reports to).
+    pub fn set_report_mode(mode: ReportMode) -> ReportMode {
+        dmabuf_lockdep::set_report_mode(mode)
+    }
+
+    /// A mutex that takes a class, as the validator's does, and ignores it.
+    #[derive(Debug, Default)]
+    pub struct Mutex<T>(parking_lot::Mutex<T>);
+
+    /// The guard of [`Mutex`].
+    pub type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        /// A new unlocked mutex of `class` (unused).
+        pub const fn new(_class: &'static LockClass, value: T) -> Self {
+            Self(parking_lot::Mutex::new(value))
+        }
+
+        /// Locks, blocking until the lock is free.
+        pub fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock()
+        }
+    }
+
+    /// Fence signalling sections and fence waits: empty without the validator.
+    pub mod signalling {
+        /// A fence signalling section; nothing is checked inside it.
+        #[derive(Debug)]
+        #[must_use = "the section ends when this is dropped"]
+        pub struct SignallingSection(());
+
+        /// Starts a section that checks nothing.
+        pub fn begin_signalling() -> SignallingSection {
+            SignallingSection(())
+        }
+
+        /// Annotates a fence wait: nothing to check.
+        pub fn might_wait() {}
+    }
+
+    /// Allocations that may reclaim, and eviction paths: empty without the validator.
+    pub mod reclaim {
+        /// An eviction path; nothing is checked inside it.
+        #[derive(Debug)]
+        #[must_use = "the scope ends when this is dropped"]
+        pub struct ReclaimScope(());
+
+        /// Starts an eviction path that checks nothing.
+        pub fn reclaim_scope() -> ReclaimScope {
+            ReclaimScope(())
+        }
+
+        /// Annotates an allocation that may reclaim: nothing to check.
+        pub fn might_reclaim() {}
+    }
+}

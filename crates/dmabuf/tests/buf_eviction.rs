@@ -115,7 +115,7 @@ fn importer_thread(
             (signaller, deps, seq)
         };
         for d in &deps {
-            d.wait();
+            d.wait_for_signal();
         }
         // The job reads and writes through the mapping it has now, even if the buffer moves
         // meanwhile: eviction waits for this job's fence before it copies. It first checks
@@ -198,7 +198,7 @@ fn eviction_under_concurrent_device_writes_loses_no_byte() {
     );
     assert!(vram.used() <= vram.capacity());
     for (k, buf) in bufs.iter().enumerate() {
-        buf.resv().wait(Usage::Bookkeep);
+        buf.resv().wait_for_signal(Usage::Bookkeep);
         let g = buf.resv().lock_single();
         let v = buf.vmap(&g).expect("vmap");
         let mut bytes = vec![0u8; SIZE];

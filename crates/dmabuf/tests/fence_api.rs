@@ -1,5 +1,5 @@
 //! Tests of the fence API behaviours the project requires beyond the kernel's own selftests
-//! (`st_dma_fence.rs` ports those; spec: `kernel-semantics.md` §1.1, §1.3):
+//! (`st_dma_fence.rs` ports those):
 //! context allocation and seqnos, ordering in 64- and 32-bit mode, issuer leaks, timestamps,
 //! `Display`, the issuer hooks ([`FenceOps`]: lazy once-only enabling, polling, deadlines,
 //! detach on signal), callback threading/order/removal, `wait_any`, the async future, fence
@@ -12,7 +12,7 @@ use dmabuf::fence::{
     CallbackHandle, Fence, FenceContext, FenceOps, FenceStatus, alloc_contexts, set_leak_hook,
     try_alloc_contexts, wait_any, wait_any_deadline,
 };
-use dmabuf::{Errno, Error, MonotonicTime};
+use dmabuf::{Errno, Error, MonotonicTime, WaitError};
 use std::future::Future;
 use std::num::NonZeroU64;
 use std::pin::pin;
@@ -589,7 +589,9 @@ fn enable_signaling_returning_false_signals_the_fence() {
     // Through a wait: returns at once.
     let ops = EnableOps::new(false);
     let (_issuer, fence) = ctx.next_fence_with_ops(ops.clone());
-    within_watchdog("wait on a fence enable signalled", move || fence.wait());
+    within_watchdog("wait on a fence enable signalled", move || {
+        fence.wait_for_signal()
+    });
     assert_eq!(ops.enables(), 1);
 }
 
@@ -609,7 +611,7 @@ fn a_zero_timeout_wait_enables_signalling_then_looks_again() {
     let ops = EnableOps::new(true);
     let (issuer, fence) = ctx.next_fence_with_ops(ops.clone());
     for _ in 0..3 {
-        assert_eq!(fence.wait_timeout(Duration::ZERO), Err(Error::TimedOut));
+        assert_eq!(fence.wait_timeout(Duration::ZERO), Err(WaitError::TimedOut));
     }
     assert_eq!(ops.enables(), 1);
     issuer.signal();
@@ -1262,7 +1264,7 @@ fn array_signals_when_all_members_have() {
         }
     });
     let waited = array.clone();
-    within_watchdog("wait on an array", move || waited.wait());
+    within_watchdog("wait on an array", move || waited.wait_for_signal());
     assert!(array.is_signaled());
     signaller.join().unwrap();
 
@@ -1320,13 +1322,13 @@ fn array_does_not_enable_members_until_it_is_enabled() {
         ("timed wait", |a| {
             assert_eq!(
                 a.wait_timeout(Duration::from_millis(1)),
-                Err(Error::TimedOut)
+                Err(WaitError::TimedOut)
             );
         }),
         // A zero-timeout wait enables too (kernel: dma_fence_wait_timeout() enables
         // signalling whatever the timeout).
         ("zero-timeout wait", |a| {
-            assert_eq!(a.wait_timeout(Duration::ZERO), Err(Error::TimedOut));
+            assert_eq!(a.wait_timeout(Duration::ZERO), Err(WaitError::TimedOut));
         }),
         ("add_callback", |a| {
             a.add_callback(|_| {}).unwrap();
@@ -1363,7 +1365,7 @@ fn many_waiters_on_one_fence_all_wake() {
             let (fence, tx, ready) = (fence.clone(), tx.clone(), ready.clone());
             thread::spawn(move || {
                 ready.wait();
-                fence.wait();
+                fence.wait_for_signal();
                 assert!(fence.is_signaled_flag());
                 tx.send(i).unwrap();
             })

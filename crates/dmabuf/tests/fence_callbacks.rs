@@ -100,7 +100,7 @@ fn callbacks_after_a_panicking_one_still_run_and_the_first_panic_is_resumed() {
     assert!(fence.is_signaled());
     // Nothing is left running: a late add is refused, a wait returns.
     assert!(fence.add_callback(|_| {}).is_err());
-    fence.wait();
+    fence.wait_for_signal();
 }
 
 #[test]
@@ -121,7 +121,7 @@ fn array_signals_although_a_callback_on_its_last_member_panics() {
     let t = thread::spawn(move || b.signal());
     assert!(t.join().is_err(), "the panic reached b's signaller");
     assert!(array.is_signaled());
-    within_watchdog("array wait", move || array.wait());
+    within_watchdog("array wait", move || array.wait_for_signal());
 }
 
 #[test]
@@ -135,7 +135,7 @@ fn chain_waiter_wakes_although_a_callback_on_the_contained_fence_panics() {
         let node = node.clone();
         thread::spawn(move || {
             parked_tx.send(()).unwrap();
-            node.wait();
+            node.wait_for_signal();
         })
     };
     parked.recv().unwrap();

@@ -116,7 +116,7 @@ fn clone_merge_of_one_stub_and_quiet_signal_allocate_nothing() {
 
     // With the validator compiled in, this thread's first annotated wait sets up its chain
     // cache: warm it once.
-    Fence::stub().wait();
+    Fence::stub().wait_for_signal();
     let (_, allocs, _) = measure(|| fence.wait());
     assert_eq!(allocs, 0, "wait on a signalled fence allocated");
 }
@@ -128,7 +128,7 @@ fn wait_on_a_pending_fence_allocates_nothing() {
     // stack: warm it with a wait that does not block.
     let (warm, warm_fence) = ctx.next_fence();
     warm.signal();
-    warm_fence.wait();
+    warm_fence.wait_for_signal();
     let (issuer, fence) = ctx.next_fence();
     let t = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(5));

@@ -4,7 +4,7 @@
 
 use dmabuf::fence::{Fence, FenceContext, FenceOps, FenceStatus, alloc_contexts};
 use dmabuf::resv::{Access, Resv, Usage};
-use dmabuf::{Errno, Error, MonotonicTime, Signaller, SyncFile};
+use dmabuf::{Errno, Error, MonotonicTime, Signaller, SyncFile, WaitError};
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -284,7 +284,7 @@ fn a_container_stored_by_replace_fences_is_still_waited_for() {
     assert!(!file.is_signaled(), "export lost the busy buffer's fences");
     assert_eq!(
         file.wait_timeout(Duration::from_millis(1)),
-        Err(Error::TimedOut)
+        Err(WaitError::TimedOut)
     );
     so.signal();
     sb.signal();
@@ -338,11 +338,11 @@ fn wait_timeout_polls_times_out_and_waits() {
     add(&resv, &f, Usage::Write);
     assert!(matches!(
         resv.wait_timeout(Usage::Write, Duration::ZERO),
-        Err(Error::TimedOut)
+        Err(WaitError::TimedOut)
     ));
     assert!(matches!(
         resv.wait_timeout(Usage::Write, Duration::from_millis(5)),
-        Err(Error::TimedOut)
+        Err(WaitError::TimedOut)
     ));
     // A kernel-usage query does not wait for a writer.
     resv.wait_timeout(Usage::Kernel, Duration::ZERO).unwrap();
@@ -354,7 +354,7 @@ fn wait_timeout_polls_times_out_and_waits() {
         .unwrap();
     assert!(resv.test_signaled(Usage::Bookkeep));
     t.join().unwrap();
-    resv.wait(Usage::Bookkeep);
+    resv.wait_for_signal(Usage::Bookkeep);
 }
 
 /// An issuer that arms lazily and whose work is always done when asked.

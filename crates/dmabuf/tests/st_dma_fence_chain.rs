@@ -1,5 +1,5 @@
-//! Port of the kernel's fence-chain selftests (`drivers/dma-buf/st-dma-fence-chain.c`;
-//! spec: `kernel-semantics.md` §1.4, §2.2), one `#[test]` per upstream case.
+//! Port of the kernel's fence-chain selftests (`drivers/dma-buf/st-dma-fence-chain.c`), one
+//! `#[test]` per upstream case.
 //!
 //! As upstream, every chain node gets its own mock fence and has signalling enabled when it is
 //! built; node `i` is at seqno `i + 1` unless a test says otherwise. Here all mock fences share
@@ -383,7 +383,7 @@ fn wait_in_order(fc: FenceChains, order: &[usize]) {
     thread::scope(|s| {
         let waiter = s.spawn(|| {
             started.wait();
-            fc.tail.wait();
+            fc.tail.wait_for_signal();
             (fc.tail.is_signaled(), signalling.load(Ordering::SeqCst))
         });
         // Upstream yields to the waiter so it is (likely) asleep before signalling starts.

@@ -1,5 +1,5 @@
-//! Port of the kernel's unwrap/merge selftests (`drivers/dma-buf/st-dma-fence-unwrap.c`;
-//! spec: `kernel-semantics.md` §1.5, §2.3), one `#[test]` per upstream case, followed by tests
+//! Port of the kernel's unwrap/merge selftests (`drivers/dma-buf/st-dma-fence-unwrap.c`), one
+//! `#[test]` per upstream case, followed by tests
 //! for the merge rules the upstream suite does not cover (signalled leaves, the single-fence
 //! and empty fast paths, output order).
 //!

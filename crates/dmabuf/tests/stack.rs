@@ -1,11 +1,11 @@
-//! Stack-depth tests for containers (no upstream suite; spec: `kernel-semantics.md` §1.4
-//! "release: iterative unlinking" and §4 item 3, "stack overflow on long chains / nested
-//! containers").
+//! Stack-depth tests for containers (no upstream suite): releasing a chain unlinks its
+//! predecessors one at a time, and no chain or nest of merges overflows the stack however
+//! long it grows (see `dmabuf::docs::kernel_bugs`, "Recursive release of long chains").
 //!
 //! Every test runs on a thread with a 2 MiB stack (the std default for spawned threads, and
 //! far smaller than what a recursive drop of these structures would need), so a recursive
-//! drop, walk or signal would overflow and abort the test binary. Sizes are the real ones the
-//! brief asks for: a 10,000,000-node chain and 1,000,000-step merge/chain nests.
+//! drop, walk or signal would overflow and abort the test binary. The sizes are large enough
+//! that any recursion would: a 10,000,000-node chain and 1,000,000-step merge/chain nests.
 
 use dmabuf::FenceStatus;
 use dmabuf::fence::unwrap::{leaves, merge};

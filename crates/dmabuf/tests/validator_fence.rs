@@ -16,7 +16,7 @@ fn wait_inside_a_callback_is_reported() {
     let (s, f) = ctx.next_fence();
     let (other_s, other) = ctx.next_fence();
     other_s.signal();
-    f.add_callback(move |_| other.wait()).unwrap();
+    f.add_callback(move |_| other.wait_for_signal()).unwrap();
     let ((), reports) = capture(|| {
         s.signal();
     });
@@ -84,7 +84,7 @@ fn driver_lock_in_callback_and_around_wait_is_reported() {
         let (s2, f2) = ctx.next_fence();
         s2.signal();
         let _g = driver.lock();
-        f2.wait();
+        f2.wait_for_signal();
     });
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert_eq!(reports[0].kind, Kind::SignallingDeadlock);
@@ -107,8 +107,8 @@ fn plain_producer_consumer_use_is_silent() {
             p.add_callback(|_| {}).unwrap();
             tl.inc(1);
             s.signal();
-            f.wait();
-            p.wait();
+            f.wait_for_signal();
+            p.wait_for_signal();
         }
     });
     assert!(reports.is_empty(), "{reports:?}");
@@ -169,7 +169,7 @@ fn a_lock_taken_in_a_section_and_held_around_a_wait_is_reported_with_its_cycle()
         let (s, f) = ctx.next_fence();
         s.signal();
         let _g = worker.lock();
-        f.wait();
+        f.wait_for_signal();
     });
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert_eq!(reports[0].kind, Kind::SignallingDeadlock);

@@ -28,7 +28,7 @@ fn lock_reserve_add_unlock_is_silent() {
         drop(guards);
         drop(ctx);
         s.signal();
-        objs[0].wait(Usage::Bookkeep);
+        objs[0].wait_for_signal(Usage::Bookkeep);
     });
     assert!(reports.is_empty(), "{reports:?}");
 }
@@ -40,7 +40,7 @@ fn waiting_while_holding_the_reservation_lock_records_the_order() {
     s.signal();
     let ((), reports) = capture(|| {
         let _g = resv.lock_single();
-        f.wait();
+        f.wait_for_signal();
     });
     assert!(reports.is_empty(), "{reports:?}");
     assert!(has_dependency(
@@ -61,7 +61,7 @@ fn waiting_after_publishing_a_fence_under_the_lock_is_reported() {
         g.reserve_fences(1).unwrap();
         g.add_fence(&mine, Usage::Write);
         // Our fence is visible: waiting now can wait on work that waits for us.
-        other.wait();
+        other.wait_for_signal();
     });
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert_eq!(reports[0].kind, Kind::WaitInSignalling);
@@ -81,7 +81,7 @@ fn a_lock_held_around_waits_taken_after_publishing_is_reported() {
     let ((), reports) = capture(|| {
         {
             let _d = driver.lock();
-            waited.wait();
+            waited.wait_for_signal();
         }
         let mut g = resv.lock_single();
         g.reserve_fences(1).unwrap();

@@ -48,7 +48,7 @@ fn bridge(c: &mut Criterion) {
                 rustix::io::write(p, &1u64.to_ne_bytes()).expect("poke");
             }
             for f in &fences {
-                f.wait();
+                f.wait_for_signal();
             }
         });
     });

@@ -86,11 +86,12 @@ fn a_bridged_fd_signals_its_fence_when_readable_with_the_status_read_then() {
             .expect("bridge");
         assert_eq!(reactor.pending(), 2);
         assert_eq!(
-            ok.wait_timeout(Duration::from_millis(20)),
-            Err(dmabuf::Error::TimedOut)
+            ok.wait_for_signal_timeout(Duration::from_millis(20)),
+            Err(dmabuf::TimedOut)
         );
         poke(&poke_a);
-        ok.wait_timeout(Duration::from_secs(5)).expect("signalled");
+        ok.wait_for_signal_timeout(Duration::from_secs(5))
+            .expect("signalled");
         assert_eq!(ok.status(), FenceStatus::Signaled);
         assert_eq!(
             ok.timestamp(),
@@ -100,7 +101,7 @@ fn a_bridged_fd_signals_its_fence_when_readable_with_the_status_read_then() {
         assert_eq!((ok.driver_name(), ok.timeline_name()), ("test", "ok"));
         poke(&poke_b);
         failed
-            .wait_timeout(Duration::from_secs(5))
+            .wait_for_signal_timeout(Duration::from_secs(5))
             .expect("signalled");
         assert_eq!(failed.status(), FenceStatus::Failed(Errno::ETIME));
         assert_eq!(reactor.pending(), 0);
@@ -143,7 +144,8 @@ fn a_thousand_pending_fds_share_one_thread_and_all_signal() {
             poke(p);
         }
         for f in &fences {
-            f.wait_timeout(Duration::from_secs(10)).expect("signalled");
+            f.wait_for_signal_timeout(Duration::from_secs(10))
+                .expect("signalled");
         }
         assert_eq!(reactor.pending(), 0);
     }
@@ -264,11 +266,11 @@ fn a_panicking_callback_is_caught_and_the_reactor_keeps_serving_every_other_fd()
         poke(&poke_signal);
         poke(&poke_status);
         bridged
-            .wait_timeout(Duration::from_secs(5))
+            .wait_for_signal_timeout(Duration::from_secs(5))
             .expect("signalled before its callback panicked");
         assert_eq!(bridged.status(), FenceStatus::Signaled);
         cancelled
-            .wait_timeout(Duration::from_secs(5))
+            .wait_for_signal_timeout(Duration::from_secs(5))
             .expect("cancelled");
         assert_eq!(cancelled.status(), FenceStatus::Failed(Errno::ECANCELED));
 
@@ -282,7 +284,7 @@ fn a_panicking_callback_is_caught_and_the_reactor_keeps_serving_every_other_fd()
                 .expect("bridge");
             poke(&p);
             fence
-                .wait_timeout(Duration::from_secs(5))
+                .wait_for_signal_timeout(Duration::from_secs(5))
                 .unwrap_or_else(|e| panic!("round {round}: the reactor stopped serving ({e})"));
         }
         assert_eq!(reactor.pending(), 0, "the panicking entries are gone");

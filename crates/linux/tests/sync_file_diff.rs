@@ -230,7 +230,7 @@ impl World for Library {
         self.files[file].0.is_signaled()
     }
     fn wait_now(&self, file: usize) -> Option<i32> {
-        let r = self.files[file].0.wait_timeout(Duration::ZERO);
+        let r = self.files[file].0.wait_for_signal_timeout(Duration::ZERO);
         r.err().map(|e| e.errno().raw())
     }
     fn named(&self, file: usize) -> bool {

@@ -402,12 +402,12 @@ fn a_pending_kernel_sync_file_bridged_to_a_library_fence_signals_with_vgem() {
     let lib = file.to_fence(&reactor).map_err(|(e, _)| e).expect("bridge");
     assert_eq!(lib.driver_name(), "vgem");
     assert_eq!(
-        lib.wait_timeout(Duration::from_millis(50)),
-        Err(dmabuf::Error::TimedOut),
+        lib.wait_for_signal_timeout(Duration::from_millis(50)),
+        Err(dmabuf::TimedOut),
         "pending while vgem's fence is"
     );
     fence.signal().expect("signal");
-    lib.wait_timeout(Duration::from_secs(5))
+    lib.wait_for_signal_timeout(Duration::from_secs(5))
         .expect("the bridge signalled");
     assert_eq!(lib.status(), dmabuf::FenceStatus::Signaled);
     assert!(lib.timestamp().is_some());

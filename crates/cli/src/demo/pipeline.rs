@@ -168,7 +168,7 @@ impl Submitter {
     /// Waits for every fence, unmaps and detaches everything (after the workers are gone).
     fn teardown(self) {
         for buf in self.pool.iter().chain(&self.targets) {
-            buf.resv().wait(Usage::Bookkeep);
+            buf.resv().wait_for_signal(Usage::Bookkeep);
         }
         for imp in self.camera_imports.into_iter().chain(self.gpu_imports) {
             imp.teardown();

@@ -158,12 +158,12 @@ fn wait_all(
     for d in deps {
         match patience {
             Some(p) => {
-                while d.wait_timeout(p.timeout).is_err() {
+                while d.wait_for_signal_timeout(p.timeout).is_err() {
                     let reset = p.watchdog.timed_out();
                     trace.instant(track, "timeout", json!({"frame": frame, "reset": reset}));
                 }
             }
-            None => d.wait(),
+            None => d.wait_for_signal(),
         }
         if error.is_none()
             && let Some(e) = d.error()
@@ -254,7 +254,7 @@ pub fn encoder(
         let t0 = trace.now();
         let mut result = Ok(());
         if let Some(sync) = &job.sync_file {
-            while sync.wait_timeout(timeout).is_err() {
+            while sync.wait_for_signal_timeout(timeout).is_err() {
                 let reset = watchdog.timed_out();
                 trace.instant(
                     track,

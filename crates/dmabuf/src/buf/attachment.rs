@@ -299,7 +299,7 @@ impl<M: ImportMode> Attachment<M> {
             // Memory management (moves, clears) must be done before a static importer
             // touches the storage, cached mapping or not; it waits with the lock held, as the
             // kernel does.
-            buf.resv().wait(Usage::Kernel);
+            buf.resv().wait_for_signal(Usage::Kernel);
         }
         {
             let st = att.state.lock();

@@ -40,10 +40,10 @@ impl DmaBuf {
     /// The exporter's error.
     #[doc(alias = "dma_buf_begin_cpu_access")]
     pub fn begin_cpu_access(&self, direction: Direction) -> Result<CpuAccess<'_>> {
-        crate::validate::might_lock_resv(self.resv());
+        self.resv().might_lock();
         self.exporter().begin_cpu_access(self, direction)?;
         self.resv()
-            .wait(crate::resv::Usage::rw(direction.cpu_writes()));
+            .wait_for_signal(crate::resv::Usage::rw(direction.cpu_writes()));
         Ok(CpuAccess {
             buf: self,
             direction,
@@ -69,7 +69,7 @@ impl CpuAccess<'_> {
     }
 
     fn finish(&self) -> Result<()> {
-        crate::validate::might_lock_resv(self.buf.resv());
+        self.buf.resv().might_lock();
         self.buf.exporter().end_cpu_access(self.buf, self.direction)
     }
 }

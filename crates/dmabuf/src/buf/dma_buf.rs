@@ -281,7 +281,7 @@ impl DmaBuf {
     /// [`Error::Unsupported`] if the exporter has no `mmap`.
     #[doc(alias = "dma_buf_mmap")]
     pub fn mmap(&self) -> Result<Arc<dyn Memory>> {
-        crate::validate::might_lock_resv(self.resv());
+        self.resv().might_lock();
         self.0.exporter.mmap(self)
     }
 
@@ -300,15 +300,9 @@ impl DmaBuf {
             self.id(),
             self.name().unwrap_or_default()
         );
-        let mut fences = String::new();
-        let mut it = self.resv().iter_unlocked(Usage::Read);
-        while let Some(f) = it.next() {
-            if it.is_restarted() {
-                fences.clear();
-            }
-            let _ = writeln!(fences, "\t{} fence:{}", it.usage(), f);
+        for (f, usage) in self.resv().snapshot(Usage::Read) {
+            let _ = writeln!(out, "\t{usage} fence:{f}");
         }
-        out.push_str(&fences);
         let attachments = self.live_attachments();
         out.push_str("\tAttached Devices:\n");
         for att in &attachments {

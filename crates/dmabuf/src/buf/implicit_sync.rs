@@ -55,7 +55,7 @@ impl DmaBuf {
     /// # Errors
     /// [`Error::TimedOut`](crate::Error::TimedOut).
     pub fn wait_ready(&self, access: Access, timeout: Option<Duration>) -> Result<()> {
-        self.resv().wait_ready(access, timeout)
+        Ok(self.resv().wait_ready(access, timeout)?)
     }
 
     /// A future that resolves once `access` could start (the async side of `poll()`).

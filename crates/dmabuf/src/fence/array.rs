@@ -71,7 +71,7 @@ impl ArrayState {
 }
 
 fn state(array: &Fence) -> &ArrayState {
-    match array.0.kind.as_deref() {
+    match array.0.container.as_deref() {
         Some(Container::Array(a)) => a,
         _ => unreachable!("array hook on a non-array fence"),
     }
@@ -146,7 +146,7 @@ impl Fence {
 
     /// The members if this is an array (kernel: `to_dma_fence_array()`), else `None`.
     pub fn array_members(&self) -> Option<&[Fence]> {
-        match self.0.kind.as_deref() {
+        match self.0.container.as_deref() {
             Some(Container::Array(a)) => Some(&a.members),
             _ => None,
         }

@@ -44,7 +44,7 @@ pub(crate) struct ChainState {
 }
 
 fn state(f: &Fence) -> Option<&ChainState> {
-    match f.0.kind.as_deref() {
+    match f.0.container.as_deref() {
         Some(Container::Chain(c)) => Some(c),
         _ => None,
     }
@@ -53,11 +53,11 @@ fn state(f: &Fence) -> Option<&ChainState> {
 impl Drop for ChainState {
     fn drop(&mut self) {
         // Unlink predecessors we hold the last reference to, iteratively: a recursive drop of
-        // a long chain would overflow the stack (kernel bug #3).
+        // a long chain would overflow the stack (see `docs::kernel_bugs`).
         let mut next = self.prev.lock().take();
         while let Some(mut prev) = next {
             next = match Arc::get_mut(&mut prev.0) {
-                Some(inner) => match inner.kind.as_deref_mut() {
+                Some(inner) => match inner.container.as_deref_mut() {
                     Some(Container::Chain(pc)) => pc.prev.lock().take(),
                     _ => None,
                 },

@@ -15,7 +15,7 @@
 //! # Differences from the kernel
 //! * Callbacks run outside the fence lock, so a callback may use the fence it is called for, and
 //!   containers can signal straight from member callbacks (the kernel needs an irq_work hop to
-//!   avoid the lock inversion of "Fix lock inversion within dma-fence-array").
+//!   avoid a lock inversion: see [`docs::kernel_bugs`](crate::docs::kernel_bugs)).
 
 use super::array::ArrayState;
 use super::cb::{self, Callback};
@@ -72,11 +72,9 @@ pub(crate) enum Container {
     Chain(ChainState),
 }
 
-/// What kind of fence this is: `None` for a leaf, else the container (one pointer wide).
-pub(crate) type Kind = Option<Box<Container>>;
-
-/// Fields the per-fence lock protects.
-pub(crate) struct Locked {
+/// The hooks of a pending fence, which the per-fence lock protects and the one signal
+/// detaches: the callbacks, the issuer's ops and the thread that runs the callbacks.
+pub(crate) struct Hooks {
     /// Until the signal: callbacks still to run, in the order they were added (ids ascending).
     /// The signal takes them; from then on: cancellation markers of callbacks removed before
     /// the signaller reached them (see `cb.rs`).
@@ -104,9 +102,9 @@ pub(crate) struct Inner {
     /// The id of the callback the signaller has reached (0 before it starts; see `cb.rs`).
     pub(crate) cb_cursor: AtomicU64,
     /// Callback list and ops.
-    pub(crate) state: Mutex<Locked>,
-    /// Container state, if any (immutable once made).
-    pub(crate) kind: Kind,
+    pub(crate) hooks: Mutex<Hooks>,
+    /// The container's own state: `None` for a leaf (immutable once made; one pointer wide).
+    pub(crate) container: Option<Box<Container>>,
 }
 
 /// A consumer handle to a fence (kernel: a counted `struct dma_fence *`).
@@ -115,21 +113,7 @@ pub(crate) struct Inner {
 /// only the [`Signaller`](super::Signaller) made with it can.
 #[derive(Clone)]
 #[repr(transparent)]
-pub struct Fence(pub(crate) Arc<Inner>);
-
-impl Fence {
-    /// Views a shared fence as a handle without touching its reference count (for scans that
-    /// look at many entries and keep few).
-    #[cfg(not(loom))]
-    pub(crate) fn from_inner_ref(inner: &Arc<Inner>) -> &Fence {
-        // SAFETY: `Fence` is `repr(transparent)` over `Arc<Inner>`: both have one layout, so
-        // a reference to one is a valid reference to the other for the same lifetime.
-        #[allow(unsafe_code)]
-        unsafe {
-            &*std::ptr::from_ref(inner).cast::<Fence>()
-        }
-    }
-}
+pub struct Fence(pub(super) Arc<Inner>);
 
 pub(crate) fn new_inner(
     context: u64,
@@ -137,7 +121,7 @@ pub(crate) fn new_inner(
     seqno: u64,
     seqno64: bool,
     ops: Option<StdArc<dyn FenceOps>>,
-    kind: Kind,
+    container: Option<Box<Container>>,
 ) -> Fence {
     let mut flags = if seqno64 { SEQNO64 } else { 0 };
     if ops.is_some() {
@@ -151,12 +135,12 @@ pub(crate) fn new_inner(
         error: AtomicI32::new(0),
         timestamp: AtomicU64::new(0),
         cb_cursor: AtomicU64::new(0),
-        state: Mutex::new(Locked {
+        hooks: Mutex::new(Hooks {
             callbacks: Vec::new(),
             ops,
             runner: 0,
         }),
-        kind,
+        container,
     }));
     tracing::trace!(target: "dmabuf::fence", context = fence.context(), seqno, "init");
     fence
@@ -227,7 +211,7 @@ impl Fence {
         if f & SIGNALED != 0 {
             return true;
         }
-        if f & HAS_OPS == 0 && self.0.kind.is_none() {
+        if f & HAS_OPS == 0 && self.0.container.is_none() {
             return false;
         }
         self.poll_signaled()
@@ -240,7 +224,7 @@ impl Fence {
 
     #[cold]
     fn poll_signaled(&self) -> bool {
-        let done = match self.0.kind.as_deref() {
+        let done = match self.0.container.as_deref() {
             None => {
                 let ops = self.0.lock().ops.clone();
                 match ops.map(|ops| ops.signaled(self)) {
@@ -300,17 +284,17 @@ impl Fence {
 
     /// Whether this fence is a [`FenceArray`](super::array) container.
     pub fn is_array(&self) -> bool {
-        matches!(self.0.kind.as_deref(), Some(Container::Array(_)))
+        matches!(self.0.container.as_deref(), Some(Container::Array(_)))
     }
 
     /// Whether this fence is a [`FenceChain`](super::chain) node.
     pub fn is_chain(&self) -> bool {
-        matches!(self.0.kind.as_deref(), Some(Container::Chain(_)))
+        matches!(self.0.container.as_deref(), Some(Container::Chain(_)))
     }
 
     /// Whether this fence is a container (array or chain).
     pub fn is_container(&self) -> bool {
-        self.0.kind.is_some()
+        self.0.container.is_some()
     }
 
     /// Enables signalling now rather than at the first wait or callback (kernel:
@@ -329,7 +313,7 @@ impl Fence {
             return;
         }
         tracing::trace!(target: "dmabuf::fence", context = self.context(), seqno = self.seqno(), "enable_signal");
-        let armed = match self.0.kind.as_deref() {
+        let armed = match self.0.container.as_deref() {
             None => {
                 if old & HAS_OPS == 0 {
                     return;
@@ -352,7 +336,7 @@ impl Fence {
         if self.is_signaled_flag() {
             return;
         }
-        match self.0.kind.as_deref() {
+        match self.0.container.as_deref() {
             None => {
                 let ops = self.0.lock().ops.clone();
                 if let Some(ops) = ops {
@@ -431,7 +415,7 @@ pub(crate) fn signal(fence: &Fence, error: SetError, ts: Option<MonotonicTime>) 
     }
     // Read the clock before taking the lock: it is the most expensive step of a signal.
     let ts = ts.unwrap_or_else(MonotonicTime::now).as_nanos();
-    if f & (ENABLE_SIGNAL | HAS_OPS) == 0 && inner.kind.is_none() {
+    if f & (ENABLE_SIGNAL | HAS_OPS) == 0 && inner.container.is_none() {
         // Fast path: nobody ever showed interest (every callback, waiter and future sets
         // `ENABLE_SIGNAL` before registering, and re-checks `SIGNALED` after), so there is
         // nothing to take from under the lock. Only the issuer signals a plain fence without
@@ -506,30 +490,30 @@ pub(crate) fn static_names(
 }
 
 /// The fence lock held: proof for the validator too (kernel: `dma_fence_lock_irqsave()`).
-pub(crate) struct StateGuard<'a> {
-    guard: MutexGuard<'a, Locked>,
+pub(crate) struct HooksGuard<'a> {
+    guard: MutexGuard<'a, Hooks>,
     _held: validate::Held,
 }
 
-impl std::ops::Deref for StateGuard<'_> {
-    type Target = Locked;
-    fn deref(&self) -> &Locked {
+impl std::ops::Deref for HooksGuard<'_> {
+    type Target = Hooks;
+    fn deref(&self) -> &Hooks {
         &self.guard
     }
 }
 
-impl std::ops::DerefMut for StateGuard<'_> {
-    fn deref_mut(&mut self) -> &mut Locked {
+impl std::ops::DerefMut for HooksGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Hooks {
         &mut self.guard
     }
 }
 
 impl Inner {
     /// Takes the fence lock.
-    pub(crate) fn lock(&self) -> StateGuard<'_> {
+    pub(crate) fn lock(&self) -> HooksGuard<'_> {
         let held = validate::acquire(&validate::FENCE_LOCK, std::ptr::from_ref(self) as usize);
-        StateGuard {
-            guard: self.state.lock(),
+        HooksGuard {
+            guard: self.hooks.lock(),
             _held: held,
         }
     }
@@ -584,7 +568,7 @@ mod tests {
             let (s, f) = ctx.next_fence();
             f.add_callback(|_| {}).unwrap();
             s.signal();
-            f.wait();
+            f.wait().unwrap();
         }
         assert_eq!(wakes(), before, "no futex wake without a parked waiter");
     }
@@ -603,7 +587,7 @@ mod tests {
         let before = wakes();
         s.signal();
         assert_eq!(wakes(), before + 1);
-        w.join().unwrap();
+        assert_eq!(w.join().unwrap(), Ok(()));
     }
 
     #[test]

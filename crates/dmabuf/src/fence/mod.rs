@@ -15,9 +15,11 @@ pub mod array;
 mod cb;
 pub mod chain;
 mod context;
-pub(crate) mod core;
+mod core;
 mod ops;
 mod signaller;
+#[cfg(any(not(loom), test))]
+mod slot;
 mod stub;
 pub mod unwrap;
 mod wait;
@@ -27,7 +29,9 @@ pub use context::{FenceContext, alloc_contexts, seqno_is_later, try_alloc_contex
 pub use core::Fence;
 pub use ops::FenceOps;
 pub use signaller::{LeakHook, Signaller, set_leak_hook};
-pub use wait::{FenceFuture, SPIN_LIMIT, wait_any, wait_any_deadline};
+#[cfg(any(not(loom), test))]
+pub(crate) use slot::FenceSlot;
+pub use wait::{FenceFuture, wait_any, wait_any_deadline};
 
 use crate::error::Errno;
 

@@ -1,33 +1,47 @@
 //! Waiting for fences: blocking, with a timeout, for any of several, and async
 //! (kernel: `dma_fence_wait_timeout()`, `dma_fence_wait_any_timeout()`).
 //!
-//! A blocking wait enables signalling, checks the flag, spins briefly ([`SPIN_LIMIT`]) and then
-//! parks on the fence's own state word with a futex; the signaller wakes only when a waiter has
-//! set the `PARKED` bit, so a signal nobody sleeps on costs no system call. Single waits allocate
-//! nothing. [`wait_any`] queues one callback per fence (kernel bug #11: one per fence, not one in
-//! all) that wakes a shared futex word.
+//! A blocking wait enables signalling, checks the flag, spins briefly and then parks on the
+//! fence's own state word with a futex; the signaller wakes only when a waiter has set the
+//! `PARKED` bit, so a signal nobody sleeps on costs no system call. Single waits allocate
+//! nothing. [`wait_any`] queues one callback on each fence (as the kernel's does), each of
+//! which wakes one shared futex word.
+//!
+//! # Two answers
+//! * [`Fence::wait`], [`Fence::wait_timeout`] and [`Fence::wait_deadline`] say how the work
+//!   ended: `Ok` if the fence signalled without error, [`FenceFailed`] or
+//!   [`WaitError::Failed`] with the fence's error if it failed (or its issuer went away:
+//!   `ECANCELED`), [`WaitError::TimedOut`] if the time ran out. For a consumer that waits
+//!   before using what the fence guards.
+//! * [`Fence::wait_for_signal`], [`Fence::wait_for_signal_timeout`] and
+//!   [`Fence::wait_for_signal_deadline`] wait for the signal alone, as the kernel's
+//!   `dma_fence_wait()` does (it returns 0 for a fence that signalled with an error): the
+//!   error, if any, is in [`Fence::status`]. For code whose point is the kernel's semantics,
+//!   and for waits that only need the fence to be done (before freeing what it used).
 //!
 //! # Rules
 //! * A zero timeout polls without blocking, but enables signalling first, as every wait does
 //!   (kernel: `dma_fence_wait_timeout()` calls `dma_fence_enable_sw_signaling()` whatever the
-//!   timeout): the issuer's `enable_signaling` hook runs (once per fence), then `Ok` if the
-//!   fence has signalled, [`Error::TimedOut`] otherwise. Queries ([`Fence::is_signaled`],
-//!   [`Fence::status`]) never enable, and [`wait_any`]'s zero timeout only looks (kernel:
-//!   `dma_fence_wait_any_timeout()` with timeout 0 does the same).
-//! * Waits are blocking fence waits for the validator (a later layer): they must not happen
-//!   inside a signalling section.
+//!   timeout): the issuer's `enable_signaling` hook runs (once per fence), then the fence is
+//!   looked at. Queries ([`Fence::is_signaled`], [`Fence::status`]) never enable, and
+//!   [`wait_any`]'s zero timeout only looks (kernel: `dma_fence_wait_any_timeout()` with
+//!   timeout 0 does the same).
+//! * Waits are blocking fence waits for the validator (the `lockdep` feature, see
+//!   [`docs`](crate::docs)): they must not happen inside a signalling section.
 //!
 //! # Differences from the kernel
-//! * No interruptible variant: user space has no signals to interrupt with; cancellable waits
-//!   come with the reservation layer.
+//! * No interruptible variant: user space has no signals to interrupt with. What can be
+//!   cancelled is taking a reservation lock
+//!   ([`Resv::lock_interruptible`](crate::resv::Resv::lock_interruptible) with a
+//!   [`CancelToken`](dmabuf_ww::CancelToken)).
 //! * Success is `Ok(())`, not "remaining jiffies"; a deadline form is offered beside the timeout.
 //! * A zero-timeout wait is not a fence wait for the validator, since it cannot block, so it
 //!   may be used inside a signalling section (a callback); the kernel annotates every
 //!   `dma_fence_wait_timeout()` with `__dma_fence_might_wait()`, timeout 0 included.
 
-use super::Fence;
 use super::core::bits::{PARKED, SIGNALED};
-use crate::error::{Error, Result};
+use super::{Fence, FenceStatus};
+use crate::error::{Error, FenceFailed, Result, TimedOut, WaitError};
 use crate::sync::{Arc, AtomicU32, Mutex, Ordering, futex, spin_hint};
 use crate::time::MonotonicTime;
 use std::future::Future;
@@ -35,10 +49,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-/// Spin iterations before parking. On this project's 2-vCPU VM a futex wake-up costs 20–40 µs
-/// while a signal seen by spinning costs ~0.2 µs; ~2000 `spin_loop` iterations (a few µs)
-/// cover the both-threads-running case without burning a time slice.
-pub const SPIN_LIMIT: u32 = 2000;
+/// Spin iterations before parking: a futex wake-up costs tens of microseconds (20–40 µs
+/// measured on a two-vCPU VM) where a signal seen while spinning costs about 0.2 µs, and
+/// ~2000 `spin_loop` iterations (a few µs) cover the case of both threads running without
+/// burning a time slice.
+const SPIN_LIMIT: u32 = 2000;
 
 /// Spins actually made: under loom every spin is a scheduling point, so one is enough there.
 const SPINS: u32 = if cfg!(loom) { 1 } else { SPIN_LIMIT };
@@ -48,32 +63,81 @@ fn deadline_after(timeout: Duration) -> Option<MonotonicTime> {
 }
 
 impl Fence {
-    /// Blocks until the fence signals (kernel: `dma_fence_wait(fence, false)`).
+    /// Blocks until the fence signals, and says whether the work it stands for succeeded.
+    ///
+    /// # Errors
+    /// [`FenceFailed`] with the fence's error if it signalled with one (`ECANCELED` for an
+    /// issuer dropped unsignalled). [`wait_for_signal`](Self::wait_for_signal) is the
+    /// kernel's `dma_fence_wait()`, which does not look at the error.
     ///
     /// ```
     /// use dmabuf::fence::FenceContext;
+    /// use dmabuf::{Errno, FenceFailed};
     /// let ctx = FenceContext::new("doc", "wait");
     /// let (issuer, fence) = ctx.next_fence();
     /// let t = std::thread::spawn(move || issuer.signal());
-    /// fence.wait();
+    /// fence.wait()?;
+    /// t.join().unwrap();
+    ///
+    /// let (issuer, failing) = ctx.next_fence();
+    /// issuer.signal_with_error(Errno::EIO);
+    /// assert_eq!(failing.wait(), Err(FenceFailed(Errno::EIO)));
+    /// # Ok::<(), dmabuf::Error>(())
+    /// ```
+    pub fn wait(&self) -> std::result::Result<(), FenceFailed> {
+        self.wait_for_signal();
+        self.outcome()
+    }
+
+    /// Blocks until the fence signals or `timeout` passes, and says whether the work
+    /// succeeded. A zero timeout polls, enabling signalling first (see the module docs).
+    ///
+    /// # Errors
+    /// [`WaitError::TimedOut`] (`ETIME`) if the fence is still pending;
+    /// [`WaitError::Failed`] with the fence's error if it signalled with one.
+    pub fn wait_timeout(&self, timeout: Duration) -> std::result::Result<(), WaitError> {
+        self.wait_for_signal_timeout(timeout)?;
+        Ok(self.outcome()?)
+    }
+
+    /// Blocks until the fence signals or the monotonic clock reaches `deadline`, and says
+    /// whether the work succeeded.
+    ///
+    /// # Errors
+    /// As [`wait_timeout`](Self::wait_timeout).
+    pub fn wait_deadline(&self, deadline: MonotonicTime) -> std::result::Result<(), WaitError> {
+        self.wait_until(Some(deadline))?;
+        Ok(self.outcome()?)
+    }
+
+    /// Blocks until the fence signals, with or without an error (kernel:
+    /// `dma_fence_wait(fence, false)`, which returns 0 for a fence that failed); the error
+    /// is in [`status`](Self::status).
+    ///
+    /// ```
+    /// use dmabuf::fence::FenceContext;
+    /// let ctx = FenceContext::new("doc", "wait_for_signal");
+    /// let (issuer, fence) = ctx.next_fence();
+    /// let t = std::thread::spawn(move || issuer.signal());
+    /// fence.wait_for_signal();
     /// assert!(fence.is_signaled());
     /// t.join().unwrap();
     /// ```
     #[doc(alias = "dma_fence_wait")]
-    pub fn wait(&self) {
+    pub fn wait_for_signal(&self) {
         // An infinite wait can only end by signalling.
         let _ = self.wait_until(None);
     }
 
-    /// Blocks until the fence signals or `timeout` passes (kernel:
-    /// `dma_fence_wait_timeout()`).
+    /// Blocks until the fence signals, with or without an error, or until `timeout` passes
+    /// (kernel: `dma_fence_wait_timeout()`).
     ///
     /// A zero timeout polls: it enables signalling, as any wait does, then looks, without
     /// blocking (kernel: timeout 0 gives 1 if signalled, else 0). It is not a blocking wait
     /// for the validator.
     ///
     /// # Errors
-    /// [`Error::TimedOut`] (`ETIME`) if the fence is still pending.
+    /// [`TimedOut`] (`ETIME`) if the fence is still pending.
     ///
     /// ```
     /// use dmabuf::fence::{Fence, FenceContext, FenceOps};
@@ -88,18 +152,38 @@ impl Fence {
     /// }
     /// let (_issuer, fence) = FenceContext::new("doc", "poll").next_fence_with_ops(Arc::new(Done));
     /// assert!(!fence.is_signaled()); // a query does not enable
-    /// assert!(fence.wait_timeout(Duration::ZERO).is_ok()); // a poll does
+    /// assert!(fence.wait_for_signal_timeout(Duration::ZERO).is_ok()); // a poll does
     /// ```
     #[doc(alias = "dma_fence_wait_timeout")]
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<()> {
+    pub fn wait_for_signal_timeout(&self, timeout: Duration) -> std::result::Result<(), TimedOut> {
         if timeout.is_zero() {
             return if self.poll_enabling() {
                 Ok(())
             } else {
-                Err(Error::TimedOut)
+                Err(TimedOut)
             };
         }
         self.wait_until(deadline_after(timeout))
+    }
+
+    /// Blocks until the fence signals, with or without an error, or until the monotonic
+    /// clock reaches `deadline`.
+    ///
+    /// # Errors
+    /// [`TimedOut`] (`ETIME`) if the fence is still pending at the deadline.
+    pub fn wait_for_signal_deadline(
+        &self,
+        deadline: MonotonicTime,
+    ) -> std::result::Result<(), TimedOut> {
+        self.wait_until(Some(deadline))
+    }
+
+    /// A signalled fence's outcome as a wait answers it.
+    pub(crate) fn outcome(&self) -> std::result::Result<(), FenceFailed> {
+        match self.signaled_status() {
+            FenceStatus::Failed(e) => Err(FenceFailed(e)),
+            FenceStatus::Signaled | FenceStatus::Pending => Ok(()),
+        }
     }
 
     /// A zero-timeout wait: whether the fence has signalled once signalling is enabled
@@ -112,15 +196,7 @@ impl Fence {
         self.is_signaled()
     }
 
-    /// Blocks until the fence signals or the monotonic clock reaches `deadline`.
-    ///
-    /// # Errors
-    /// [`Error::TimedOut`] (`ETIME`) if the fence is still pending at the deadline.
-    pub fn wait_deadline(&self, deadline: MonotonicTime) -> Result<()> {
-        self.wait_until(Some(deadline))
-    }
-
-    fn wait_until(&self, deadline: Option<MonotonicTime>) -> Result<()> {
+    fn wait_until(&self, deadline: Option<MonotonicTime>) -> std::result::Result<(), TimedOut> {
         // Annotated whether or not this wait ends up blocking: it could have (kernel:
         // `__dma_fence_might_wait()` at the top of every wait).
         crate::validate::might_wait();
@@ -134,7 +210,7 @@ impl Fence {
         result
     }
 
-    fn park(&self, deadline: Option<MonotonicTime>) -> Result<()> {
+    fn park(&self, deadline: Option<MonotonicTime>) -> std::result::Result<(), TimedOut> {
         let flags = &self.0.flags;
         for _ in 0..SPINS {
             if flags.load(Ordering::Acquire) & SIGNALED != 0 {
@@ -152,7 +228,7 @@ impl Fence {
                 return Ok(());
             }
             if deadline.is_some_and(|d| MonotonicTime::now() >= d) {
-                return Err(Error::TimedOut);
+                return Err(TimedOut);
             }
             if f & PARKED == 0
                 && flags

@@ -45,7 +45,7 @@
 //! `tests/igt_dmabuf_sync_file.rs`.
 
 use super::{Resv, Usage};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TimedOut};
 use crate::fence::FenceFuture;
 use std::fmt;
 use std::future::Future;
@@ -168,15 +168,22 @@ impl Resv {
     /// no limit; a zero timeout polls). Fences added while waiting are waited for too.
     /// Lock-free; a blocking fence wait for the validator.
     ///
+    /// Readiness is the kernel's: a fence that signalled with an error no longer blocks the
+    /// access ([`Resv::wait`] says whether the work succeeded).
+    ///
     /// # Errors
-    /// [`Error::TimedOut`] (`ETIME`) if a fence is still pending when the time is up.
-    pub fn wait_ready(&self, access: Access, timeout: Option<Duration>) -> Result<()> {
+    /// [`TimedOut`] (`ETIME`) if a fence is still pending when the time is up.
+    pub fn wait_ready(
+        &self,
+        access: Access,
+        timeout: Option<Duration>,
+    ) -> std::result::Result<(), TimedOut> {
         match timeout {
             None => {
-                self.wait(access.wait_usage());
+                self.wait_for_signal(access.wait_usage());
                 Ok(())
             }
-            Some(t) => self.wait_timeout(access.wait_usage(), t),
+            Some(t) => self.wait_for_signal_timeout(access.wait_usage(), t),
         }
     }
 
@@ -356,11 +363,11 @@ mod tests {
         add(&resv, &f, Usage::Write);
         assert_eq!(
             resv.wait_ready(Access::Read, Some(Duration::ZERO)),
-            Err(Error::TimedOut)
+            Err(TimedOut)
         );
         assert_eq!(
             resv.wait_ready(Access::Write, Some(Duration::from_millis(5))),
-            Err(Error::TimedOut)
+            Err(TimedOut)
         );
         let t = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(10));

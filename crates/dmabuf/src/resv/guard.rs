@@ -2,7 +2,7 @@
 //! iteration, copying and describing (kernel: the `dma_resv_*` calls that assert the lock).
 
 use super::table::Table;
-use super::{Locked, Resv, Usage};
+use super::{Resv, TableState, Usage};
 use crate::error::{Error, Result};
 use crate::fence::Fence;
 use crate::fence::unwrap::leaves;
@@ -12,7 +12,6 @@ use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 /// Proof that a reservation object is locked, and the door to its writer operations.
 /// Unlocks when dropped (kernel: `dma_resv_unlock`).
@@ -46,7 +45,7 @@ use std::sync::atomic::Ordering;
 #[must_use = "dropping the guard unlocks at once"]
 pub struct ResvGuard<'a> {
     resv: &'a Resv,
-    guard: WwGuard<'a, Locked>,
+    guard: WwGuard<'a, TableState>,
     /// The signalling obligation started by publishing a pending fence (validator only).
     obligation: Option<validate::Section>,
     /// Not `Sync`: the guard proves that *this* thread holds the lock. (`WwGuard` is `Sync`
@@ -56,7 +55,7 @@ pub struct ResvGuard<'a> {
 }
 
 impl<'a> ResvGuard<'a> {
-    pub(crate) fn new(resv: &'a Resv, guard: WwGuard<'a, Locked>) -> Self {
+    pub(crate) fn new(resv: &'a Resv, guard: WwGuard<'a, TableState>) -> Self {
         ResvGuard {
             resv,
             guard,
@@ -132,8 +131,7 @@ impl<'a> ResvGuard<'a> {
 
     /// Replaces the table (readers restart on seeing a new one).
     fn publish(&self, table: Table) {
-        self.resv.table.store(Arc::new(table));
-        self.resv.generation.fetch_add(1, Ordering::SeqCst);
+        self.resv.fences.publish(table);
     }
 
     /// Adds `fence` with `usage` (kernel: `dma_resv_add_fence`). Cannot fail.
@@ -234,14 +232,7 @@ impl<'a> ResvGuard<'a> {
     /// Allocates a new table: a reclaim point, as [`reserve_fences`](Self::reserve_fences).
     pub fn copy_fences(&mut self, src: &Resv) {
         validate::might_reclaim();
-        let mut fences: Vec<(Fence, Usage)> = Vec::new();
-        let mut it = src.iter_unlocked(Usage::Bookkeep);
-        while let Some(f) = it.next() {
-            if it.is_restarted() {
-                fences.clear();
-            }
-            fences.push((f, it.usage()));
-        }
+        let fences = src.snapshot(Usage::Bookkeep);
         let table = Table::with_capacity(fences.len());
         for (f, u) in &fences {
             table.push(f, *u);

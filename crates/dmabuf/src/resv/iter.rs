@@ -3,16 +3,14 @@
 //!
 //! # Rules (as the kernel)
 //! * Signalled fences are skipped; each yielded fence is a counted handle.
-//! * When the set changed under the walk (a new table), the walk restarts from the beginning and [`UnlockedIter::is_restarted`] is true for the
-//!   fence it then yields: callers that accumulate must throw away what they collected.
+//! * When the set changed under the walk (a new table), the walk restarts from the beginning
+//!   and [`UnlockedIter::is_restarted`] is true for the fence it then yields: callers that
+//!   accumulate must throw away what they collected ([`Resv::snapshot`] does).
 //! * The first fence of a walk counts as restarted.
 
-use super::table::Table;
+use super::table::Walk;
 use super::{Resv, Usage};
 use crate::fence::Fence;
-use arc_swap::Guard;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 /// Iterator returned by [`Resv::iter_unlocked`].
 ///
@@ -40,13 +38,8 @@ use std::sync::atomic::Ordering;
 pub struct UnlockedIter<'a> {
     resv: &'a Resv,
     query: Usage,
-    /// The table being walked, held without touching its reference count.
-    table: Option<Guard<Arc<Table>>>,
-    generation: u64,
-    idx: usize,
-    restarted: bool,
+    walk: Walk,
     current_usage: Usage,
-    restarts: u64,
 }
 
 impl<'a> UnlockedIter<'a> {
@@ -54,19 +47,15 @@ impl<'a> UnlockedIter<'a> {
         UnlockedIter {
             resv,
             query: usage,
-            table: None,
-            generation: 0,
-            idx: 0,
-            restarted: false,
+            walk: Walk::new(),
             current_usage: usage,
-            restarts: 0,
         }
     }
 
     /// Whether the walk started over before yielding the last fence (kernel:
     /// `dma_resv_iter_is_restarted`).
     pub fn is_restarted(&self) -> bool {
-        self.restarted
+        self.walk.is_restarted()
     }
 
     /// The usage of the last fence yielded (kernel: `dma_resv_iter_usage`).
@@ -76,30 +65,13 @@ impl<'a> UnlockedIter<'a> {
 
     /// How many times this walk started over because a writer changed the set.
     pub fn restarts(&self) -> u64 {
-        self.restarts
+        self.walk.restarts()
     }
 
     /// Forces the next call to start over, as if the set had changed (tests exercise
     /// callers' restart handling with it, as st-dma-resv corrupts its cursor).
     pub fn force_restart(&mut self) {
-        self.generation = self.generation.wrapping_sub(1);
-    }
-
-    /// Starts over: the current table, index 0.
-    fn restart(&mut self, walked: bool) -> Guard<Arc<Table>> {
-        if walked {
-            self.restarts += 1;
-        }
-        // Generation first: a swap after this load is seen by the next check.
-        self.generation = self.resv.generation.load(Ordering::SeqCst);
-        self.idx = 0;
-        self.restarted = true;
-        self.resv.table.load()
-    }
-
-    /// Whether the table is still the one this walk started on.
-    fn unchanged(&self) -> bool {
-        self.resv.generation.load(Ordering::SeqCst) == self.generation
+        self.walk.force_restart();
     }
 }
 
@@ -107,36 +79,9 @@ impl Iterator for UnlockedIter<'_> {
     type Item = Fence;
 
     fn next(&mut self) -> Option<Fence> {
-        let mut table = match self.table.take() {
-            Some(t) => {
-                self.restarted = false;
-                t
-            }
-            None => self.restart(false),
-        };
-        let found = loop {
-            if self.idx >= table.len() {
-                if self.unchanged() {
-                    break None;
-                }
-                table = self.restart(true);
-                continue;
-            }
-            let entry = table.get(self.idx, self.query);
-            if !self.unchanged() {
-                table = self.restart(true);
-                continue;
-            }
-            self.idx += 1;
-            if let Some((f, u)) = entry
-                && !f.is_signaled()
-            {
-                self.current_usage = u;
-                break Some(f);
-            }
-        };
-        self.table = Some(table);
-        found
+        let (fence, usage) = self.walk.next(&self.resv.fences, self.query)?;
+        self.current_usage = usage;
+        Some(fence)
     }
 }
 
@@ -144,9 +89,9 @@ impl std::fmt::Debug for UnlockedIter<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UnlockedIter")
             .field("query", &self.query)
-            .field("idx", &self.idx)
-            .field("restarted", &self.restarted)
-            .field("restarts", &self.restarts)
+            .field("idx", &self.walk.index())
+            .field("restarted", &self.walk.is_restarted())
+            .field("restarts", &self.walk.restarts())
             .finish()
     }
 }

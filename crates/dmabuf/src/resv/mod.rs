@@ -57,82 +57,24 @@ mod access;
 mod guard;
 mod iter;
 mod table;
+mod usage;
 
 pub use access::{Access, ReadyFuture};
 pub use dmabuf_ww::Guards;
 pub use guard::{LockedIter, ResvGuard, ResvGuardMut};
 pub use iter::UnlockedIter;
+pub use usage::Usage;
 
-use crate::error::{Error, Result};
+use crate::error::{FenceFailed, Result, TimedOut, WaitError};
 use crate::fence::unwrap::leaves;
 use crate::fence::{Fence, alloc_contexts};
 use crate::time::MonotonicTime;
-use arc_swap::ArcSwap;
-use dmabuf_ww::{AcquireCtx, Algorithm, CancelToken, WwClass, WwError, WwMutex};
+use crate::validate;
+use dmabuf_ww::{AcquireCtx, Algorithm, CancelToken, WwClass, WwMutex};
 use std::num::NonZeroU64;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
-use table::Table;
-
-/// How a fence in a reservation object is to be waited for (kernel: `enum dma_resv_usage`).
-///
-/// Ordered: a query for a usage returns every fence of that usage and lower.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u8)]
-pub enum Usage {
-    /// Kernel memory management (moves, clears): everybody waits, always.
-    Kernel = 0,
-    /// Implicit-sync writers: new readers and writers wait.
-    Write = 1,
-    /// Implicit-sync readers: new writers wait.
-    Read = 2,
-    /// No implicit sync (preemption fences, page-table updates, explicitly synced work):
-    /// only memory management waits.
-    Bookkeep = 3,
-}
-
-impl Usage {
-    /// Every usage, in order.
-    pub const ALL: [Usage; 4] = [Usage::Kernel, Usage::Write, Usage::Read, Usage::Bookkeep];
-
-    /// What an implicitly synced access must wait for (kernel: `dma_resv_usage_rw()`): a
-    /// writer waits for readers and writers (`Read`), a reader for writers (`Write`).
-    ///
-    /// ```
-    /// use dmabuf::resv::Usage;
-    /// assert_eq!(Usage::rw(true), Usage::Read);
-    /// assert_eq!(Usage::rw(false), Usage::Write);
-    /// ```
-    pub fn rw(write: bool) -> Usage {
-        if write { Usage::Read } else { Usage::Write }
-    }
-
-    pub(crate) fn from_raw(raw: u8) -> Usage {
-        match raw {
-            0 => Usage::Kernel,
-            1 => Usage::Write,
-            2 => Usage::Read,
-            _ => Usage::Bookkeep,
-        }
-    }
-
-    /// The kernel's name for the usage, as `dma_resv_describe` prints it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Usage::Kernel => "kernel",
-            Usage::Write => "write",
-            Usage::Read => "read",
-            Usage::Bookkeep => "bookkeep",
-        }
-    }
-}
-
-impl std::fmt::Display for Usage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use table::{PublishedTable, Table};
 
 /// The ww class of every reservation lock (kernel: `reservation_ww_class`, a wait-die
 /// class), validated as the validator's primed reservation class.
@@ -142,19 +84,18 @@ pub static RESERVATION_CLASS: WwClass = WwClass::with_lockdep_class(
     &dmabuf_lockdep::prime::RESERVATION,
 );
 
-/// What the reservation lock protects besides the table.
+/// The writer's state that the reservation lock protects besides the table itself.
 #[derive(Debug, Default)]
-pub(crate) struct Locked {
+pub(crate) struct TableState {
     /// Appends promised by `reserve_fences` and not used yet.
     pub(crate) reserved: usize,
 }
 
 /// A reservation object (kernel: `struct dma_resv`).
 pub struct Resv {
-    pub(crate) lock: WwMutex<Locked>,
-    pub(crate) table: ArcSwap<Table>,
-    /// Bumped after every table swap; unlocked readers restart when it moves.
-    pub(crate) generation: AtomicU64,
+    pub(crate) lock: WwMutex<TableState>,
+    /// The fences: written under `lock`, read without it.
+    pub(crate) fences: PublishedTable,
 }
 
 impl Default for Resv {
@@ -168,9 +109,8 @@ impl Resv {
     /// but itself until the first reservation.
     pub fn new() -> Self {
         Resv {
-            lock: WwMutex::new(&RESERVATION_CLASS, Locked::default()),
-            table: ArcSwap::from_pointee(Table::with_capacity(0)),
-            generation: AtomicU64::new(0),
+            lock: WwMutex::new(&RESERVATION_CLASS, TableState::default()),
+            fences: PublishedTable::new(),
         }
     }
 
@@ -183,9 +123,10 @@ impl Resv {
     /// Locks through `ctx` (kernel: `dma_resv_lock`).
     ///
     /// # Errors
-    /// [`Error::Ww`] with [`WwError::Deadlock`] (back off: drop every lock of `ctx`, then
-    /// [`lock_slow`](Self::lock_slow) this one), [`WwError::AlreadyHeld`] or
-    /// [`WwError::ClassMismatch`].
+    /// [`Error::Ww`](crate::Error::Ww) with [`WwError::Deadlock`](dmabuf_ww::WwError::Deadlock) (back off: drop
+    /// every lock of `ctx`, then [`lock_slow`](Self::lock_slow) this one),
+    /// [`WwError::AlreadyHeld`](dmabuf_ww::WwError::AlreadyHeld) or
+    /// [`WwError::ClassMismatch`](dmabuf_ww::WwError::ClassMismatch).
     pub fn lock<'a>(&'a self, ctx: &'a AcquireCtx) -> Result<ResvGuard<'a>> {
         Ok(ResvGuard::new(self, self.lock.lock(ctx)?))
     }
@@ -193,7 +134,7 @@ impl Resv {
     /// Locks through `ctx` until `cancel` is cancelled (kernel: `dma_resv_lock_interruptible`).
     ///
     /// # Errors
-    /// As [`lock`](Self::lock), plus [`WwError::Interrupted`].
+    /// As [`lock`](Self::lock), plus [`WwError::Interrupted`](dmabuf_ww::WwError::Interrupted).
     pub fn lock_interruptible<'a>(
         &'a self,
         ctx: &'a AcquireCtx,
@@ -246,14 +187,16 @@ impl Resv {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Ww`] with [`WwError::ClassMismatch`] if `ctx` is not a reservation context;
-    /// with [`WwError::Deadlock`] only if `ctx` held reservation locks from before the call
-    /// and had to back off: drop them and call again (see [`AcquireCtx::lock_all`]).
+    /// [`Error::Ww`](crate::Error::Ww) with [`WwError::ClassMismatch`](dmabuf_ww::WwError::ClassMismatch) if
+    /// `ctx` is not a reservation context; with
+    /// [`WwError::Deadlock`](dmabuf_ww::WwError::Deadlock) only if `ctx` held reservation
+    /// locks from before the call and had to back off: drop them and call again (see
+    /// [`AcquireCtx::lock_all`]).
     pub fn lock_all<'a>(
         ctx: &'a AcquireCtx,
         objects: &[&'a Resv],
     ) -> Result<Guards<ResvGuard<'a>>> {
-        let mutexes: Vec<&'a WwMutex<Locked>> = objects.iter().map(|r| &r.lock).collect();
+        let mutexes: Vec<&'a WwMutex<TableState>> = objects.iter().map(|r| &r.lock).collect();
         let guards = ctx.lock_all(&mutexes)?;
         Ok(guards.map(|i, g| ResvGuard::new(objects[i], g)))
     }
@@ -277,15 +220,30 @@ impl Resv {
     /// A snapshot of the unsignalled fences with usage ≤ `usage` (kernel:
     /// `dma_resv_get_fences`). Lock-free.
     pub fn get_fences(&self, usage: Usage) -> Vec<Fence> {
-        let mut out = Vec::new();
-        let mut it = self.iter_unlocked(usage);
-        while let Some(f) = it.next() {
-            if it.is_restarted() {
-                out.clear();
-            }
-            out.push(f);
-        }
-        out
+        self.snapshot(usage).into_iter().map(|(f, _)| f).collect()
+    }
+
+    /// A snapshot of the unsignalled fences with usage ≤ `usage`, each with its usage, in
+    /// table order. Lock-free: one walk of [`iter_unlocked`](Self::iter_unlocked), begun
+    /// again from nothing whenever a writer swapped the table under it, so the result is
+    /// one table's entries, never a mix of two.
+    ///
+    /// ```
+    /// use dmabuf::fence::FenceContext;
+    /// use dmabuf::resv::{Resv, Usage};
+    /// let r = Resv::new();
+    /// let (_s, f) = FenceContext::new("drv", "tl").next_fence();
+    /// let mut g = r.lock_single();
+    /// g.reserve_fences(1)?;
+    /// g.add_fence(&f, Usage::Write);
+    /// drop(g);
+    /// let all = r.snapshot(Usage::Bookkeep);
+    /// assert_eq!(all.len(), 1);
+    /// assert!(all[0].0.ptr_eq(&f) && all[0].1 == Usage::Write);
+    /// # Ok::<(), dmabuf::Error>(())
+    /// ```
+    pub fn snapshot(&self, usage: Usage) -> Vec<(Fence, Usage)> {
+        self.fences.snapshot(usage)
     }
 
     /// One fence standing for every unsignalled fence with usage ≤ `usage` (kernel:
@@ -324,32 +282,83 @@ impl Resv {
         self.iter_unlocked(usage).next().is_none()
     }
 
-    /// Waits for every fence with usage ≤ `usage` (kernel: `dma_resv_wait_timeout` with
-    /// no timeout). Lock-free; a blocking fence wait for the validator.
-    pub fn wait(&self, usage: Usage) {
+    /// Waits for every fence with usage ≤ `usage`, and says whether their work succeeded.
+    /// Lock-free; a blocking fence wait for the validator.
+    ///
+    /// # Errors
+    /// [`FenceFailed`] with the error of the first fence with usage ≤ `usage`, in the
+    /// object's order, that signalled with one, once every such fence has signalled. A
+    /// failed fence counts while it is still in the object: a later fence of its context
+    /// takes its entry, and a reservation that grows the table leaves signalled fences
+    /// behind. [`wait_for_signal`](Self::wait_for_signal) is the kernel's wait, which does
+    /// not look at errors.
+    ///
+    /// ```
+    /// use dmabuf::fence::FenceContext;
+    /// use dmabuf::resv::{Resv, Usage};
+    /// use dmabuf::{Errno, FenceFailed};
+    /// let buffer = Resv::new();
+    /// let (writer, fence) = FenceContext::new("gpu", "ring0").next_fence();
+    /// let mut locked = buffer.lock_single();
+    /// locked.reserve_fences(1)?;
+    /// locked.add_fence(&fence, Usage::Write);
+    /// drop(locked);
+    /// writer.signal_with_error(Errno::EIO);
+    /// assert_eq!(buffer.wait(Usage::Read), Err(FenceFailed(Errno::EIO)));
+    /// # Ok::<(), dmabuf::Error>(())
+    /// ```
+    pub fn wait(&self, usage: Usage) -> std::result::Result<(), FenceFailed> {
+        self.wait_for_signal(usage);
+        self.first_failure(usage)
+    }
+
+    /// Waits for every fence with usage ≤ `usage`, one after another, sharing `timeout`,
+    /// and says whether their work succeeded. A zero timeout polls, as
+    /// [`wait_for_signal_timeout`](Self::wait_for_signal_timeout) does.
+    ///
+    /// # Errors
+    /// [`WaitError::TimedOut`] if a fence is still pending when the time is up; else
+    /// [`WaitError::Failed`] as [`wait`](Self::wait) answers [`FenceFailed`].
+    pub fn wait_timeout(
+        &self,
+        usage: Usage,
+        timeout: Duration,
+    ) -> std::result::Result<(), WaitError> {
+        self.wait_for_signal_timeout(usage, timeout)?;
+        Ok(self.first_failure(usage)?)
+    }
+
+    /// Waits for every fence with usage ≤ `usage` to signal, with or without an error
+    /// (kernel: `dma_resv_wait_timeout` with no timeout, which does not look at errors).
+    /// Lock-free; a blocking fence wait for the validator.
+    pub fn wait_for_signal(&self, usage: Usage) {
         crate::validate::might_wait();
         while let Some(f) = self.iter_unlocked(usage).next() {
-            f.wait();
+            f.wait_for_signal();
         }
     }
 
-    /// Waits for every fence with usage ≤ `usage`, one after another, sharing `timeout`
-    /// (kernel: `dma_resv_wait_timeout`).
+    /// Waits for every fence with usage ≤ `usage` to signal, with or without an error, one
+    /// after another, sharing `timeout` (kernel: `dma_resv_wait_timeout`).
     ///
     /// A zero timeout polls without blocking, as the kernel's does: each unsignalled fence
-    /// in turn gets a zero-timeout [`Fence::wait_timeout`] (which enables its signalling and
-    /// looks again), stopping at the first still pending. [`test_signaled`](Self::test_signaled)
-    /// only looks.
+    /// in turn gets a zero-timeout [`Fence::wait_for_signal_timeout`] (which enables its
+    /// signalling and looks again), stopping at the first still pending.
+    /// [`test_signaled`](Self::test_signaled) only looks.
     ///
     /// # Errors
-    /// [`Error::TimedOut`] if a fence is still pending when the time is up.
+    /// [`TimedOut`] (`ETIME`) if a fence is still pending when the time is up.
     #[doc(alias = "dma_resv_wait_timeout")]
-    pub fn wait_timeout(&self, usage: Usage, timeout: Duration) -> Result<()> {
+    pub fn wait_for_signal_timeout(
+        &self,
+        usage: Usage,
+        timeout: Duration,
+    ) -> std::result::Result<(), TimedOut> {
         if timeout.is_zero() {
             return if self.iter_unlocked(usage).all(|f| f.poll_enabling()) {
                 Ok(())
             } else {
-                Err(Error::TimedOut)
+                Err(TimedOut)
             };
         }
         crate::validate::might_wait();
@@ -357,9 +366,23 @@ impl Resv {
         // Each round waits for the first pending fence; signalled ones are skipped by the
         // iterator, so the loop ends when none is left.
         while let Some(f) = self.iter_unlocked(usage).next() {
-            f.wait_deadline(deadline)?;
+            f.wait_for_signal_deadline(deadline)?;
         }
         Ok(())
+    }
+
+    /// The error of the first signalled fence with usage ≤ `usage` that failed, in table
+    /// order.
+    fn first_failure(&self, usage: Usage) -> std::result::Result<(), FenceFailed> {
+        let table = self.current_table();
+        match table
+            .entries()
+            .filter(|(f, u)| *u <= usage && f.is_signaled_flag())
+            .find_map(|(f, _)| f.error())
+        {
+            Some(e) => Err(FenceFailed(e)),
+            None => Ok(()),
+        }
     }
 
     /// Forwards a deadline hint to every unsignalled fence with usage ≤ `usage` (kernel:
@@ -370,24 +393,29 @@ impl Resv {
         }
     }
 
+    /// Annotates that the caller might take this object's lock (kernel: `might_lock()` on
+    /// the reservation lock): with the validator on, a caller that holds it already is
+    /// reported as the recursion it would be. For paths that lock only sometimes (mapping,
+    /// CPU access), so the rule is checked on every call.
+    pub(crate) fn might_lock(&self) {
+        validate::might_lock(
+            RESERVATION_CLASS.lockdep_mutex_class(),
+            std::ptr::from_ref(self) as usize,
+        );
+    }
+
     pub(crate) fn current_table(&self) -> Arc<Table> {
-        self.table.load_full()
+        self.fences.current()
     }
 }
 
 impl std::fmt::Debug for Resv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let t = self.table.load();
+        let t = self.current_table();
         f.debug_struct("Resv")
             .field("locked", &self.is_locked())
             .field("fences", &t.len())
             .field("capacity", &t.capacity())
             .finish()
-    }
-}
-
-impl From<WwError> for Error {
-    fn from(e: WwError) -> Self {
-        Error::Ww(e)
     }
 }

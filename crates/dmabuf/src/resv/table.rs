@@ -4,7 +4,12 @@
 //! The writer (holding the reservation lock) fills a slot before publishing the new length,
 //! replaces entries in place, and swaps in a larger table when a reservation needs room.
 //! Readers load the table through `arc-swap` (so a table lives as long as anybody walks it,
-//! as RCU grace periods do in the kernel) and restart only when the table was swapped.
+//! as RCU grace periods do in the kernel) and restart only when the table was swapped
+//! ([`PublishedTable`], [`Walk`]).
+//!
+//! Every atomic here comes from the crate's sync shim, so loom checks this code as it ships:
+//! `tests::loom_resv` runs a reader against in-place replacement and appends, and against a
+//! swap to a larger table.
 //!
 //! # Differences from the kernel
 //! * The kernel packs the usage into the fence pointer's low bits so an entry is read in one
@@ -12,17 +17,16 @@
 //!   reader that meets a slot mid-replacement re-reads that slot (never the whole walk).
 
 use super::Usage;
-use crate::fence::Fence;
-use crate::fence::core::Inner;
-use arc_swap::ArcSwapOption;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering};
+use crate::fence::{Fence, FenceSlot};
+use crate::sync::{
+    Arc, ArcGuard, AtomicArc, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering, spin_hint,
+};
 
 /// One entry: a fence and its usage, and a sequence count that is odd while the writer
 /// changes them.
 pub(crate) struct Slot {
     seq: AtomicU32,
-    fence: ArcSwapOption<Inner>,
+    fence: FenceSlot,
     usage: AtomicU8,
 }
 
@@ -30,7 +34,7 @@ impl Slot {
     fn empty() -> Self {
         Slot {
             seq: AtomicU32::new(0),
-            fence: ArcSwapOption::empty(),
+            fence: FenceSlot::empty(),
             usage: AtomicU8::new(Usage::Bookkeep as u8),
         }
     }
@@ -79,17 +83,17 @@ impl Table {
         loop {
             let s1 = slot.seq.load(Ordering::SeqCst);
             if s1 & 1 != 0 {
-                std::hint::spin_loop();
+                spin_hint();
                 continue;
             }
             let usage = Usage::from_raw(slot.usage.load(Ordering::SeqCst));
             let fence = if usage <= query {
-                slot.fence.load_full()
+                slot.fence.load()
             } else {
                 None
             };
             if slot.seq.load(Ordering::SeqCst) == s1 {
-                return fence.map(|inner| (Fence(inner), usage));
+                return fence.map(|f| (f, usage));
             }
         }
     }
@@ -98,7 +102,7 @@ impl Table {
     pub(crate) fn set(&self, i: usize, fence: &Fence, usage: Usage) {
         let slot = &self.slots[i];
         slot.seq.fetch_add(1, Ordering::SeqCst);
-        slot.fence.store(Some(Arc::clone(&fence.0)));
+        slot.fence.store(Some(fence));
         slot.usage.store(usage as u8, Ordering::SeqCst);
         slot.seq.fetch_add(1, Ordering::SeqCst);
     }
@@ -117,10 +121,8 @@ impl Table {
     pub(crate) fn position(&self, mut pick: impl FnMut(&Fence, Usage) -> bool) -> Option<usize> {
         (0..self.len()).find(|&i| {
             let slot = &self.slots[i];
-            let fence = slot.fence.load();
-            fence.as_ref().is_some_and(|inner| {
-                let usage = Usage::from_raw(slot.usage.load(Ordering::Relaxed));
-                pick(Fence::from_inner_ref(inner), usage)
+            slot.fence.peek(|fence| {
+                fence.is_some_and(|f| pick(f, Usage::from_raw(slot.usage.load(Ordering::Relaxed))))
             })
         })
     }
@@ -146,5 +148,155 @@ impl Drop for Table {
         for s in self.slots.iter() {
             s.fence.store(None);
         }
+    }
+}
+
+/// The table readers see, and a count of the swaps that replaced it (kernel: the
+/// RCU-protected `dma_resv.fences` pointer).
+///
+/// The writer fills a new table before publishing it; a walk that sees the count move has
+/// read a table that is no longer current and starts over.
+pub(crate) struct PublishedTable {
+    table: AtomicArc<Table>,
+    /// Bumped after every swap; unlocked readers restart when it moves.
+    generation: AtomicU64,
+}
+
+impl PublishedTable {
+    /// An empty table with no room (allocates nothing but the empty table).
+    pub(crate) fn new() -> Self {
+        PublishedTable {
+            table: AtomicArc::from_pointee(Table::with_capacity(0)),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The current table, counted: the writer's view, and a snapshot for describing.
+    pub(crate) fn current(&self) -> Arc<Table> {
+        self.table.load_full()
+    }
+
+    /// Writer only: replaces the table (readers restart on seeing a new one).
+    pub(crate) fn publish(&self, table: Table) {
+        self.table.store(Arc::new(table));
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The unsignalled entries with usage ≤ `query` and their usages, as one walk without
+    /// the lock sees them: a walk that had to start over throws away what it collected
+    /// (kernel: the callers of `dma_resv_iter_is_restarted()`).
+    pub(crate) fn snapshot(&self, query: Usage) -> Vec<(Fence, Usage)> {
+        let mut walk = Walk::new();
+        let mut out = Vec::new();
+        while let Some(entry) = walk.next(self, query) {
+            if walk.is_restarted() {
+                out.clear();
+            }
+            out.push(entry);
+        }
+        out
+    }
+}
+
+/// A walk over the published table without the lock, yielding the unsignalled entries of
+/// a usage or lower (kernel: `struct dma_resv_iter` in its unlocked form).
+///
+/// When the table is swapped under the walk, the walk starts over from the beginning and
+/// [`is_restarted`](Self::is_restarted) is true for the entry it then yields; the first
+/// entry of a walk counts as restarted.
+pub(crate) struct Walk {
+    /// The table being walked, held without touching its reference count.
+    table: Option<ArcGuard<Arc<Table>>>,
+    generation: u64,
+    idx: usize,
+    restarted: bool,
+    restarts: u64,
+}
+
+impl Walk {
+    /// A walk that has not started.
+    pub(crate) fn new() -> Self {
+        Walk {
+            table: None,
+            generation: 0,
+            idx: 0,
+            restarted: false,
+            restarts: 0,
+        }
+    }
+
+    /// Whether the walk started over before yielding the last entry.
+    pub(crate) fn is_restarted(&self) -> bool {
+        self.restarted
+    }
+
+    /// How many times this walk started over because the table was swapped.
+    pub(crate) fn restarts(&self) -> u64 {
+        self.restarts
+    }
+
+    /// Where the walk stands: the index of the next entry to look at.
+    pub(crate) fn index(&self) -> usize {
+        self.idx
+    }
+
+    /// Forces the next step to start over, as if the table had been swapped.
+    pub(crate) fn force_restart(&mut self) {
+        self.generation = self.generation.wrapping_sub(1);
+    }
+
+    /// Starts over: the current table, index 0.
+    fn restart(&mut self, published: &PublishedTable, walked: bool) -> ArcGuard<Arc<Table>> {
+        if walked {
+            self.restarts += 1;
+        }
+        // Generation first: a swap after this load is seen by the next check.
+        self.generation = published.generation.load(Ordering::SeqCst);
+        self.idx = 0;
+        self.restarted = true;
+        published.table.load()
+    }
+
+    /// Whether the table is still the one this walk started on.
+    fn unchanged(&self, published: &PublishedTable) -> bool {
+        published.generation.load(Ordering::SeqCst) == self.generation
+    }
+
+    /// The next unsignalled entry with usage ≤ `query`, or `None` at the end of a table that
+    /// is still current.
+    pub(crate) fn next(
+        &mut self,
+        published: &PublishedTable,
+        query: Usage,
+    ) -> Option<(Fence, Usage)> {
+        let mut table = match self.table.take() {
+            Some(t) => {
+                self.restarted = false;
+                t
+            }
+            None => self.restart(published, false),
+        };
+        let found = loop {
+            if self.idx >= table.len() {
+                if self.unchanged(published) {
+                    break None;
+                }
+                table = self.restart(published, true);
+                continue;
+            }
+            let entry = table.get(self.idx, query);
+            if !self.unchanged(published) {
+                table = self.restart(published, true);
+                continue;
+            }
+            self.idx += 1;
+            if let Some((f, u)) = entry
+                && !f.is_signaled()
+            {
+                break Some((f, u));
+            }
+        };
+        self.table = Some(table);
+        found
     }
 }

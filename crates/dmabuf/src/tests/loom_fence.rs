@@ -3,7 +3,7 @@
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p dmabuf --lib --release -- tests::loom`.
 
-use crate::error::Errno;
+use crate::error::{Errno, FenceFailed};
 use crate::fence::{Fence, FenceContext, FenceStatus};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
@@ -108,7 +108,7 @@ fn signal_vs_wait() {
         let (issuer, fence) = ctx().next_fence();
         let f = fence.clone();
         let waiter = thread::spawn(move || {
-            f.wait();
+            f.wait().unwrap();
             f.status()
         });
         issuer.signal();
@@ -125,7 +125,7 @@ fn issuer_drop_vs_wait_and_consumer_drop() {
         let f2 = fence.clone();
         let dropper = thread::spawn(move || drop(issuer));
         let consumer = thread::spawn(move || drop(f2));
-        fence.wait();
+        assert_eq!(fence.wait(), Err(FenceFailed(Errno::ECANCELED)));
         assert_eq!(fence.status(), FenceStatus::Failed(Errno::ECANCELED));
         dropper.join().unwrap();
         consumer.join().unwrap();
@@ -171,7 +171,7 @@ fn chain_points_signal_concurrently() {
         let tb = thread::spawn(move || b.signal());
         a.signal();
         tb.join().unwrap();
-        waiter.join().unwrap();
+        assert_eq!(waiter.join().unwrap(), Ok(()));
         assert!(p2.is_signaled());
     });
 }

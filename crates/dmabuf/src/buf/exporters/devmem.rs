@@ -270,7 +270,7 @@ impl DevMemBuffer {
         let buf = locked.buf();
         // Everything that may still touch the old placement: kernel moves, writers, readers
         // and bookkeeping work alike.
-        buf.resv().wait(Usage::Bookkeep);
+        buf.resv().wait_for_signal(Usage::Bookkeep);
         buf.move_notify(locked.guard())?;
         {
             let mut st = self.state.lock();
@@ -335,7 +335,7 @@ impl DevMemBuffer {
         {
             return Ok(()); // stays in host memory; still mappable
         }
-        locked.buf().resv().wait(Usage::Bookkeep);
+        locked.buf().resv().wait_for_signal(Usage::Bookkeep);
         if let Err(e) = locked.buf().move_notify(locked.guard()) {
             self.device_memory.occupancy.lock().used -= self.size; // the bytes reserved above
             return Err(e);
