@@ -112,6 +112,23 @@ impl Errno {
     }
 }
 
+/// The one conversion between the errno of system calls and `dmabuf-ww`
+/// ([`rustix::io::Errno`], what `dmabuf-linux` gets from the kernel) and the library's.
+impl From<rustix::io::Errno> for Errno {
+    /// The same number; one outside the library's range (`1..=4095`, which no Linux errno
+    /// leaves) becomes `EIO`.
+    fn from(e: rustix::io::Errno) -> Self {
+        Self::from_raw(e.raw_os_error()).unwrap_or(Self::EIO)
+    }
+}
+
+impl From<Errno> for rustix::io::Errno {
+    /// The same number.
+    fn from(e: Errno) -> Self {
+        rustix::io::Errno::from_raw_os_error(e.raw())
+    }
+}
+
 impl fmt::Display for Errno {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.name() {
@@ -261,7 +278,7 @@ impl Error {
             | Error::InvalidFlags(_)
             | Error::InvalidSize(_)
             | Error::InvalidExporter(_) => Errno::EINVAL,
-            Error::Ww(e) => Errno::from_raw(e.errno().raw_os_error()).unwrap_or(Errno::EINVAL),
+            Error::Ww(e) => e.errno().into(),
             Error::Os { errno, .. } => *errno,
             Error::ContextMismatch(..)
             | Error::NoFences

@@ -12,7 +12,7 @@ use dmabuf::fence::{
     CallbackHandle, Fence, FenceContext, FenceOps, FenceStatus, alloc_contexts, set_leak_hook,
     try_alloc_contexts, wait_any, wait_any_deadline,
 };
-use dmabuf::{Errno, Error, MonotonicTime, WaitError};
+use dmabuf::{Errno, Error, FenceFailed, MonotonicTime, WaitError};
 use std::future::Future;
 use std::num::NonZeroU64;
 use std::pin::pin;
@@ -1125,7 +1125,7 @@ fn wait_async_resolves_after_another_thread_signals() {
         thread::sleep(Duration::from_millis(5));
         issuer.signal()
     });
-    block_on(fut.as_mut(), &waker);
+    assert_eq!(block_on(fut.as_mut(), &waker), Ok(()));
     assert!(fence.is_signaled());
     assert!(waker.wakes.load(Ordering::SeqCst) >= 1, "never woken");
     assert!(signaller.join().unwrap());
@@ -1136,6 +1136,26 @@ fn wait_async_resolves_after_another_thread_signals() {
         pin!(fence.wait_async())
             .poll(&mut Context::from_waker(&w))
             .is_ready()
+    );
+}
+
+#[test]
+fn wait_async_says_how_the_work_ended() {
+    let ctx = FenceContext::new("t", "async-failed");
+    let (issuer, fence) = ctx.next_fence();
+    let waker = thread_waker();
+    let mut fut = pin!(fence.wait_async());
+    {
+        let w = Waker::from(waker.clone());
+        assert!(fut.as_mut().poll(&mut Context::from_waker(&w)).is_pending());
+    }
+    issuer.signal_with_error(Errno::EIO);
+    assert_eq!(block_on(fut.as_mut(), &waker), Err(FenceFailed(Errno::EIO)));
+    // Ready at once on a fence that has already failed.
+    let w = Waker::from(thread_waker());
+    assert_eq!(
+        pin!(fence.wait_async()).poll(&mut Context::from_waker(&w)),
+        Poll::Ready(Err(FenceFailed(Errno::EIO)))
     );
 }
 

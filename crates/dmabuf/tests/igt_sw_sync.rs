@@ -471,7 +471,7 @@ fn multi_consumer_threads() -> u32 {
 }
 
 /// The consumer threads' wait bound. igt uses 1 s as a guard against hanging, not as a
-/// performance bound; 10 s keeps it a hang guard on a shared, loaded 2-vCPU VM.
+/// performance bound; 10 s keeps it a hang guard on a shared, loaded machine with two CPUs.
 const CONSUMER_WAIT: Duration = Duration::from_secs(10);
 
 /// A counting semaphore (igt uses a POSIX `sem_t`) that a failing thread can poison, so the

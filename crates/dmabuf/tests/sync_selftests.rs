@@ -50,7 +50,7 @@ fn count_error(f: &Fence) -> usize {
 
 /// Upstream's `busy_wait_on_fence`: poll the leaf statuses until none is active, asserting no
 /// leaf failed. Upstream polls with an ioctl per round (a system call); the yield plays that
-/// part here, so a spinning poller cannot starve the threads it waits for on a 2-vCPU VM.
+/// part here, so a spinning poller cannot starve the threads it waits for on a machine with two CPUs.
 fn busy_wait_on_fence(f: &Fence) {
     loop {
         assert_eq!(count_error(f), 0, "error occurred on fence {f}");

@@ -140,7 +140,7 @@ impl Error {
             | Error::NotDmaBuf { errno, .. } => *errno,
             Error::NotMemfd { .. } => Errno::BADFD,
             Error::PathOnly => Errno::BADF,
-            Error::Library(e) => Errno::from_raw_os_error(e.errno().raw()),
+            Error::Library(e) => e.errno().into(),
             Error::TimedOut => Errno::TIME,
             Error::NameTooLong { .. }
             | Error::InvalidName { .. }
@@ -169,21 +169,14 @@ impl From<Error> for dmabuf::Error {
             Error::Library(e) => e,
             Error::Sys { call, .. } => dmabuf::Error::Os {
                 call,
-                errno: library_errno(e.errno()),
+                errno: e.errno().into(),
             },
             other => dmabuf::Error::Os {
                 call: "dmabuf-linux",
-                errno: library_errno(other.errno()),
+                errno: other.errno().into(),
             },
         }
     }
-}
-
-/// The library's errno for a kernel errno: the crate's one bridge from [`rustix::io::Errno`]
-/// to [`dmabuf::Errno`] (the other way is the one line of [`Error::errno`] for
-/// [`Error::Library`]). A value outside the library's range (`1..=4095`) becomes `EIO`.
-pub(crate) fn library_errno(e: Errno) -> dmabuf::Errno {
-    dmabuf::Errno::from_raw(e.raw_os_error()).unwrap_or(dmabuf::Errno::EIO)
 }
 
 impl From<Error> for std::io::Error {

@@ -18,7 +18,6 @@
 //! * Dropping a [`Reactor`] stops its thread; fds still watched are closed and their bridged
 //!   fences signal `ECANCELED` (their issuers were dropped). [`Reactor::global`] never stops.
 
-use crate::error::library_errno;
 use crate::error::{Error, Result};
 use crate::sync_file::SyncFileFd;
 use dmabuf::fence::{Fence, FenceContext, FenceFuture};
@@ -56,7 +55,7 @@ type Fire = Box<dyn FnOnce(BorrowedFd<'_>) + Send>;
 ///     .map_err(|(e, _fd)| e)?;
 /// assert!(!fence.is_signaled());
 /// rustix::io::write(&poke, &1u64.to_ne_bytes()).unwrap(); // the fd becomes readable
-/// fence.wait();
+/// fence.wait().expect("the bridged status says signalled, without error");
 /// # Ok::<(), dmabuf_linux::Error>(())
 /// ```
 pub struct Reactor {
@@ -222,18 +221,18 @@ impl SyncFileFd {
                 };
                 (status, at)
             }
-            Err(e) => (FenceStatus::Failed(library_errno(e.errno())), None),
+            Err(e) => (FenceStatus::Failed(e.errno().into()), None),
         })
     }
 
-    /// Async readiness: a future that completes when the file signals, with no thread of
-    /// its own (the file is bridged through `reactor`, see [`to_fence`](Self::to_fence)).
-    /// Keep the fence from `to_fence` instead to read the status and error afterwards.
+    /// Async readiness: a future that completes when the file signals, to how the work ended
+    /// (`Err` for a fence that signalled with an error), with no thread of its own (the file
+    /// is bridged through `reactor`, see [`to_fence`](Self::to_fence)).
     ///
     /// ```no_run
-    /// # async fn f(file: dmabuf_linux::SyncFileFd) -> Result<(), dmabuf_linux::Error> {
+    /// # async fn f(file: dmabuf_linux::SyncFileFd) -> Result<(), Box<dyn std::error::Error>> {
     /// let reactor = dmabuf_linux::Reactor::global()?;
-    /// file.wait_async(reactor).map_err(|(e, _file)| e)?.await;
+    /// file.wait_async(reactor).map_err(|(e, _file)| e)?.await?;
     /// # Ok(()) }
     /// ```
     ///

@@ -8,7 +8,7 @@ use crate::trace::{Trace, Track};
 use dmabuf::buf::Mapping;
 use dmabuf::fence::Fence;
 use dmabuf::lockdep::signalling;
-use dmabuf::{Signaller, SyncFile};
+use dmabuf::{Signaller, SyncFile, WaitError};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender};
@@ -156,17 +156,21 @@ fn wait_all(
     let t0 = trace.now();
     let mut error = None;
     for d in deps {
-        match patience {
-            Some(p) => {
-                while d.wait_for_signal_timeout(p.timeout).is_err() {
-                    let reset = p.watchdog.timed_out();
-                    trace.instant(track, "timeout", json!({"frame": frame, "reset": reset}));
+        let outcome = match patience {
+            Some(p) => loop {
+                match d.wait_timeout(p.timeout) {
+                    Err(WaitError::TimedOut) => {
+                        let reset = p.watchdog.timed_out();
+                        trace.instant(track, "timeout", json!({"frame": frame, "reset": reset}));
+                    }
+                    Err(WaitError::Failed(e)) => break Err(e),
+                    Ok(()) => break Ok(()),
                 }
-            }
-            None => d.wait_for_signal(),
-        }
+            },
+            None => d.wait().map_err(|failed| failed.0),
+        };
         if error.is_none()
-            && let Some(e) = d.error()
+            && let Err(e) = outcome
         {
             error = Some(format!("input {d} failed with {e}"));
         }
@@ -254,21 +258,27 @@ pub fn encoder(
         let t0 = trace.now();
         let mut result = Ok(());
         if let Some(sync) = &job.sync_file {
-            while sync.wait_for_signal_timeout(timeout).is_err() {
-                let reset = watchdog.timed_out();
-                trace.instant(
-                    track,
-                    "timeout",
-                    json!({"frame": job.frame, "reset": reset}),
-                );
-            }
+            let outcome = loop {
+                match sync.wait_timeout(timeout) {
+                    Err(WaitError::TimedOut) => {
+                        let reset = watchdog.timed_out();
+                        trace.instant(
+                            track,
+                            "timeout",
+                            json!({"frame": job.frame, "reset": reset}),
+                        );
+                    }
+                    Err(WaitError::Failed(e)) => break Err(e),
+                    Ok(()) => break Ok(()),
+                }
+            };
             trace.complete(
                 track,
                 "wait",
                 t0,
                 json!({"frame": job.frame, "sync_file": sync.to_string()}),
             );
-            if let Some(e) = sync.fence().error() {
+            if let Err(e) = outcome {
                 result = Err(format!("frame {}: render failed with {e}", job.frame));
             }
         }

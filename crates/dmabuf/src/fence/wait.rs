@@ -241,7 +241,8 @@ impl Fence {
         }
     }
 
-    /// A future that resolves when the fence signals; runtime-agnostic.
+    /// A future that resolves when the fence signals, to how the work ended (as
+    /// [`wait`](Self::wait): `Err` if the fence signalled with an error); runtime-agnostic.
     ///
     /// The first pending poll queues a callback that wakes the latest waker; dropping the future
     /// removes it without waiting, also while the fence is signalling.
@@ -256,7 +257,7 @@ impl Fence {
     /// let mut cx = Context::from_waker(Waker::noop());
     /// assert!(fut.as_mut().poll(&mut cx).is_pending());
     /// issuer.signal();
-    /// assert!(fut.as_mut().poll(&mut cx).is_ready());
+    /// assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
     /// ```
     pub fn wait_async(&self) -> FenceFuture {
         FenceFuture {
@@ -278,11 +279,13 @@ pub struct FenceFuture {
 }
 
 impl Future for FenceFuture {
-    type Output = ();
+    /// How the work ended, as [`Fence::wait`] answers: `Err` if the fence signalled with an
+    /// error.
+    type Output = std::result::Result<(), FenceFailed>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if self.fence.is_signaled() {
-            return Poll::Ready(());
+            return Poll::Ready(self.fence.outcome());
         }
         match &self.armed {
             Some((slot, _)) => {
@@ -302,13 +305,13 @@ impl Future for FenceFuture {
                 });
                 match handle {
                     Ok(h) => self.armed = Some((slot, h)),
-                    Err(_) => return Poll::Ready(()),
+                    Err(_) => return Poll::Ready(self.fence.outcome()),
                 }
             }
         }
         // The callback may have fired before the new waker was stored.
         if self.fence.is_signaled_flag() {
-            Poll::Ready(())
+            Poll::Ready(self.fence.outcome())
         } else {
             Poll::Pending
         }

@@ -218,6 +218,6 @@ fn future_vs_signal() {
             // Pending was returned, so the signal must have woken us.
             assert_eq!(flag.0.load(Ordering::SeqCst), 1);
         }
-        assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(()));
+        assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
     });
 }
