@@ -28,27 +28,9 @@ mod support;
 /// How long a test waits for something that should happen at once before declaring a hang.
 const WATCHDOG: Duration = Duration::from_secs(4);
 
-/// Runs `f` on a helper thread and returns its result, failing the test if it takes longer
-/// than [`WATCHDOG`] (a deadlock or lost wake-up in the library).
+/// [`support::within_watchdog`] with this file's limit.
 fn within_watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let t = thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(WATCHDOG) {
-        Ok(v) => {
-            t.join().unwrap();
-            v
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            // The helper panicked: re-raise its panic here.
-            match t.join() {
-                Err(p) => std::panic::resume_unwind(p),
-                Ok(()) => unreachable!("helper finished without sending"),
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: hung for {WATCHDOG:?}"),
-    }
+    support::within_watchdog(what, WATCHDOG, f)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,24 +17,9 @@ use std::time::Duration;
 
 const WATCHDOG: Duration = Duration::from_secs(20);
 
-/// Runs `f` on a helper thread and fails the test if it has not returned within the watchdog
-/// period; a panic in `f` is re-raised here.
+/// [`support::within_watchdog`] with this file's limit.
 fn within_watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let t = thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(WATCHDOG) {
-        Ok(v) => {
-            t.join().unwrap();
-            v
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => match t.join() {
-            Err(p) => std::panic::resume_unwind(p),
-            Ok(()) => unreachable!("helper finished without sending"),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: hung for {WATCHDOG:?}"),
-    }
+    support::within_watchdog(what, WATCHDOG, f)
 }
 
 mod support;

@@ -1,8 +1,12 @@
-//! Running one test of the current test binary in a child process, for tests whose failure
-//! is an abort or whose scenario changes process-wide state (an exhausted id counter).
+//! What tests that guard against hangs and aborts share: running one test of the current
+//! test binary in a child process, for tests whose failure is an abort or whose scenario
+//! changes process-wide state (an exhausted id counter), and a watchdog that turns a hang into
+//! a failure. Each test program uses a part of it.
+#![allow(dead_code)]
 
 use std::io::Read;
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Set in the environment of the child process [`in_child`] starts.
@@ -42,4 +46,28 @@ pub fn in_child(test: &str) -> (ExitStatus, String) {
         std::thread::sleep(Duration::from_millis(20));
     };
     (status, reader.join().unwrap_or_default())
+}
+
+/// Runs `f` on a helper thread and returns its result, failing the test if it has not returned
+/// within `limit` (a deadlock or lost wake-up in the library); a panic in `f` is re-raised here.
+pub fn within_watchdog<T: Send + 'static>(
+    what: &str,
+    limit: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(v) => {
+            t.join().unwrap();
+            v
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => match t.join() {
+            Err(p) => std::panic::resume_unwind(p),
+            Ok(()) => unreachable!("helper finished without sending"),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: hung for {limit:?}"),
+    }
 }
