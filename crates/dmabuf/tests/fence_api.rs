@@ -23,7 +23,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
-mod support;
+use dmabuf_testkit as support;
 
 /// How long a test waits for something that should happen at once before declaring a hang.
 const WATCHDOG: Duration = Duration::from_secs(4);

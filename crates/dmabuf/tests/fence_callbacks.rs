@@ -22,7 +22,7 @@ fn within_watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send +
     support::within_watchdog(what, WATCHDOG, f)
 }
 
-mod support;
+use dmabuf_testkit as support;
 
 /// In the parent: runs test `name` alone in a child process (this test binary again) and
 /// asserts it passed there; an abort is a signal, not an exit. In the child: runs `scenario`.

@@ -8,7 +8,7 @@ use dmabuf::lockdep::{self, Acquire, Kind, LockClass, Mode, Mutex, capture, prim
 use std::sync::Arc;
 use std::time::Duration;
 
-mod support;
+use dmabuf_testkit as support;
 
 #[test]
 fn wait_inside_a_callback_is_reported() {

@@ -9,14 +9,12 @@
 use dmabuf_lockdep::{
     Kind, LockClass, Mutex, Report, ReportMode, capture, capture_all, set_report_mode, signalling,
 };
+use dmabuf_testkit::scenario_in_child;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use support::scenario_in_child;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata};
-
-mod support;
 
 /// Takes `a` then `b`, then `b` then `a`: one circular dependency, reported on this thread.
 fn abba(a: &Mutex<()>, b: &Mutex<()>) {

@@ -8,12 +8,10 @@ use dmabuf_lockdep::signalling::{begin_signalling, in_signalling_section, might_
 use dmabuf_lockdep::{
     LockClass, Mutex, ReportMode, capture, held_classes, is_held, reclaim, set_report_mode, ww,
 };
+use dmabuf_testkit::scenario_in_child;
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU8, Ordering};
-use support::scenario_in_child;
-
-mod support;
 
 static DRIVER: LockClass = LockClass::new("test.thread_exit.driver_lock");
 static DRIVER_LOCK: Mutex<()> = Mutex::new(&DRIVER, ());

@@ -31,9 +31,9 @@ impl WwError {
     /// # The errno type
     /// An errno is a [`rustix::io::Errno`], re-exported as [`Errno`](crate::Errno): the type
     /// rustix's system calls fail with, with a named constant for every errno
-    /// (`Errno::DEADLK`), numbered on Linux as the kernel numbers it. It is the one errno type
-    /// of the crates built on this one, so code that also makes system calls compares and
-    /// passes on a ww answer's errno without a conversion, and no errno is a bare number.
+    /// (`Errno::DEADLK`), numbered on Linux as the kernel numbers it. Code that also makes
+    /// system calls compares a ww answer's errno with theirs directly, no errno is a bare
+    /// number, and the `dmabuf` crate's own `Errno` converts from it with `From`.
     ///
     /// ```
     /// use dmabuf_ww::{Errno, WwError};

@@ -1,9 +1,22 @@
-//! Running one test of the current test binary in a child process, for tests whose failure
-//! is an abort or whose scenario changes process-wide state (the global report mode).
+//! Test helpers the workspace's crates share (a development dependency, never published).
+//!
+//! * [`in_child`] / [`scenario_in_child`]: run one test of the current test binary in a child
+//!   process, for tests whose failure is an abort or whose scenario changes process-wide
+//!   state.
+//! * [`within_watchdog`]: run a closure on a helper thread and turn a hang into a failure.
 
 use std::io::Read;
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+/// Set in the environment of the child process [`in_child`] starts.
+const CHILD: &str = "DMABUF_TEST_CHILD";
+
+/// Whether this process is a child [`in_child`] started: the test runs its scenario.
+pub fn is_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
 
 /// Runs the calling test's scenario in a child process. In the test binary's own process:
 /// runs `test` (the caller's name) in a child, checks that it passed and returns its standard
@@ -20,17 +33,9 @@ pub fn scenario_in_child(test: &str) -> Option<String> {
     Some(stderr)
 }
 
-/// Set in the environment of the child process [`in_child`] starts.
-const CHILD: &str = "DMABUF_LOCKDEP_TEST_CHILD";
-
-/// Whether this process is a child [`in_child`] started: the test runs its scenario.
-fn is_child() -> bool {
-    std::env::var_os(CHILD).is_some()
-}
-
 /// Runs `test` of this test binary alone in a child process and returns its exit status and
 /// standard error; kills it and fails after a minute.
-fn in_child(test: &str) -> (ExitStatus, String) {
+pub fn in_child(test: &str) -> (ExitStatus, String) {
     let mut child = Command::new(std::env::current_exe().expect("the test binary"))
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(CHILD, "1")
@@ -57,4 +62,28 @@ fn in_child(test: &str) -> (ExitStatus, String) {
         std::thread::sleep(Duration::from_millis(20));
     };
     (status, reader.join().unwrap_or_default())
+}
+
+/// Runs `f` on a helper thread and returns its result, failing the test if it has not returned
+/// within `limit` (a deadlock or lost wake-up in the library); a panic in `f` is re-raised here.
+pub fn within_watchdog<T: Send + 'static>(
+    what: &str,
+    limit: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(v) => {
+            t.join().unwrap();
+            v
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => match t.join() {
+            Err(p) => std::panic::resume_unwind(p),
+            Ok(()) => unreachable!("helper finished without sending"),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: hung for {limit:?}"),
+    }
 }
