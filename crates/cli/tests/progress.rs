@@ -10,15 +10,9 @@ use std::io::Read;
 use std::process::{Command, Output, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dmabuf");
-const DEMO: [&str; 7] = [
-    "demo",
-    "--frames",
-    "12",
-    "--buffers",
-    "4",
-    "--capacity",
-    "128",
-];
+/// A short demo run.
+#[rustfmt::skip]
+const DEMO: [&str; 7] = ["demo", "--frames", "12", "--buffers", "4", "--capacity", "128"];
 const BENCH: [&str; 4] = ["bench", "--quick", "--rounds", "1"];
 
 #[test]
