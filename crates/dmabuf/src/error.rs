@@ -8,6 +8,9 @@
 //! * waits: [`TimedOut`] (a wait that only waits for the signal), [`FenceFailed`] (a wait
 //!   without a time limit that reports the fence's error), [`WaitError`] (a timed wait that
 //!   reports it: one or the other);
+//! * sync objects: [`SyncobjError`] (a point looked up that has no fence, or none in time) and
+//!   [`SyncobjWaitError`] (a wait over many points: none given, one without a fence, or the
+//!   time ran out);
 //! * calls that hand back what they could not take: [`AlreadySignaled`] (a callback on a
 //!   signalled fence) and [`Rejected`].
 //!
@@ -176,6 +179,17 @@ pub enum Error {
     /// Zero contexts were asked for.
     #[error("at least one fence context must be allocated")]
     ZeroContexts,
+    /// A sync object point that has no fence: nothing was submitted for it (kernel: `-EINVAL`
+    /// from `drm_syncobj_find_fence()` and the syncobj waits without WAIT_FOR_SUBMIT); what
+    /// [`SyncobjError::Unsubmitted`] and [`SyncobjWaitError::Unsubmitted`] become.
+    #[error("no fence submitted for point {point}")]
+    Unsubmitted {
+        /// The point asked for.
+        point: u64,
+    },
+    /// A sync object wait over no points at all (kernel: `-EINVAL` for `count_handles == 0`).
+    #[error("a syncobj wait needs at least one point")]
+    NoPoints,
     /// Fewer fence context ids are left than were asked for: the 64-bit id counter would
     /// wrap and hand out ids still in use (`ENOSPC`, what the kernel's id allocators, idr and
     /// ida, answer when their space is full; `dma_fence_context_alloc()` itself never checks).
@@ -286,7 +300,9 @@ impl Error {
             | Error::SeqnoNotInChain { .. }
             | Error::ZeroContexts
             | Error::InvalidSyncFlags(_)
-            | Error::FenceInfoTooSmall { .. } => Errno::EINVAL,
+            | Error::FenceInfoTooSmall { .. }
+            | Error::Unsubmitted { .. }
+            | Error::NoPoints => Errno::EINVAL,
         }
     }
 }
@@ -371,6 +387,83 @@ macro_rules! into_error_through_wait_error {
     )*};
 }
 into_error_through_wait_error!(TimedOut, FenceFailed);
+
+/// A sync object lookup that found no fence for its point (kernel: the errors of
+/// `drm_syncobj_find_fence()`, which `DRM_IOCTL_SYNCOBJ_TRANSFER` and the sync-file export of
+/// `DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD` answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum SyncobjError {
+    /// Nothing was submitted for the point (`EINVAL`).
+    #[error("no fence submitted for point {point}")]
+    Unsubmitted {
+        /// The point looked up.
+        point: u64,
+    },
+    /// A lookup that waits for submit waited its limit in vain (`ETIME`).
+    #[error("timed out waiting for a fence to be submitted")]
+    TimedOut,
+}
+
+impl SyncobjError {
+    /// The errno the kernel returns: `EINVAL` or `ETIME`.
+    pub fn errno(&self) -> Errno {
+        match self {
+            SyncobjError::Unsubmitted { .. } => Errno::EINVAL,
+            SyncobjError::TimedOut => Errno::ETIME,
+        }
+    }
+}
+
+impl From<SyncobjError> for Error {
+    fn from(e: SyncobjError) -> Self {
+        match e {
+            SyncobjError::Unsubmitted { point } => Error::Unsubmitted { point },
+            SyncobjError::TimedOut => Error::TimedOut,
+        }
+    }
+}
+
+/// Why a wait over sync object points did not complete (kernel: the errors of
+/// `DRM_IOCTL_SYNCOBJ_WAIT` and `DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT` once their arguments are
+/// valid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum SyncobjWaitError {
+    /// No points were given (`EINVAL`).
+    #[error("a syncobj wait needs at least one point")]
+    NoPoints,
+    /// A point has no fence and the wait neither waits for submit nor for availability
+    /// (`EINVAL`); nothing was waited for.
+    #[error("no fence submitted for point {point} (entry {index})")]
+    Unsubmitted {
+        /// The entry's position in the wait.
+        index: usize,
+        /// Its point.
+        point: u64,
+    },
+    /// The time ran out (`ETIME`).
+    #[error("timed out waiting for syncobj points")]
+    TimedOut,
+}
+
+impl SyncobjWaitError {
+    /// The errno the kernel returns: `EINVAL` or `ETIME`.
+    pub fn errno(&self) -> Errno {
+        match self {
+            SyncobjWaitError::NoPoints | SyncobjWaitError::Unsubmitted { .. } => Errno::EINVAL,
+            SyncobjWaitError::TimedOut => Errno::ETIME,
+        }
+    }
+}
+
+impl From<SyncobjWaitError> for Error {
+    fn from(e: SyncobjWaitError) -> Self {
+        match e {
+            SyncobjWaitError::NoPoints => Error::NoPoints,
+            SyncobjWaitError::Unsubmitted { point, .. } => Error::Unsubmitted { point },
+            SyncobjWaitError::TimedOut => Error::TimedOut,
+        }
+    }
+}
 
 impl From<dmabuf_ww::WwError> for Error {
     /// A reservation lock that did not lock ([`Error::Ww`]).

@@ -16,6 +16,9 @@
 //!   async).
 //! * [`sync_file`] — `sync_file`: one fence passed around for explicit sync; merge, info,
 //!   deadlines, waits, and export from / import into a buffer's [`resv`].
+//! * [`syncobj`] — `drm_syncobj`: a replaceable fence slot, binary or a timeline of points;
+//!   waits over many points (for submit, for availability, with a deadline) and
+//!   notifications, what Vulkan semaphores and Wayland's explicit sync are built on.
 //! * [`buf`] — `dma_buf`: exporters, static and dynamic importers, attachments and their
 //!   mappings, pinning, `move_notify`, CPU access; the system heap, memfd-backed buffers and a
 //!   device-memory pool that evicts.
@@ -70,6 +73,8 @@ mod resv {
 mod sync;
 #[cfg(not(loom))]
 pub mod sync_file;
+#[cfg(not(loom))]
+pub mod syncobj;
 pub mod time;
 pub mod timeline;
 mod validate;
@@ -82,11 +87,14 @@ mod tests;
 #[cfg(feature = "lockdep")]
 pub use dmabuf_lockdep as lockdep;
 pub use error::{
-    AlreadySignaled, Errno, Error, FenceFailed, Rejected, Result, TimedOut, WaitError,
+    AlreadySignaled, Errno, Error, FenceFailed, Rejected, Result, SyncobjError, SyncobjWaitError,
+    TimedOut, WaitError,
 };
 pub use fence::{Fence, FenceContext, FenceStatus, Signaller};
 #[cfg(not(loom))]
 pub use sync_file::SyncFile;
+#[cfg(not(loom))]
+pub use syncobj::Syncobj;
 pub use time::MonotonicTime;
 pub use timeline::Timeline;
 /// Without the `lockdep` feature, a facade of the validator's most used names that checks

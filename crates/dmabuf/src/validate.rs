@@ -159,6 +159,9 @@ pub(crate) use imp::*;
 pub(crate) static FENCE_LOCK: LockClass = LockClass::new("dma_fence.lock");
 /// The class of software timelines' state locks (kernel: `sync_timeline.lock`).
 pub(crate) static TIMELINE_LOCK: LockClass = LockClass::new("sw_sync.timeline.lock");
+/// The class of sync objects' locks (kernel: `drm_syncobj.lock`).
+#[cfg(not(loom))]
+pub(crate) static SYNCOBJ_LOCK: LockClass = LockClass::new("drm_syncobj.lock");
 /// The class of software timelines' signalling-order locks.
 pub(crate) static TIMELINE_SIGNAL_LOCK: LockClass = LockClass::new("sw_sync.timeline.signal_lock");
 

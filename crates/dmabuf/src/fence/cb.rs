@@ -124,7 +124,7 @@ fn catch(first: &mut Option<Payload>, fence: &Fence, f: impl FnOnce()) {
 }
 
 /// Drops a panic payload; a payload whose own drop panics is leaked rather than unwound.
-fn drop_quietly(payload: Payload) {
+pub(crate) fn drop_quietly(payload: Payload) {
     if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(payload))) {
         std::mem::forget(again);
     }

@@ -25,6 +25,8 @@ pub mod unwrap;
 mod wait;
 
 pub use cb::CallbackHandle;
+#[cfg(not(loom))]
+pub(crate) use cb::drop_quietly;
 pub use context::{FenceContext, alloc_contexts, seqno_is_later, try_alloc_contexts};
 pub use core::Fence;
 pub use ops::FenceOps;
