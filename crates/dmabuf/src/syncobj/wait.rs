@@ -24,8 +24,10 @@
 //!
 //! # Differences from the kernel
 //! * A point that signalled with an error is done, as in the kernel: unlike
-//!   [`Fence::wait`](crate::Fence::wait), a syncobj wait does not report the error; look at
-//!   the point's fence ([`Syncobj::find_fence`]) for it.
+//!   [`Fence::wait`](crate::Fence::wait), a syncobj wait does not report the error. A
+//!   timeline point's chain node does not carry it either (nor does the kernel's): it is on
+//!   the node's fence ([`Syncobj::find_fence`], then
+//!   [`Fence::contained`](crate::Fence::contained)).
 //! * The kernel's `WAIT_ALL` is the choice between [`Wait::all`] and [`Wait::any`], and its
 //!   `WAIT_DEADLINE` with `deadline_nsec` is [`Wait::fence_deadline`]; [`WaitFlags`] holds the
 //!   other two flags, and cannot hold a bit the kernel would refuse.
