@@ -1,15 +1,23 @@
-//! Memory budget of the fence layer, measured with a counting global allocator.
+//! Memory budget of the fence layer and of sync objects, measured with a counting global
+//! allocator.
 //!
 //! * A pending fence with its shared state: at most 128 bytes, in one allocation.
 //! * A chain node (its own fence state plus the link): at most 192 bytes.
 //! * Cloning a consumer handle, merging one fence, taking the stub and signalling a fence
 //!   nobody listens to allocate nothing.
+//! * A pending timeline point of a syncobj: its chain node, at most 192 bytes; with a
+//!   software timeline's fence behind it, at most 448.
+//! * Seed 003's loop through a syncobj (import a sync file, export it, add it as a point,
+//!   repeat) keeps the chain and the memory flat over 100,000 rounds once points signal.
 //!
 //! Counting is per thread (the test harness runs tests in parallel threads) and counts the
-//! bytes requested from the allocator (`Layout::size`), not the allocator's own rounding.
+//! bytes requested from the allocator (`Layout::size`), not the allocator's own rounding;
+//! bytes freed are counted too, for what stays allocated.
 #![allow(unsafe_code)] // a `GlobalAlloc` impl is unsafe by definition
 
-use dmabuf::fence::{Fence, FenceContext, unwrap::merge};
+use dmabuf::fence::{Fence, FenceContext, chain, unwrap::merge};
+use dmabuf::syncobj::{IfUnsubmitted, Point, Syncobj};
+use dmabuf::{SyncFile, Timeline};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -18,6 +26,7 @@ struct Counting;
 thread_local! {
     static ALLOCS: Cell<usize> = const { Cell::new(0) };
     static BYTES: Cell<usize> = const { Cell::new(0) };
+    static FREED: Cell<usize> = const { Cell::new(0) };
 }
 
 fn count(size: usize) {
@@ -41,10 +50,12 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         count(new_size);
+        let _ = FREED.try_with(|f| f.set(f.get() + layout.size()));
         // SAFETY: the caller's contract for `realloc` is passed on unchanged.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let _ = FREED.try_with(|f| f.set(f.get() + layout.size()));
         // SAFETY: `ptr` came from `System` through this allocator with this layout.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -59,6 +70,11 @@ fn measure<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
     let out = f();
     let (a1, b1) = (ALLOCS.with(Cell::get), BYTES.with(Cell::get));
     (out, a1 - a0, b1 - b0)
+}
+
+/// Bytes this thread has allocated and not freed.
+fn live() -> usize {
+    BYTES.with(Cell::get) - FREED.with(Cell::get)
 }
 
 #[test]
@@ -137,4 +153,83 @@ fn wait_on_a_pending_fence_allocates_nothing() {
     let (_, allocs, _) = measure(|| fence.wait());
     assert_eq!(allocs, 0, "a single blocking wait allocated");
     t.join().unwrap();
+}
+
+#[test]
+fn a_pending_syncobj_point_takes_at_most_192_bytes_and_448_with_its_timeline_fence() {
+    const POINTS: u64 = 1000;
+    let gpu = Timeline::new("mem");
+    let ctx = FenceContext::new("mem", "syncobj");
+    let timeline = Syncobj::new();
+    timeline.add_point(gpu.create_fence(1).unwrap(), Point(1)); // warm the lazies
+    let fences: Vec<_> = (0..POINTS).map(|_| ctx.next_fence()).collect();
+    let before = live();
+    for (i, (_, fence)) in fences.iter().enumerate() {
+        timeline.add_point(fence.clone(), Point(2 + i as u64));
+    }
+    let node = (live() - before) as u64 / POINTS;
+    let before = live();
+    for i in 0..POINTS as u32 {
+        let point = 2 + POINTS + u64::from(i);
+        timeline.add_point(gpu.create_fence(2 + i).unwrap(), Point(point));
+    }
+    let with_fence = (live() - before) as u64 / POINTS;
+    println!(
+        "pending syncobj point: {node} bytes (chain node); {with_fence} with a software timeline's fence"
+    );
+    assert!(node <= 192, "a pending point takes {node} bytes");
+    assert!(
+        with_fence <= 448,
+        "a pending point with its fence takes {with_fence} bytes"
+    );
+    assert_eq!(
+        chain::iter(&timeline.fence().unwrap()).count() as u64,
+        2 * POINTS + 1
+    );
+    drop(fences);
+}
+
+/// The nodes of a chain as linked now, without the collection a walk does.
+fn links(head: Fence) -> usize {
+    std::iter::successors(Some(head), Fence::chain_prev).count()
+}
+
+#[test]
+fn seed_003s_loop_through_a_syncobj_stays_flat_over_100000_rounds() {
+    const ROUNDS: u64 = 100_000;
+    let engine = FenceContext::new("gpu", "seed003-syncobj");
+    let binary = Syncobj::new();
+    let timeline = Syncobj::new();
+    let mut longest_chain = 0;
+    let mut live_after_warm_up = 0;
+    for round in 1..=ROUNDS {
+        let (job, fence) = engine.next_fence();
+        // A client's render fence comes in as a sync file, goes out again, and is added as
+        // the timeline's next point, which a consumer takes back out as a sync file.
+        binary.import_sync_file(&SyncFile::new(fence));
+        let exported = binary.export_sync_file().expect("binary has a fence");
+        timeline.add_point(exported.fence(), Point(round));
+        let point = timeline
+            .find_fence(Point(round), IfUnsubmitted::Fail)
+            .expect("added");
+        binary.import_sync_file(&SyncFile::new(point));
+        job.signal();
+        longest_chain = longest_chain.max(links(timeline.fence().unwrap()));
+        if round == 1000 {
+            live_after_warm_up = live();
+        }
+    }
+    let grown = live().saturating_sub(live_after_warm_up);
+    println!(
+        "seed 003 through a syncobj: longest chain {longest_chain}, {grown} bytes grown after round 1000"
+    );
+    assert!(
+        longest_chain <= 3,
+        "the chain grew to {longest_chain} nodes"
+    );
+    assert!(
+        grown <= 1024,
+        "{grown} bytes stayed allocated over {ROUNDS} rounds"
+    );
+    assert_eq!(timeline.last_signaled_point(), Point(ROUNDS));
 }
