@@ -18,6 +18,9 @@
 //!
 //! Run: `cargo bench -p dmabuf --bench fence`.
 
+mod common;
+
+use common::{ping_pong_fence, work};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use dmabuf::MonotonicTime;
 use dmabuf::fence::{Fence, FenceContext, unwrap::merge};
@@ -93,46 +96,6 @@ fn add_callback_signal(c: &mut Criterion) {
         })
     });
     g.finish();
-}
-
-/// Busy-works `delay` (zero: nothing), standing in for a peer that takes a while to answer.
-fn work(delay: Duration) {
-    if delay.is_zero() {
-        return;
-    }
-    let start = Instant::now();
-    while start.elapsed() < delay {
-        std::hint::spin_loop();
-    }
-}
-
-/// `iters` round trips through fences: one pre-created fence pair per round.
-fn ping_pong_fence(iters: u64, delay: Duration) -> Duration {
-    let ctx = FenceContext::new("bench", "ping");
-    let back = FenceContext::new("bench", "pong");
-    let (ping_issuers, ping_fences): (Vec<_>, Vec<_>) =
-        (0..iters).map(|_| ctx.next_fence()).unzip();
-    let (pong_issuers, pong_fences): (Vec<_>, Vec<_>) =
-        (0..iters).map(|_| back.next_fence()).unzip();
-    let start = Arc::new(Barrier::new(2));
-    let s = start.clone();
-    let peer = std::thread::spawn(move || {
-        s.wait();
-        for (ping, pong) in ping_fences.iter().zip(pong_issuers) {
-            ping.wait_for_signal();
-            work(delay);
-            pong.signal();
-        }
-    });
-    start.wait();
-    let t = Instant::now();
-    for (ping, pong) in ping_issuers.into_iter().zip(&pong_fences) {
-        ping.signal();
-        pong.wait_for_signal();
-    }
-    let elapsed = t.elapsed();
-    peer.join().unwrap();
-    elapsed
 }
 
 fn futex_wait_for(word: &AtomicU32, want: u32) {
