@@ -28,6 +28,7 @@
 //! * `wait-any-interrupted`, `wait-all-interrupted`: they interrupt the wait with signals;
 //!   the model's waits are not interruptible.
 #[path = "syncobj_support/mod.rs"]
+#[macro_use]
 mod support;
 
 use dmabuf::syncobj::{Point, Syncobj, WaitFlags};
@@ -95,17 +96,8 @@ fn transfer_timeline_point() {
     assert_eq!(s.last_signaled_point(), Point(3));
 }
 
-/// `test_single_wait()` of one syncobj at point 1.
-macro_rules! single_wait {
-    ($($name:ident: $flags:expr => $expect:expr;)*) => {$(
-        #[test]
-        fn $name() {
-            single_wait(Point(1), $flags, $expect);
-        }
-    )*};
-}
-
-single_wait! {
+single_wait_subtests! {
+    Point(1);
     // ports igt syncobj_timeline: invalid-single-wait-unsubmitted
     invalid_single_wait_unsubmitted: WAIT_UNSUBMITTED => EINVAL;
     // ports igt syncobj_timeline: etime-single-wait-for-submit-unsubmitted
@@ -158,52 +150,22 @@ single_wait! {
 }
 
 // ports igt syncobj_timeline: wait-delayed-signal
-#[test]
-fn wait_delayed_signal() {
-    support::wait_delayed_signal(Point(1), 0);
-}
-
 // ports igt syncobj_timeline: wait-for-submit-delayed-submit
-#[test]
-fn wait_for_submit_delayed_submit() {
-    support::wait_delayed_signal(Point(1), WAIT_FOR_SUBMIT);
-}
-
 // ports igt syncobj_timeline: wait-all-delayed-signal
-#[test]
-fn wait_all_delayed_signal() {
-    support::wait_delayed_signal(Point(1), WAIT_ALL);
-}
-
 // ports igt syncobj_timeline: wait-all-for-submit-delayed-submit
-#[test]
-fn wait_all_for_submit_delayed_submit() {
-    support::wait_delayed_signal(Point(1), WAIT_ALL | WAIT_FOR_SUBMIT);
-}
-
 // ports igt syncobj_timeline: reset-unsignaled
-#[test]
-fn reset_unsignaled() {
-    support::reset_unsignaled(Point(1));
-}
-
 // ports igt syncobj_timeline: reset-signaled
-#[test]
-fn reset_signaled() {
-    support::reset_signaled(Point(1));
-}
-
 // ports igt syncobj_timeline: reset-multiple-signaled
-#[test]
-fn reset_multiple_signaled() {
-    support::reset_multiple_signaled(Point(1));
-}
-
 // ports igt syncobj_timeline: reset-during-wait-for-submit
-#[test]
-fn reset_during_wait_for_submit() {
-    support::reset_during_wait_for_submit(Point(1));
-}
+// ports igt syncobj_timeline: wait-any-snapshot
+// ports igt syncobj_timeline: wait-all-snapshot
+// ports igt syncobj_timeline: wait-for-submit-snapshot
+// ports igt syncobj_timeline: wait-all-for-submit-snapshot
+// ports igt syncobj_timeline: wait-any-complex
+// ports igt syncobj_timeline: wait-all-complex
+// ports igt syncobj_timeline: wait-for-submit-complex
+// ports igt syncobj_timeline: wait-all-for-submit-complex
+shared_subtests!(Point(1));
 
 // ports igt syncobj_timeline: signal
 #[test]
@@ -234,17 +196,8 @@ fn signal_point_0() {
 /// here) and two binary syncobjs.
 const MULTI_POINTS: [Point; 5] = [Point(384), Point(0), Point(887), Point(778), Point(0)];
 
-/// `test_multi_wait()` of five syncobjs.
-macro_rules! multi_wait {
-    ($($name:ident: $flags:expr => $expect:expr;)*) => {$(
-        #[test]
-        fn $name() {
-            multi_wait(&MULTI_POINTS, $flags, $expect);
-        }
-    )*};
-}
-
-multi_wait! {
+multi_wait_subtests! {
+    MULTI_POINTS;
     // ports igt syncobj_timeline: invalid-multi-wait-unsubmitted
     invalid_multi_wait_unsubmitted: WAIT_UNSUBMITTED => EINVAL;
     // ports igt syncobj_timeline: etime-multi-wait-for-submit-unsubmitted
@@ -355,54 +308,6 @@ multi_wait! {
     multi_wait_for_submit_available_unsubmitted_submitted_signaled: WAIT_FOR_SUBMIT | WAIT_AVAILABLE | WAIT_UNSUBMITTED | WAIT_SUBMITTED | WAIT_SIGNALED => OK;
     // ports igt syncobj_timeline: invalid-multi-wait-all-available-unsubmitted-submitted-signaled
     invalid_multi_wait_all_available_unsubmitted_submitted_signaled: WAIT_ALL | WAIT_AVAILABLE | WAIT_UNSUBMITTED | WAIT_SUBMITTED | WAIT_SIGNALED => ETIME; // the igt source expects EINVAL: see the file's header
-}
-
-// ports igt syncobj_timeline: wait-any-snapshot
-#[test]
-fn wait_any_snapshot() {
-    wait_snapshot(Point(1), 0);
-}
-
-// ports igt syncobj_timeline: wait-all-snapshot
-#[test]
-fn wait_all_snapshot() {
-    wait_snapshot(Point(1), WAIT_ALL);
-}
-
-// ports igt syncobj_timeline: wait-for-submit-snapshot
-#[test]
-fn wait_for_submit_snapshot() {
-    wait_snapshot(Point(1), WAIT_FOR_SUBMIT);
-}
-
-// ports igt syncobj_timeline: wait-all-for-submit-snapshot
-#[test]
-fn wait_all_for_submit_snapshot() {
-    wait_snapshot(Point(1), WAIT_ALL | WAIT_FOR_SUBMIT);
-}
-
-// ports igt syncobj_timeline: wait-any-complex
-#[test]
-fn wait_any_complex() {
-    wait_complex(Point(1), 0);
-}
-
-// ports igt syncobj_timeline: wait-all-complex
-#[test]
-fn wait_all_complex() {
-    wait_complex(Point(1), WAIT_ALL);
-}
-
-// ports igt syncobj_timeline: wait-for-submit-complex
-#[test]
-fn wait_for_submit_complex() {
-    wait_complex(Point(1), WAIT_FOR_SUBMIT);
-}
-
-// ports igt syncobj_timeline: wait-all-for-submit-complex
-#[test]
-fn wait_all_for_submit_complex() {
-    wait_complex(Point(1), WAIT_ALL | WAIT_FOR_SUBMIT);
 }
 
 /// `rand()`: a deterministic stand-in (a 64-bit LCG, its upper 31 bits).

@@ -19,6 +19,7 @@
 //! * `wait-any-interrupted`, `wait-all-interrupted`: they interrupt the wait with signals;
 //!   the model's waits are not interruptible (user space has no signals to send itself).
 #[path = "syncobj_support/mod.rs"]
+#[macro_use]
 mod support;
 
 use dmabuf::syncobj::{Point, Syncobj, Wait, WaitFlags};
@@ -39,17 +40,8 @@ fn invalid_wait_zero_handles() {
     assert_eq!(wait_err(&[], 0, Limit::Poll), EINVAL);
 }
 
-/// `test_single_wait()` of one binary syncobj.
-macro_rules! single_wait {
-    ($($name:ident: $flags:expr => $expect:expr;)*) => {$(
-        #[test]
-        fn $name() {
-            single_wait(Point::BINARY, $flags, $expect);
-        }
-    )*};
-}
-
-single_wait! {
+single_wait_subtests! {
+    Point::BINARY;
     // ports igt syncobj_wait: invalid-single-wait-unsubmitted
     invalid_single_wait_unsubmitted: WAIT_UNSUBMITTED => EINVAL;
     // ports igt syncobj_wait: single-wait-for-submit-unsubmitted
@@ -78,52 +70,22 @@ single_wait! {
 }
 
 // ports igt syncobj_wait: wait-delayed-signal
-#[test]
-fn wait_delayed_signal() {
-    support::wait_delayed_signal(Point::BINARY, 0);
-}
-
 // ports igt syncobj_wait: wait-for-submit-delayed-submit
-#[test]
-fn wait_for_submit_delayed_submit() {
-    support::wait_delayed_signal(Point::BINARY, WAIT_FOR_SUBMIT);
-}
-
 // ports igt syncobj_wait: wait-all-delayed-signal
-#[test]
-fn wait_all_delayed_signal() {
-    support::wait_delayed_signal(Point::BINARY, WAIT_ALL);
-}
-
 // ports igt syncobj_wait: wait-all-for-submit-delayed-submit
-#[test]
-fn wait_all_for_submit_delayed_submit() {
-    support::wait_delayed_signal(Point::BINARY, WAIT_ALL | WAIT_FOR_SUBMIT);
-}
-
 // ports igt syncobj_wait: reset-unsignaled
-#[test]
-fn reset_unsignaled() {
-    support::reset_unsignaled(Point::BINARY);
-}
-
 // ports igt syncobj_wait: reset-signaled
-#[test]
-fn reset_signaled() {
-    support::reset_signaled(Point::BINARY);
-}
-
 // ports igt syncobj_wait: reset-multiple-signaled
-#[test]
-fn reset_multiple_signaled() {
-    support::reset_multiple_signaled(Point::BINARY);
-}
-
 // ports igt syncobj_wait: reset-during-wait-for-submit
-#[test]
-fn reset_during_wait_for_submit() {
-    support::reset_during_wait_for_submit(Point::BINARY);
-}
+// ports igt syncobj_wait: wait-any-snapshot
+// ports igt syncobj_wait: wait-all-snapshot
+// ports igt syncobj_wait: wait-for-submit-snapshot
+// ports igt syncobj_wait: wait-all-for-submit-snapshot
+// ports igt syncobj_wait: wait-any-complex
+// ports igt syncobj_wait: wait-all-complex
+// ports igt syncobj_wait: wait-for-submit-complex
+// ports igt syncobj_wait: wait-all-for-submit-complex
+shared_subtests!(Point::BINARY);
 
 // ports igt syncobj_wait: signal
 #[test]
@@ -137,17 +99,8 @@ fn signal() {
     assert_eq!(wait_err(&points, WAIT_FOR_SUBMIT, Limit::Poll), OK);
 }
 
-/// `test_multi_wait()` of three binary syncobjs.
-macro_rules! multi_wait {
-    ($($name:ident: $flags:expr => $expect:expr;)*) => {$(
-        #[test]
-        fn $name() {
-            multi_wait(&[Point::BINARY; 3], $flags, $expect);
-        }
-    )*};
-}
-
-multi_wait! {
+multi_wait_subtests! {
+    [Point::BINARY; 3];
     // ports igt syncobj_wait: invalid-multi-wait-unsubmitted
     invalid_multi_wait_unsubmitted: WAIT_UNSUBMITTED => EINVAL;
     // ports igt syncobj_wait: multi-wait-for-submit-unsubmitted
@@ -202,54 +155,6 @@ multi_wait! {
     multi_wait_for_submit_unsubmitted_submitted_signaled: WAIT_FOR_SUBMIT | WAIT_UNSUBMITTED | WAIT_SUBMITTED | WAIT_SIGNALED => OK;
     // ports igt syncobj_wait: invalid-multi-wait-all-unsubmitted-submitted-signaled
     invalid_multi_wait_all_unsubmitted_submitted_signaled: WAIT_ALL | WAIT_UNSUBMITTED | WAIT_SUBMITTED | WAIT_SIGNALED => EINVAL;
-}
-
-// ports igt syncobj_wait: wait-any-snapshot
-#[test]
-fn wait_any_snapshot() {
-    wait_snapshot(Point::BINARY, 0);
-}
-
-// ports igt syncobj_wait: wait-all-snapshot
-#[test]
-fn wait_all_snapshot() {
-    wait_snapshot(Point::BINARY, WAIT_ALL);
-}
-
-// ports igt syncobj_wait: wait-for-submit-snapshot
-#[test]
-fn wait_for_submit_snapshot() {
-    wait_snapshot(Point::BINARY, WAIT_FOR_SUBMIT);
-}
-
-// ports igt syncobj_wait: wait-all-for-submit-snapshot
-#[test]
-fn wait_all_for_submit_snapshot() {
-    wait_snapshot(Point::BINARY, WAIT_ALL | WAIT_FOR_SUBMIT);
-}
-
-// ports igt syncobj_wait: wait-any-complex
-#[test]
-fn wait_any_complex() {
-    wait_complex(Point::BINARY, 0);
-}
-
-// ports igt syncobj_wait: wait-all-complex
-#[test]
-fn wait_all_complex() {
-    wait_complex(Point::BINARY, WAIT_ALL);
-}
-
-// ports igt syncobj_wait: wait-for-submit-complex
-#[test]
-fn wait_for_submit_complex() {
-    wait_complex(Point::BINARY, WAIT_FOR_SUBMIT);
-}
-
-// ports igt syncobj_wait: wait-all-for-submit-complex
-#[test]
-fn wait_all_for_submit_complex() {
-    wait_complex(Point::BINARY, WAIT_ALL | WAIT_FOR_SUBMIT);
 }
 
 /// Not an igt subtest: an `EINVAL` says which entry has no fence.

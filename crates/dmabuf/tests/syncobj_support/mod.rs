@@ -1,7 +1,7 @@
 //! What the ports of igt's syncobj tests share: igt's helpers (`syncobj_attach_sw_sync`,
 //! `syncobj_trigger`, `syncobj_wait_err`, its test flags) over the in-process model, with a
 //! library [`Timeline`] where igt uses sw_sync.
-#![allow(dead_code)] // each port uses its own part
+#![allow(dead_code, unused_macros)] // each port uses its own part
 
 use dmabuf::syncobj::{IfUnsubmitted, Point, Syncobj, Wait, WaitFlags};
 use dmabuf::{Errno, SyncFile, Timeline};
@@ -248,6 +248,26 @@ pub fn reset_during_wait_for_submit(point: Point) {
     delayed.join().expect("reset and trigger");
 }
 
+/// A thread waiting for `point` of the first two syncobjs (igt's `wait_thread_func()`),
+/// answering `first_signaled` for a wait for any.
+fn wait_for_two(
+    syncobjs: &[Syncobj],
+    point: Point,
+    test_flags: u32,
+    timeout: Duration,
+) -> std::thread::JoinHandle<Result<Option<usize>, dmabuf::SyncobjWaitError>> {
+    let pair = [syncobjs[0].clone(), syncobjs[1].clone()];
+    std::thread::spawn(move || {
+        let (flags, all) = flags_for(test_flags);
+        let wait = Wait::new([(&pair[0], point), (&pair[1], point)]).flags(flags);
+        if all {
+            wait.all(Some(timeout)).map(|()| None)
+        } else {
+            wait.any(Some(timeout)).map(Some)
+        }
+    })
+}
+
 /// `test_wait_snapshot()`: a waiter for two points; the first is triggered (for all) or
 /// submitted (for submit), reset and submitted again with a fence that never signals; the
 /// second then completes the wait, which must not have picked up the new fence.
@@ -258,19 +278,7 @@ pub fn wait_snapshot(point: Point, test_flags: u32) {
         timelines[0] = Some(attach_sw_sync(&syncobjs[0], point));
         timelines[1] = Some(attach_sw_sync(&syncobjs[1], point));
     }
-    let waiter = {
-        let syncobjs = syncobjs.clone();
-        std::thread::spawn(move || {
-            let waited = [(&syncobjs[0], point), (&syncobjs[1], point)];
-            let (flags, all) = flags_for(test_flags);
-            let wait = Wait::new(waited).flags(flags);
-            if all {
-                wait.all(Some(SHORT_TIME)).map(|()| None)
-            } else {
-                wait.any(Some(SHORT_TIME)).map(Some)
-            }
-        })
-    };
+    let waiter = wait_for_two(&syncobjs, point, test_flags, SHORT_TIME);
     std::thread::sleep(SHORT_TIME / 5);
     // Try to fool the wait by triggering, or partly triggering, the first point.
     if test_flags & WAIT_ALL != 0 {
@@ -310,19 +318,7 @@ pub fn wait_complex(point: Point, test_flags: u32) {
             .map(|s| Some(attach_sw_sync(s, point)))
             .collect()
     };
-    let waiter = {
-        let syncobjs = syncobjs.clone();
-        std::thread::spawn(move || {
-            let waited = [(&syncobjs[0], point), (&syncobjs[1], point)];
-            let (flags, all) = flags_for(test_flags);
-            let wait = Wait::new(waited).flags(flags);
-            if all {
-                wait.all(Some(Duration::from_secs(1))).map(|()| None)
-            } else {
-                wait.any(Some(Duration::from_secs(1))).map(Some)
-            }
-        })
-    };
+    let waiter = wait_for_two(&syncobjs, point, test_flags, Duration::from_secs(1));
     std::thread::sleep(Duration::from_millis(20));
     let mut first_signaled = None;
     let mut num_signaled = 0;
@@ -367,4 +363,97 @@ pub fn wait_complex(point: Point, test_flags: u32) {
         assert_eq!(num_signaled, 1);
         assert_eq!(first, first_signaled);
     }
+}
+
+/// One test per igt subtest of `test_single_wait()` at `$point`: `name: test flags =>
+/// expected answer;`.
+macro_rules! single_wait_subtests {
+    ($point:expr; $($name:ident: $flags:expr => $expect:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            support::single_wait($point, $flags, $expect);
+        }
+    )*};
+}
+
+/// One test per igt subtest of `test_multi_wait()` over `$points`.
+macro_rules! multi_wait_subtests {
+    ($points:expr; $($name:ident: $flags:expr => $expect:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            support::multi_wait(&$points, $flags, $expect);
+        }
+    )*};
+}
+
+/// The subtests `syncobj_wait` and `syncobj_timeline` share, as tests of syncobjs at
+/// `$point`, named after them: the delayed signals, the resets, the snapshots and the complex
+/// waits.
+macro_rules! shared_subtests {
+    ($point:expr) => {
+        #[test]
+        fn wait_delayed_signal() {
+            support::wait_delayed_signal($point, 0);
+        }
+        #[test]
+        fn wait_for_submit_delayed_submit() {
+            support::wait_delayed_signal($point, WAIT_FOR_SUBMIT);
+        }
+        #[test]
+        fn wait_all_delayed_signal() {
+            support::wait_delayed_signal($point, WAIT_ALL);
+        }
+        #[test]
+        fn wait_all_for_submit_delayed_submit() {
+            support::wait_delayed_signal($point, WAIT_ALL | WAIT_FOR_SUBMIT);
+        }
+        #[test]
+        fn reset_unsignaled() {
+            support::reset_unsignaled($point);
+        }
+        #[test]
+        fn reset_signaled() {
+            support::reset_signaled($point);
+        }
+        #[test]
+        fn reset_multiple_signaled() {
+            support::reset_multiple_signaled($point);
+        }
+        #[test]
+        fn reset_during_wait_for_submit() {
+            support::reset_during_wait_for_submit($point);
+        }
+        #[test]
+        fn wait_any_snapshot() {
+            support::wait_snapshot($point, 0);
+        }
+        #[test]
+        fn wait_all_snapshot() {
+            support::wait_snapshot($point, WAIT_ALL);
+        }
+        #[test]
+        fn wait_for_submit_snapshot() {
+            support::wait_snapshot($point, WAIT_FOR_SUBMIT);
+        }
+        #[test]
+        fn wait_all_for_submit_snapshot() {
+            support::wait_snapshot($point, WAIT_ALL | WAIT_FOR_SUBMIT);
+        }
+        #[test]
+        fn wait_any_complex() {
+            support::wait_complex($point, 0);
+        }
+        #[test]
+        fn wait_all_complex() {
+            support::wait_complex($point, WAIT_ALL);
+        }
+        #[test]
+        fn wait_for_submit_complex() {
+            support::wait_complex($point, WAIT_FOR_SUBMIT);
+        }
+        #[test]
+        fn wait_all_for_submit_complex() {
+            support::wait_complex($point, WAIT_ALL | WAIT_FOR_SUBMIT);
+        }
+    };
 }
