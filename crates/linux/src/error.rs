@@ -79,7 +79,8 @@ pub enum Error {
         /// Its value.
         value: u64,
     },
-    /// A zero length where the kernel needs at least one page; `EINVAL`.
+    /// A zero length where the kernel needs at least one page, or an empty payload to carry
+    /// descriptors over a socket ([`send_fds`](crate::send_fds)); `EINVAL`.
     #[error("zero length")]
     ZeroLength,
     /// A range outside the file or mapping; `EINVAL`.
@@ -170,6 +171,17 @@ pub enum Error {
         /// What the kernel answered.
         errno: Errno,
     },
+    /// A message received over a Unix socket did not fit: its payload was cut
+    /// (`MSG_TRUNC`), or it carried more descriptors than were asked for (`MSG_CTRUNC`, or
+    /// more than the limit in the control buffer). Every descriptor that arrived has been
+    /// closed; `EMSGSIZE`.
+    #[error("message truncated ({bytes} bytes, {fds} descriptors received and closed)")]
+    MessageTruncated {
+        /// Payload bytes received.
+        bytes: usize,
+        /// Descriptors received (and closed).
+        fds: usize,
+    },
     /// The in-process library refused (exporting a buffer, adding fences, …).
     #[error(transparent)]
     Library(#[from] dmabuf::Error),
@@ -191,6 +203,7 @@ impl Error {
             Error::NotDrmDevice => Errno::NOTTY,
             Error::NoTimelineSyncobj { .. } => Errno::NODEV,
             Error::ForeignSyncobj => Errno::NOENT,
+            Error::MessageTruncated { .. } => Errno::MSGSIZE,
             Error::NotSyncobjFile | Error::NoSyncobjs { .. } | Error::Unsubmitted { .. } => {
                 Errno::INVAL
             }

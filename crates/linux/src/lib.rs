@@ -15,6 +15,8 @@
 //!   create, destroy, export and import as an opaque file ([`SyncobjFd`]) or a sync_file,
 //!   waits over many syncobjs and points ([`WaitFlags`]), reset, signal, timeline signal,
 //!   query, transfer, and eventfd notification ([`PointEvent`]).
+//! * [`send_fds`] / [`recv_fds`] — descriptors (syncobjs, dma-bufs, sync_files) passed to
+//!   another process over a Unix socket (`SCM_RIGHTS`).
 //! * [`DmaHeap`] — allocation from `/dev/dma_heap/<name>`.
 //! * [`Udmabuf`] — a dma-buf made from a sealed memfd through `/dev/udmabuf`, with its
 //!   preconditions checked before the ioctl.
@@ -84,6 +86,7 @@ mod kernel_buffer;
 mod poll;
 pub mod raw;
 mod reactor;
+mod scm;
 mod sync_file;
 mod syncobj;
 mod uapi;
@@ -99,6 +102,7 @@ pub use drm::{
 pub use error::{Error, Result};
 pub use kernel_buffer::KernelBuffer;
 pub use reactor::Reactor;
+pub use scm::{MAX_FDS, ReceivedFds, recv_fds, send_fds};
 pub use sync_file::{FenceInfo, FenceStatus, NAME_LEN, SyncFileFd, SyncFileInfo};
 pub use syncobj::{PointEvent, Syncobj, SyncobjFd, WaitFlags};
 pub use udmabuf::{UDMABUF_PATH, Udmabuf};

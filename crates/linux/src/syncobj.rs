@@ -418,7 +418,7 @@ impl Syncobj {
     }
 
     /// `ioctl(DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD, {handle})`—The syncobj as an opaque file, for
-    /// another process (over a Unix socket) or another
+    /// another process (over a Unix socket, see [`send_fds`](crate::send_fds)) or another
     /// device to import. The file is close-on-exec.
     ///
     /// # Errors

@@ -80,3 +80,39 @@ pub fn vgem() -> dmabuf_linux::Vgem {
 fn needs(device: &str, e: dmabuf_linux::Error) -> ! {
     panic!("this test needs {device}, which cannot be opened here: {e}")
 }
+
+/// The first render node with timeline syncobjs (the virtio GPU in the guest). Panics when
+/// there is none.
+#[track_caller]
+pub fn drm() -> dmabuf_linux::DrmDevice {
+    match dmabuf_linux::DrmDevice::find_timeline_syncobj() {
+        Ok(dev) => dev,
+        Err(e) => needs("a DRM render node with timeline syncobjs", e),
+    }
+}
+
+/// In a child process [`spawn_child`] started: its end of the socket to the parent (the
+/// child's standard input). `None` in the test binary's own process.
+pub fn child_socket() -> Option<std::os::unix::net::UnixStream> {
+    use std::os::fd::AsFd;
+    if !dmabuf_testkit::is_child() {
+        return None;
+    }
+    let fd = std::io::stdin().as_fd().try_clone_to_owned().expect("dup stdin");
+    Some(fd.into())
+}
+
+/// Runs `test` of this test binary in a child process whose standard input is `socket`, on a
+/// thread of its own; joining the thread fails if the child did.
+pub fn spawn_child(
+    test: &'static str,
+    socket: std::os::unix::net::UnixStream,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let stdin = std::process::Stdio::from(std::os::fd::OwnedFd::from(socket));
+        let (status, stderr) = dmabuf_testkit::in_child_with(test, |cmd| {
+            cmd.arg("--include-ignored").stdin(stdin);
+        });
+        assert!(status.success(), "{test} in its child process: {status}\n{stderr}");
+    })
+}
