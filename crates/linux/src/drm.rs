@@ -93,10 +93,7 @@ impl DrmDevice {
     ///
     /// # Errors
     /// As [`open`](Self::open), handing `fd` back.
-    pub fn from_fd(
-        fd: OwnedFd,
-        path: PathBuf,
-    ) -> std::result::Result<DrmDevice, (Error, OwnedFd)> {
+    pub fn from_fd(fd: OwnedFd, path: PathBuf) -> std::result::Result<DrmDevice, (Error, OwnedFd)> {
         match describe(fd.as_fd()) {
             Ok((driver, caps)) => Ok(DrmDevice(Arc::new(Inner {
                 fd,
@@ -114,7 +111,18 @@ impl DrmDevice {
     /// # Errors
     /// [`Error::NoTimelineSyncobj`] (`ENODEV`) when there is none, naming the nodes tried.
     pub fn find_timeline_syncobj() -> Result<DrmDevice> {
-        let mut nodes: Vec<(u32, PathBuf)> = match std::fs::read_dir(DRM_DIR) {
+        DrmDevice::find_timeline_syncobj_in(DRM_DIR)
+    }
+
+    /// [`find_timeline_syncobj`](Self::find_timeline_syncobj) among the `renderD*` nodes of
+    /// `dir` (a directory laid out as `/dev/dri`, e.g. inside a container's root).
+    ///
+    /// # Errors
+    /// [`Error::NoTimelineSyncobj`] (`ENODEV`) when there is none (or `dir` cannot be read),
+    /// naming the nodes tried.
+    pub fn find_timeline_syncobj_in(dir: impl AsRef<Path>) -> Result<DrmDevice> {
+        let dir = dir.as_ref();
+        let mut nodes: Vec<(u32, PathBuf)> = match std::fs::read_dir(dir) {
             Ok(dir) => dir
                 .flatten()
                 .filter_map(|e| {
@@ -139,7 +147,7 @@ impl DrmDevice {
             }
         }
         let checked = if checked.is_empty() {
-            format!("no render node under {DRM_DIR}")
+            format!("no render node under {}", dir.display())
         } else {
             checked.join(", ")
         };

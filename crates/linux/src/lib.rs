@@ -78,6 +78,37 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+/// `AsFd`, `AsRawFd`, `IntoRawFd` and `From<_> for OwnedFd` for a newtype over an `OwnedFd`
+/// (its field `.0`).
+macro_rules! owned_fd_newtype {
+    ($ty:ident) => {
+        impl rustix::fd::AsFd for $ty {
+            fn as_fd(&self) -> rustix::fd::BorrowedFd<'_> {
+                rustix::fd::AsFd::as_fd(&self.0)
+            }
+        }
+
+        impl rustix::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> rustix::fd::RawFd {
+                rustix::fd::AsRawFd::as_raw_fd(&self.0)
+            }
+        }
+
+        impl rustix::fd::IntoRawFd for $ty {
+            fn into_raw_fd(self) -> rustix::fd::RawFd {
+                rustix::fd::IntoRawFd::into_raw_fd(self.0)
+            }
+        }
+
+        impl From<$ty> for rustix::fd::OwnedFd {
+            fn from(f: $ty) -> rustix::fd::OwnedFd {
+                f.0
+            }
+        }
+    };
+}
+pub(crate) use owned_fd_newtype;
+
 mod dma_buf;
 mod dma_heap;
 mod drm;

@@ -40,6 +40,7 @@ use std::ffi::CStr;
 
 pub use crate::uapi::{
     DrmSyncobjHandle as SyncobjHandle, DrmSyncobjTransfer as SyncobjTransfer, SyncFenceInfo,
+    SyncobjWait,
 };
 pub use rustix::fs::SeekFrom;
 
@@ -296,54 +297,34 @@ pub fn syncobj_fd_to_handle(dev: &DrmDevice, arg: &SyncobjHandle) -> Result<u32>
         .map_err(Error::sys("ioctl(DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE)"))
 }
 
-/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_WAIT, {handles, count_handles: handles.len(), timeout_nsec,
-/// flags, pad, deadline_nsec})`—Once, with an absolute `CLOCK_MONOTONIC` timeout (0: only
-/// look): the `first_signaled` the kernel wrote.
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_WAIT, wait)`, once (its `points` are not passed: the binary
+/// wait has none): the `first_signaled` the kernel wrote.
 ///
 /// # Errors
 /// [`Error::Sys`] with the kernel's errno (`EINVAL` for unknown flags or a syncobj without a
 /// fence and no `WAIT_FOR_SUBMIT`; `ENOENT` for a handle the file does not have; `ETIME`;
 /// `EINTR` after a signal handler).
 #[doc(alias = "DRM_IOCTL_SYNCOBJ_WAIT")]
-pub fn syncobj_wait(
-    dev: &DrmDevice,
-    handles: &[u32],
-    timeout_nsec: i64,
-    flags: u32,
-    pad: u32,
-    deadline_nsec: u64,
-) -> Result<u32> {
-    uapi::syncobj_wait(dev.as_fd(), handles, timeout_nsec, flags, pad, deadline_nsec)
+pub fn syncobj_wait(dev: &DrmDevice, wait: &SyncobjWait<'_>) -> Result<u32> {
+    let wait = SyncobjWait {
+        points: None,
+        ..*wait
+    };
+    uapi::syncobj_wait(dev.as_fd(), false, &wait)
         .map_err(Error::sys("ioctl(DRM_IOCTL_SYNCOBJ_WAIT)"))
 }
 
-/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT, {handles, points, ...})`—As
-/// [`syncobj_wait`], with a point per handle (`None`: a null array, every point 0).
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT, wait)`, once: as [`syncobj_wait`], with a
+/// point per handle.
 ///
 /// # Errors
 /// [`Error::OutOfRange`] before the call for fewer points than handles; then as
 /// [`syncobj_wait`] (`WAIT_AVAILABLE` allowed).
 #[doc(alias = "DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT")]
-pub fn syncobj_timeline_wait(
-    dev: &DrmDevice,
-    handles: &[u32],
-    points: Option<&[u64]>,
-    timeout_nsec: i64,
-    flags: u32,
-    pad: u32,
-    deadline_nsec: u64,
-) -> Result<u32> {
-    check_points(handles, points.map(<[u64]>::len))?;
-    uapi::syncobj_timeline_wait(
-        dev.as_fd(),
-        handles,
-        points,
-        timeout_nsec,
-        flags,
-        pad,
-        deadline_nsec,
-    )
-    .map_err(Error::sys("ioctl(DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT)"))
+pub fn syncobj_timeline_wait(dev: &DrmDevice, wait: &SyncobjWait<'_>) -> Result<u32> {
+    check_points(wait.handles, wait.points.map(<[u64]>::len))?;
+    uapi::syncobj_wait(dev.as_fd(), true, wait)
+        .map_err(Error::sys("ioctl(DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT)"))
 }
 
 /// `ioctl(dev, DRM_IOCTL_SYNCOBJ_RESET, {handles, count_handles, pad})`.

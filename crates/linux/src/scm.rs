@@ -109,7 +109,9 @@ pub fn recv_fds(socket: impl AsFd, buf: &mut [u8], max_fds: usize) -> Result<Rec
             fds.extend(received);
         }
     }
-    let cut = msg.flags.intersects(ReturnFlags::TRUNC | ReturnFlags::CTRUNC);
+    let cut = msg
+        .flags
+        .intersects(ReturnFlags::TRUNC | ReturnFlags::CTRUNC);
     if cut || fds.len() > max_fds {
         return Err(Error::MessageTruncated {
             bytes: msg.bytes.min(buf.len()),

@@ -40,10 +40,10 @@ use crate::drm::DrmDevice;
 use crate::error::{Error, Result};
 use crate::reactor::Reactor;
 use crate::sync_file::SyncFileFd;
-use crate::uapi::{self, DrmSyncobjHandle, DrmSyncobjTransfer};
+use crate::uapi::{self, DrmSyncobjHandle, DrmSyncobjTransfer, SyncobjWait};
 use dmabuf::{Fence, FenceStatus, MonotonicTime};
 use rustix::event::{EventfdFlags, eventfd};
-use rustix::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use std::time::Duration;
 
@@ -75,7 +75,8 @@ impl WaitFlags {
         deadline: None,
     };
     /// `DRM_SYNCOBJ_WAIT_FLAGS_WAIT_AVAILABLE` (timeline waits only): wait until a fence is
-    /// attached for the point, not until it signals.
+    /// attached for the point, not until it signals. A point without a fence is waited for
+    /// (as with [`FOR_SUBMIT`](Self::FOR_SUBMIT)), not an error.
     pub const AVAILABLE: WaitFlags = WaitFlags {
         bits: uapi::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_AVAILABLE,
         deadline: None,
@@ -173,8 +174,9 @@ fn restart<T>(mut f: impl FnMut() -> rustix::io::Result<T>) -> rustix::io::Resul
 fn absolute_timeout(timeout: Option<Duration>) -> i64 {
     match timeout {
         Some(Duration::ZERO) => 0,
-        Some(t) => i64::try_from(MonotonicTime::now().saturating_add(t).as_nanos())
-            .unwrap_or(i64::MAX),
+        Some(t) => {
+            i64::try_from(MonotonicTime::now().saturating_add(t).as_nanos()).unwrap_or(i64::MAX)
+        }
         None => i64::MAX,
     }
 }
@@ -208,12 +210,17 @@ impl DrmDevice {
     }
 
     fn create(&self, flags: u32) -> Result<Syncobj> {
-        let handle = uapi::syncobj_create(self.as_fd(), flags)
-            .map_err(kernel("ioctl(DRM_IOCTL_SYNCOBJ_CREATE)"))?;
-        Ok(Syncobj {
+        uapi::syncobj_create(self.as_fd(), flags)
+            .map(|handle| self.owning(handle))
+            .map_err(kernel("ioctl(DRM_IOCTL_SYNCOBJ_CREATE)"))
+    }
+
+    /// A [`Syncobj`] owning `handle`, which the kernel just made in this file.
+    fn owning(&self, handle: u32) -> Syncobj {
+        Syncobj {
             device: self.clone(),
             handle,
-        })
+        }
     }
 
     /// `ioctl(DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE, {fd})`—A handle in this device file to the
@@ -228,12 +235,9 @@ impl DrmDevice {
             fd: file.as_raw_fd(),
             ..DrmSyncobjHandle::default()
         };
-        let handle = uapi::syncobj_fd_to_handle(self.as_fd(), arg)
-            .map_err(kernel("ioctl(DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE)"))?;
-        Ok(Syncobj {
-            device: self.clone(),
-            handle,
-        })
+        uapi::syncobj_fd_to_handle(self.as_fd(), arg)
+            .map(|handle| self.owning(handle))
+            .map_err(kernel("ioctl(DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE)"))
     }
 
     /// `ioctl(DRM_IOCTL_SYNCOBJ_WAIT, {handles, timeout, flags})`—Waits for the syncobjs'
@@ -249,7 +253,8 @@ impl DrmDevice {
     /// Before the call: [`Error::ForeignSyncobj`] for a syncobj of another device file, [`Error::InvalidFlags`] for
     /// [`WaitFlags::AVAILABLE`] (timeline waits only). Then [`Error::TimedOut`] (`ETIME`);
     /// [`Error::Unsubmitted`] (`EINVAL`) when one has no fence and the flags lack
-    /// [`WaitFlags::FOR_SUBMIT`]; [`Error::Sys`] with the kernel's errno.
+    /// [`WaitFlags::FOR_SUBMIT`] (and, for timeline waits, [`WaitFlags::AVAILABLE`]);
+    /// [`Error::Sys`] with the kernel's errno.
     #[doc(alias = "DRM_IOCTL_SYNCOBJ_WAIT")]
     pub fn wait(
         &self,
@@ -264,12 +269,7 @@ impl DrmDevice {
             });
         }
         let handles = self.handles(call, syncobjs.iter().copied(), true)?;
-        let timeout = absolute_timeout(timeout);
-        let deadline = flags.deadline().map_or(0, MonotonicTime::as_nanos);
-        restart(|| {
-            uapi::syncobj_wait(self.as_fd(), &handles, timeout, flags.bits(), 0, deadline)
-        })
-        .map_err(fence_needed(call))
+        self.wait_ioctl(call, &handles, None, flags, timeout)
     }
 
     /// `ioctl(DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT, {handles, points, timeout, flags})`—Waits for
@@ -291,20 +291,29 @@ impl DrmDevice {
         let call = "ioctl(DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT)";
         let handles = self.handles(call, points.iter().map(|(s, _)| *s), true)?;
         let values: Vec<u64> = points.iter().map(|(_, p)| *p).collect();
-        let timeout = absolute_timeout(timeout);
-        let deadline = flags.deadline().map_or(0, MonotonicTime::as_nanos);
-        restart(|| {
-            uapi::syncobj_timeline_wait(
-                self.as_fd(),
-                &handles,
-                Some(&values),
-                timeout,
-                flags.bits(),
-                0,
-                deadline,
-            )
-        })
-        .map_err(fence_needed(call))
+        self.wait_ioctl(call, &handles, Some(&values), flags, timeout)
+    }
+
+    /// The timeline wait when there are `points`, else the binary wait, restarted on `EINTR`
+    /// with the same absolute timeout.
+    fn wait_ioctl(
+        &self,
+        call: &'static str,
+        handles: &[u32],
+        points: Option<&[u64]>,
+        flags: WaitFlags,
+        timeout: Option<Duration>,
+    ) -> Result<u32> {
+        let wait = SyncobjWait {
+            handles,
+            points,
+            timeout_nsec: absolute_timeout(timeout),
+            flags: flags.bits(),
+            pad: 0,
+            deadline_nsec: flags.deadline().map_or(0, MonotonicTime::as_nanos),
+        };
+        let timeline = points.is_some();
+        restart(|| uapi::syncobj_wait(self.as_fd(), timeline, &wait)).map_err(fence_needed(call))
     }
 
     /// `ioctl(DRM_IOCTL_SYNCOBJ_RESET, {handles})`—Removes each syncobj's fence (a timeline
@@ -704,7 +713,12 @@ impl Syncobj {
     /// # Errors
     /// As [`eventfd`](Self::eventfd), [`try_clone`](Self::try_clone) and
     /// [`Reactor::watch`].
-    pub fn point_to_fence(&self, point: u64, event: PointEvent, reactor: &Reactor) -> Result<Fence> {
+    pub fn point_to_fence(
+        &self,
+        point: u64,
+        event: PointEvent,
+        reactor: &Reactor,
+    ) -> Result<Fence> {
         let watch = PointWatch {
             eventfd: self.eventfd(point, event)?,
             syncobj: self.try_clone()?,
@@ -784,26 +798,4 @@ impl SyncobjFd {
     }
 }
 
-impl AsFd for SyncobjFd {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0.as_fd()
-    }
-}
-
-impl AsRawFd for SyncobjFd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0.as_raw_fd()
-    }
-}
-
-impl IntoRawFd for SyncobjFd {
-    fn into_raw_fd(self) -> RawFd {
-        self.0.into_raw_fd()
-    }
-}
-
-impl From<SyncobjFd> for OwnedFd {
-    fn from(f: SyncobjFd) -> OwnedFd {
-        f.0
-    }
-}
+crate::owned_fd_newtype!(SyncobjFd);

@@ -361,45 +361,50 @@ pub(crate) fn vgem_fence_signal(dev: BorrowedFd<'_>, fence: u32) -> Result<()> {
 
 // ---- DRM core: device identity, capabilities and sync objects (drm.h, ioctl group 'd') ----
 
-/// `struct drm_version`: the driver's version and its three strings, each a user buffer the
-/// kernel fills up to its length and whose full length it writes back.
-#[repr(C)]
-pub(crate) struct DrmVersion {
-    pub version_major: i32,
-    pub version_minor: i32,
-    pub version_patchlevel: i32,
-    pub name_len: usize,
-    pub name: u64,
-    pub date_len: usize,
-    pub date: u64,
-    pub desc_len: usize,
-    pub desc: u64,
+/// `#[repr(C)]` mirrors of uAPI structs whose fields the crate fills in itself, each with its
+/// size checked at compile time against the header's.
+macro_rules! uapi_structs {
+    ($($(#[$doc:meta])* $name:ident($size:literal) { $($field:ident: $ty:ty),* $(,)? })*) => {$(
+        $(#[$doc])*
+        #[repr(C)]
+        pub(crate) struct $name {
+            $(pub $field: $ty,)*
+        }
+        const _: () = assert!(size_of::<$name>() == $size);
+    )*};
 }
-const _: () = assert!(size_of::<DrmVersion>() == 64);
 
-/// `struct drm_get_cap`.
-#[repr(C)]
-pub(crate) struct DrmGetCap {
-    pub capability: u64,
-    pub value: u64,
+uapi_structs! {
+    /// `struct drm_version`: the driver's version and its three strings, each a user buffer
+    /// the kernel fills up to its length and whose full length it writes back.
+    DrmVersion(64) {
+        version_major: i32, version_minor: i32, version_patchlevel: i32,
+        name_len: usize, name: u64, date_len: usize, date: u64, desc_len: usize, desc: u64,
+    }
+    /// `struct drm_get_cap`.
+    DrmGetCap(16) { capability: u64, value: u64 }
+    /// `struct drm_syncobj_create`.
+    DrmSyncobjCreate(8) { handle: u32, flags: u32 }
+    /// `struct drm_syncobj_destroy`.
+    DrmSyncobjDestroy(8) { handle: u32, pad: u32 }
+    /// `struct drm_syncobj_wait`, `handles` being the address of `count_handles` `u32`s.
+    DrmSyncobjWait(40) {
+        handles: u64, timeout_nsec: i64, count_handles: u32, flags: u32,
+        first_signaled: u32, pad: u32, deadline_nsec: u64,
+    }
+    /// `struct drm_syncobj_timeline_wait`: `drm_syncobj_wait` with `points`, the address of
+    /// `count_handles` `u64`s (or 0: every point 0).
+    DrmSyncobjTimelineWait(48) {
+        handles: u64, points: u64, timeout_nsec: i64, count_handles: u32, flags: u32,
+        first_signaled: u32, pad: u32, deadline_nsec: u64,
+    }
+    /// `struct drm_syncobj_eventfd`.
+    DrmSyncobjEventfd(24) { handle: u32, flags: u32, point: u64, fd: i32, pad: u32 }
+    /// `struct drm_syncobj_array` (RESET, SIGNAL).
+    DrmSyncobjArray(16) { handles: u64, count_handles: u32, pad: u32 }
+    /// `struct drm_syncobj_timeline_array` (TIMELINE_SIGNAL, QUERY).
+    DrmSyncobjTimelineArray(24) { handles: u64, points: u64, count_handles: u32, flags: u32 }
 }
-const _: () = assert!(size_of::<DrmGetCap>() == 16);
-
-/// `struct drm_syncobj_create`.
-#[repr(C)]
-pub(crate) struct DrmSyncobjCreate {
-    pub handle: u32,
-    pub flags: u32,
-}
-const _: () = assert!(size_of::<DrmSyncobjCreate>() == 8);
-
-/// `struct drm_syncobj_destroy`.
-#[repr(C)]
-pub(crate) struct DrmSyncobjDestroy {
-    pub handle: u32,
-    pub pad: u32,
-}
-const _: () = assert!(size_of::<DrmSyncobjDestroy>() == 8);
 
 /// `struct drm_syncobj_handle`, with the `point` field newer kernels appended (with the
 /// `_TIMELINE` flags that read it). The DRM core copies as many bytes as the opcode encodes
@@ -439,64 +444,6 @@ pub struct DrmSyncobjTransfer {
     pub pad: u32,
 }
 const _: () = assert!(size_of::<DrmSyncobjTransfer>() == 32);
-
-/// `struct drm_syncobj_wait`, `handles` being the address of `count_handles` `u32`s.
-#[repr(C)]
-pub(crate) struct DrmSyncobjWait {
-    pub handles: u64,
-    pub timeout_nsec: i64,
-    pub count_handles: u32,
-    pub flags: u32,
-    pub first_signaled: u32,
-    pub pad: u32,
-    pub deadline_nsec: u64,
-}
-const _: () = assert!(size_of::<DrmSyncobjWait>() == 40);
-
-/// `struct drm_syncobj_timeline_wait`: `drm_syncobj_wait` with `points`, the address of
-/// `count_handles` `u64`s (or 0: every point 0).
-#[repr(C)]
-pub(crate) struct DrmSyncobjTimelineWait {
-    pub handles: u64,
-    pub points: u64,
-    pub timeout_nsec: i64,
-    pub count_handles: u32,
-    pub flags: u32,
-    pub first_signaled: u32,
-    pub pad: u32,
-    pub deadline_nsec: u64,
-}
-const _: () = assert!(size_of::<DrmSyncobjTimelineWait>() == 48);
-
-/// `struct drm_syncobj_eventfd`.
-#[repr(C)]
-pub(crate) struct DrmSyncobjEventfd {
-    pub handle: u32,
-    pub flags: u32,
-    pub point: u64,
-    pub fd: i32,
-    pub pad: u32,
-}
-const _: () = assert!(size_of::<DrmSyncobjEventfd>() == 24);
-
-/// `struct drm_syncobj_array` (RESET, SIGNAL).
-#[repr(C)]
-pub(crate) struct DrmSyncobjArray {
-    pub handles: u64,
-    pub count_handles: u32,
-    pub pad: u32,
-}
-const _: () = assert!(size_of::<DrmSyncobjArray>() == 16);
-
-/// `struct drm_syncobj_timeline_array` (TIMELINE_SIGNAL, QUERY).
-#[repr(C)]
-pub(crate) struct DrmSyncobjTimelineArray {
-    pub handles: u64,
-    pub points: u64,
-    pub count_handles: u32,
-    pub flags: u32,
-}
-const _: () = assert!(size_of::<DrmSyncobjTimelineArray>() == 24);
 
 const DRM_IOCTL_VERSION: Opcode = opcode::read_write::<DrmVersion>(b'd', 0x00);
 const DRM_IOCTL_GET_CAP: Opcode = opcode::read_write::<DrmGetCap>(b'd', 0x0c);
@@ -633,63 +580,74 @@ pub(crate) fn syncobj_fd_to_handle(dev: BorrowedFd<'_>, arg: DrmSyncobjHandle) -
     Ok(arg.handle)
 }
 
-/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_WAIT, {handles, count_handles: handles.len(), ...})`: the
-/// index `first_signaled` the kernel wrote back.
-pub(crate) fn syncobj_wait(
-    dev: BorrowedFd<'_>,
-    handles: &[u32],
-    timeout_nsec: i64,
-    flags: u32,
-    pad: u32,
-    deadline_nsec: u64,
-) -> Result<u32> {
-    let mut arg = DrmSyncobjWait {
-        handles: address(handles),
-        timeout_nsec,
-        count_handles: count(handles)?,
-        flags,
-        first_signaled: 0,
-        pad,
-        deadline_nsec,
-    };
-    // SAFETY: the opcode takes a `struct drm_syncobj_wait`, mirrored by `DrmSyncobjWait`;
-    // the kernel reads `count_handles` `u32`s at `handles`, which is `handles`' address and
-    // length (null when empty), alive and unchanged during the call.
-    unsafe { read_write::<DRM_IOCTL_SYNCOBJ_WAIT, _>(dev, &mut arg)? };
-    Ok(arg.first_signaled)
+/// The arguments of `DRM_IOCTL_SYNCOBJ_WAIT` and `DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT` (`struct
+/// drm_syncobj_wait`, `struct drm_syncobj_timeline_wait`) with their arrays as slices:
+/// `count_handles` is `handles.len()`, and the kernel's answer `first_signaled` is the call's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SyncobjWait<'a> {
+    /// `handles`.
+    pub handles: &'a [u32],
+    /// `points` (timeline waits only): one per handle; `None` passes a null array, which the
+    /// kernel reads as every point 0.
+    pub points: Option<&'a [u64]>,
+    /// `timeout_nsec`: an absolute `CLOCK_MONOTONIC` time; 0 only looks.
+    pub timeout_nsec: i64,
+    /// `flags`: `DRM_SYNCOBJ_WAIT_FLAGS_*`.
+    pub flags: u32,
+    /// `pad`.
+    pub pad: u32,
+    /// `deadline_nsec`: read with `DRM_SYNCOBJ_WAIT_FLAGS_WAIT_DEADLINE`.
+    pub deadline_nsec: u64,
 }
 
-/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT, ...)`: `first_signaled`. `points` (null when
-/// `None`) must hold at least as many entries as `handles`.
-pub(crate) fn syncobj_timeline_wait(
+/// The address of `points` for `handles`, 0 for `None`; `EINVAL` when it is shorter (the
+/// kernel would read or write past it).
+fn points_address(handles: &[u32], points: Option<&[u64]>) -> Result<u64> {
+    match points {
+        Some(p) if p.len() < handles.len() => Err(rustix::io::Errno::INVAL),
+        Some(p) => Ok(address(p)),
+        None => Ok(0),
+    }
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT, wait)` when `timeline`, else
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_WAIT, wait)` (which has no points): `first_signaled`.
+pub(crate) fn syncobj_wait(
     dev: BorrowedFd<'_>,
-    handles: &[u32],
-    points: Option<&[u64]>,
-    timeout_nsec: i64,
-    flags: u32,
-    pad: u32,
-    deadline_nsec: u64,
+    timeline: bool,
+    wait: &SyncobjWait<'_>,
 ) -> Result<u32> {
-    let points = match points {
-        Some(p) if p.len() < handles.len() => return Err(rustix::io::Errno::INVAL),
-        Some(p) => address(p),
-        None => 0,
-    };
     let mut arg = DrmSyncobjTimelineWait {
-        handles: address(handles),
-        points,
-        timeout_nsec,
-        count_handles: count(handles)?,
-        flags,
+        handles: address(wait.handles),
+        points: points_address(wait.handles, wait.points)?,
+        timeout_nsec: wait.timeout_nsec,
+        count_handles: count(wait.handles)?,
+        flags: wait.flags,
         first_signaled: 0,
-        pad,
-        deadline_nsec,
+        pad: wait.pad,
+        deadline_nsec: wait.deadline_nsec,
     };
-    // SAFETY: the opcode takes a `struct drm_syncobj_timeline_wait`, mirrored by
-    // `DrmSyncobjTimelineWait`; the kernel reads `count_handles` `u32`s at `handles` and as
-    // many `u64`s at `points` (unless null), and both are the addresses of live slices at
-    // least that long (checked above), unchanged during the call.
-    unsafe { read_write::<DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT, _>(dev, &mut arg)? };
+    if timeline {
+        // SAFETY: the opcode takes a `struct drm_syncobj_timeline_wait`, mirrored by
+        // `DrmSyncobjTimelineWait`; the kernel reads `count_handles` `u32`s at `handles` and
+        // as many `u64`s at `points` (unless null), the addresses of live slices at least
+        // that long (checked by `points_address`), unchanged during the call.
+        unsafe { read_write::<DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT, _>(dev, &mut arg)? };
+        return Ok(arg.first_signaled);
+    }
+    let mut arg = DrmSyncobjWait {
+        handles: arg.handles,
+        timeout_nsec: arg.timeout_nsec,
+        count_handles: arg.count_handles,
+        flags: arg.flags,
+        first_signaled: 0,
+        pad: arg.pad,
+        deadline_nsec: arg.deadline_nsec,
+    };
+    // SAFETY: the opcode takes a `struct drm_syncobj_wait`, mirrored by `DrmSyncobjWait`; the
+    // kernel reads `count_handles` `u32`s at `handles`, the address of a live slice of that
+    // length (null when empty), unchanged during the call.
+    unsafe { read_write::<DRM_IOCTL_SYNCOBJ_WAIT, _>(dev, &mut arg)? };
     Ok(arg.first_signaled)
 }
 
@@ -726,20 +684,16 @@ pub(crate) fn syncobj_timeline_signal(
     points: Option<&[u64]>,
     flags: u32,
 ) -> Result<()> {
-    let points = match points {
-        Some(p) if p.len() < handles.len() => return Err(rustix::io::Errno::INVAL),
-        Some(p) => address(p),
-        None => 0,
-    };
     let mut arg = DrmSyncobjTimelineArray {
         handles: address(handles),
-        points,
+        points: points_address(handles, points)?,
         count_handles: count(handles)?,
         flags,
     };
     // SAFETY: the opcode takes a `struct drm_syncobj_timeline_array`, mirrored by
     // `DrmSyncobjTimelineArray`; the kernel reads `count_handles` `u32`s at `handles` and as
-    // many `u64`s at `points` (unless null), live slices at least that long (checked above).
+    // many `u64`s at `points` (unless null), live slices at least that long (checked by
+    // `points_address`).
     unsafe { read_write::<DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL, _>(dev, &mut arg) }
 }
 
@@ -753,9 +707,14 @@ pub(crate) fn syncobj_query(
     flags: u32,
 ) -> Result<()> {
     let points = match points {
-        Some(p) if p.len() < handles.len() => return Err(rustix::io::Errno::INVAL),
-        Some([]) => 0,
-        Some(p) => p.as_mut_ptr() as u64,
+        Some(p) => {
+            points_address(handles, Some(p))?;
+            if p.is_empty() {
+                0
+            } else {
+                p.as_mut_ptr() as u64
+            }
+        }
         None => 0,
     };
     let mut arg = DrmSyncobjTimelineArray {
@@ -767,7 +726,7 @@ pub(crate) fn syncobj_query(
     // SAFETY: the opcode takes a `struct drm_syncobj_timeline_array`, mirrored by
     // `DrmSyncobjTimelineArray`; the kernel reads `count_handles` `u32`s at `handles` and
     // writes at most as many `u64`s at `points` (unless null), the addresses of a live slice
-    // and of a live, exclusive one, each at least that long (checked above).
+    // and of a live, exclusive one, each at least that long (checked by `points_address`).
     unsafe { read_write::<DRM_IOCTL_SYNCOBJ_QUERY, _>(dev, &mut arg) }
 }
 
