@@ -88,7 +88,10 @@ fn more_descriptors_than_asked_for_are_refused_and_closed() {
             dropped_by_the_kernel |= fds < sent;
             assert_eq!(err.errno(), Errno::MSGSIZE);
         }
-        assert!(dropped_by_the_kernel, "no case overflowed the control buffer");
+        assert!(
+            dropped_by_the_kernel,
+            "no case overflowed the control buffer"
+        );
     });
 }
 
