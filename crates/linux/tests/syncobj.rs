@@ -300,6 +300,32 @@ fn a_kernel_point_signals_a_library_fence_through_the_reactor() {
     });
 }
 
+#[test]
+#[ignore = "needs a DRM render node with timeline syncobjs and vgem (runs in the qemu guest)"]
+fn waits_take_a_deadline_hint() {
+    no_leak(|| {
+        let dev = drm();
+        let vgem = vgem();
+        let timeline = dev.create_syncobj().unwrap();
+        let mut fence = attach(&vgem, &timeline, 1);
+        let soon = dmabuf::MonotonicTime::now() + Duration::from_millis(1);
+        let flags = WaitFlags::ALL.with_deadline(soon);
+        assert_eq!(
+            flags.bits(),
+            raw::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_ALL | raw::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_DEADLINE
+        );
+        // The hint reaches the fence (vgem ignores it); the wait still waits for the signal.
+        let short = Some(Duration::from_millis(20));
+        let err = timeline.wait(1, flags, short).unwrap_err();
+        assert!(matches!(err, Error::TimedOut), "{err:?}");
+        let err = timeline.wait(0, flags, short).unwrap_err();
+        assert!(matches!(err, Error::TimedOut), "binary wait: {err:?}");
+        fence.signal();
+        timeline.wait(1, flags, Some(LONG)).expect("signalled");
+        timeline.wait(0, flags, Some(LONG)).expect("signalled");
+    });
+}
+
 /// The timeline point the parent signals in [`a_child_process_waits_for_a_point_then_reads_the_parents_bytes`].
 const POINT: u64 = 7;
 /// What the parent writes into the shared buffer.
