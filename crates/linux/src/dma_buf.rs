@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::sync_file::SyncFileFd;
 use crate::{poll, uapi};
 use rustix::event::PollFlags;
-use rustix::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::{FileType, OFlags, SeekFrom};
 use rustix::io::Errno;
 use std::ffi::CString;
@@ -261,29 +261,7 @@ impl DmaBufFd {
     }
 }
 
-impl AsFd for DmaBufFd {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0.as_fd()
-    }
-}
-
-impl AsRawFd for DmaBufFd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0.as_raw_fd()
-    }
-}
-
-impl IntoRawFd for DmaBufFd {
-    fn into_raw_fd(self) -> RawFd {
-        self.0.into_raw_fd()
-    }
-}
-
-impl From<DmaBufFd> for OwnedFd {
-    fn from(b: DmaBufFd) -> OwnedFd {
-        b.0
-    }
-}
+crate::owned_fd_newtype!(DmaBufFd);
 
 /// An open CPU-access bracket; dropping it issues the END (kernel:
 /// `dma_buf_end_cpu_access()`).

@@ -79,7 +79,8 @@ pub enum Error {
         /// Its value.
         value: u64,
     },
-    /// A zero length where the kernel needs at least one page; `EINVAL`.
+    /// A zero length where the kernel needs at least one page, or an empty payload to carry
+    /// descriptors over a socket ([`send_fds`](crate::send_fds)); `EINVAL`.
     #[error("zero length")]
     ZeroLength,
     /// A range outside the file or mapping; `EINVAL`.
@@ -115,7 +116,7 @@ pub enum Error {
         /// The field that was missing or malformed.
         field: &'static str,
     },
-    /// A wait ran out of time (`ETIME`, as libsync's `sync_wait`).
+    /// A wait ran out of time (`ETIME`, as libsync's `sync_wait` and the syncobj waits).
     #[error("timed out")]
     TimedOut,
     /// A library buffer was given where a buffer of a particular exporter was needed (a
@@ -124,6 +125,62 @@ pub enum Error {
     WrongExporter {
         /// The buffer's exporter.
         exporter: String,
+    },
+    /// The file is not a DRM device: not a character device of the DRM major (226). Its errno
+    /// is `ENOTTY`, what most such files answer a DRM ioctl.
+    #[error("not a DRM device")]
+    NotDrmDevice,
+    /// No DRM render node under `/dev/dri` has a driver with timeline syncobjs
+    /// (`DRM_CAP_SYNCOBJ_TIMELINE`); `ENODEV`. `checked` names each node tried and why it was
+    /// passed over, empty when there is none.
+    #[error("no DRM render node supports timeline syncobjs (checked: {checked})")]
+    NoTimelineSyncobj {
+        /// The nodes tried, each with its driver or the error that opening it gave.
+        checked: String,
+    },
+    /// The descriptor is not a syncobj file (its anonymous inode is not `syncobj_file`); the
+    /// kernel's `DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE` answers `EINVAL` for it.
+    #[error("not a syncobj file")]
+    NotSyncobjFile,
+    /// A syncobj of another open DRM device file was given: handles are per file, so the
+    /// kernel would look the number up in the wrong table and answer `ENOENT` (or act on
+    /// another object).
+    #[error("a syncobj of another DRM device file")]
+    ForeignSyncobj,
+    /// A call that takes syncobjs was given none; the kernel answers `EINVAL`.
+    #[error("{call} with no syncobj")]
+    NoSyncobjs {
+        /// The call.
+        call: &'static str,
+    },
+    /// A syncobj (or timeline point) has no fence yet, and the call needs one: a wait without
+    /// `WAIT_FOR_SUBMIT` (or `WAIT_AVAILABLE`), an export, or a transfer from it. The kernel
+    /// answers `EINVAL`.
+    #[error("{call}: no fence submitted for the syncobj or point")]
+    Unsubmitted {
+        /// The call.
+        call: &'static str,
+    },
+    /// The kernel does not have the call (`DRM_IOCTL_SYNCOBJ_EVENTFD` before Linux 6.6, which
+    /// the DRM core refuses as an unknown ioctl with `EINVAL`), or the driver does not support
+    /// it (`EOPNOTSUPP` from a driver without timeline syncobjs).
+    #[error("{call} is not supported by this kernel or driver ({errno})")]
+    Unsupported {
+        /// The call.
+        call: &'static str,
+        /// What the kernel answered.
+        errno: Errno,
+    },
+    /// A message received over a Unix socket did not fit: its payload was cut
+    /// (`MSG_TRUNC`), or it carried more descriptors than were asked for (`MSG_CTRUNC`, or
+    /// more than the limit in the control buffer). Every descriptor that arrived has been
+    /// closed; `EMSGSIZE`.
+    #[error("message truncated ({bytes} bytes, {fds} descriptors received and closed)")]
+    MessageTruncated {
+        /// Payload bytes received.
+        bytes: usize,
+        /// Descriptors received (and closed).
+        fds: usize,
     },
     /// The in-process library refused (exporting a buffer, adding fences, …).
     #[error(transparent)]
@@ -142,6 +199,14 @@ impl Error {
             Error::PathOnly => Errno::BADF,
             Error::Library(e) => e.errno().into(),
             Error::TimedOut => Errno::TIME,
+            Error::Unsupported { errno, .. } => *errno,
+            Error::NotDrmDevice => Errno::NOTTY,
+            Error::NoTimelineSyncobj { .. } => Errno::NODEV,
+            Error::ForeignSyncobj => Errno::NOENT,
+            Error::MessageTruncated { .. } => Errno::MSGSIZE,
+            Error::NotSyncobjFile | Error::NoSyncobjs { .. } | Error::Unsubmitted { .. } => {
+                Errno::INVAL
+            }
             Error::NameTooLong { .. }
             | Error::InvalidName { .. }
             | Error::InvalidFlags { .. }

@@ -1,6 +1,6 @@
-//! The dma-buf and sync_file calls exactly as the kernel takes them: every field is the
-//! caller's, nothing is checked before the call, nothing is restarted, and an error is the
-//! kernel's own answer ([`Error::Sys`]).
+//! The dma-buf, sync_file and DRM syncobj calls exactly as the kernel takes them: every field
+//! is the caller's, nothing is checked before the call, nothing is restarted, and an error is
+//! the kernel's own answer ([`Error::Sys`]).
 //!
 //! The typed API ([`DmaBufFd`](crate::DmaBufFd), [`SyncFileFd`]) fixes what the uAPI leaves
 //! open (flags from [`Access`](crate::Access), zero padding, names cut to fit) and refuses
@@ -19,16 +19,29 @@
 //! [`dma_buf_import_sync_file`]) are plain integers here, as in C: the kernel looks them up
 //! and refuses what is not an open sync_file. Descriptors the kernel returns come back owned.
 //!
-//! Kernel: `drivers/dma-buf/dma-buf.c`, `drivers/dma-buf/sync_file.c`; uAPI
-//! `include/uapi/linux/dma-buf.h`, `sync_file.h`.
+//! The syncobj calls take a [`DrmDevice`] (a file checked to be a DRM device when opened),
+//! since their arguments carry the addresses of handle and point arrays. Handles are plain
+//! numbers: one made here ([`syncobj_create`], [`syncobj_fd_to_handle`]) is the caller's to
+//! destroy ([`syncobj_destroy`]), or it lives as long as the device file. The arrays are
+//! slices, so the kernel reads and writes only within them: `count_handles` is the handles'
+//! length, and a points slice shorter than it is refused before the call
+//! ([`Error::OutOfRange`]).
+//!
+//! Kernel: `drivers/dma-buf/dma-buf.c`, `drivers/dma-buf/sync_file.c`,
+//! `drivers/gpu/drm/drm_syncobj.c`; uAPI `include/uapi/linux/dma-buf.h`, `sync_file.h`,
+//! `include/uapi/drm/drm.h`.
 
+use crate::drm::DrmDevice;
 use crate::error::{Error, Result};
 use crate::sync_file::SyncFileFd;
 use crate::uapi;
-use rustix::fd::{AsFd, BorrowedFd, RawFd};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::ffi::CStr;
 
-pub use crate::uapi::SyncFenceInfo;
+pub use crate::uapi::{
+    DrmSyncobjHandle as SyncobjHandle, DrmSyncobjTransfer as SyncobjTransfer, SyncFenceInfo,
+    SyncobjWait,
+};
 pub use rustix::fs::SeekFrom;
 
 /// `DMA_BUF_SYNC_READ`.
@@ -208,4 +221,212 @@ pub fn sync_file_info_fill(
 pub fn sync_set_deadline(fd: BorrowedFd<'_>, deadline_ns: u64, pad: u64) -> Result<()> {
     uapi::sync_set_deadline(fd, deadline_ns, pad)
         .map_err(Error::sys("ioctl(SYNC_IOC_SET_DEADLINE)"))
+}
+
+/// `DRM_SYNCOBJ_CREATE_SIGNALED`.
+pub const DRM_SYNCOBJ_CREATE_SIGNALED: u32 = uapi::DRM_SYNCOBJ_CREATE_SIGNALED;
+/// `DRM_SYNCOBJ_FD_TO_HANDLE_FLAGS_IMPORT_SYNC_FILE`.
+pub const DRM_SYNCOBJ_FD_TO_HANDLE_FLAGS_IMPORT_SYNC_FILE: u32 =
+    uapi::DRM_SYNCOBJ_FD_TO_HANDLE_FLAGS_IMPORT_SYNC_FILE;
+/// `DRM_SYNCOBJ_FD_TO_HANDLE_FLAGS_TIMELINE`: import into point [`SyncobjHandle::point`]
+/// (kernels newer than 6.12; older ones refuse the flag).
+pub const DRM_SYNCOBJ_FD_TO_HANDLE_FLAGS_TIMELINE: u32 = 1 << 1;
+/// `DRM_SYNCOBJ_HANDLE_TO_FD_FLAGS_EXPORT_SYNC_FILE`.
+pub const DRM_SYNCOBJ_HANDLE_TO_FD_FLAGS_EXPORT_SYNC_FILE: u32 =
+    uapi::DRM_SYNCOBJ_HANDLE_TO_FD_FLAGS_EXPORT_SYNC_FILE;
+/// `DRM_SYNCOBJ_HANDLE_TO_FD_FLAGS_TIMELINE`: export point [`SyncobjHandle::point`]
+/// (kernels newer than 6.12; older ones refuse the flag).
+pub const DRM_SYNCOBJ_HANDLE_TO_FD_FLAGS_TIMELINE: u32 = 1 << 1;
+/// `DRM_SYNCOBJ_WAIT_FLAGS_WAIT_ALL`.
+pub const DRM_SYNCOBJ_WAIT_FLAGS_WAIT_ALL: u32 = uapi::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_ALL;
+/// `DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT`.
+pub const DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT: u32 =
+    uapi::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT;
+/// `DRM_SYNCOBJ_WAIT_FLAGS_WAIT_AVAILABLE`.
+pub const DRM_SYNCOBJ_WAIT_FLAGS_WAIT_AVAILABLE: u32 = uapi::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_AVAILABLE;
+/// `DRM_SYNCOBJ_WAIT_FLAGS_WAIT_DEADLINE`.
+pub const DRM_SYNCOBJ_WAIT_FLAGS_WAIT_DEADLINE: u32 = uapi::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_DEADLINE;
+/// `DRM_SYNCOBJ_QUERY_FLAGS_LAST_SUBMITTED`.
+pub const DRM_SYNCOBJ_QUERY_FLAGS_LAST_SUBMITTED: u32 =
+    uapi::DRM_SYNCOBJ_QUERY_FLAGS_LAST_SUBMITTED;
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_CREATE, {flags})`—A new handle, the caller's to destroy.
+///
+/// # Errors
+/// [`Error::Sys`] with the kernel's errno (`EINVAL` for flags other than
+/// [`DRM_SYNCOBJ_CREATE_SIGNALED`], `EOPNOTSUPP` from a driver without syncobjs).
+#[doc(alias = "DRM_IOCTL_SYNCOBJ_CREATE")]
+pub fn syncobj_create(dev: &DrmDevice, flags: u32) -> Result<u32> {
+    uapi::syncobj_create(dev.as_fd(), flags).map_err(Error::sys("ioctl(DRM_IOCTL_SYNCOBJ_CREATE)"))
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_DESTROY, {handle, pad})`.
+///
+/// # Errors
+/// [`Error::Sys`] with the kernel's errno (`EINVAL` for a handle the file does not have, and
+/// for a non-zero `pad`).
+#[doc(alias = "DRM_IOCTL_SYNCOBJ_DESTROY")]
+pub fn syncobj_destroy(dev: &DrmDevice, handle: u32, pad: u32) -> Result<()> {
+    uapi::syncobj_destroy(dev.as_fd(), handle, pad)
+        .map_err(Error::sys("ioctl(DRM_IOCTL_SYNCOBJ_DESTROY)"))
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD, arg)`—The new descriptor: an opaque syncobj
+/// file, or a sync_file with the export flag (its `fd` field is ignored on the way in).
+///
+/// # Errors
+/// [`Error::Sys`] with the kernel's errno (`EINVAL` for unknown flags, a non-zero `pad`, a
+/// handle the file does not have, or a sync-file export of a syncobj without a fence).
+#[doc(alias = "DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD")]
+pub fn syncobj_handle_to_fd(dev: &DrmDevice, arg: &SyncobjHandle) -> Result<OwnedFd> {
+    uapi::syncobj_handle_to_fd(dev.as_fd(), *arg)
+        .map_err(Error::sys("ioctl(DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD)"))
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE, arg)`—The handle: a new one (the caller's to
+/// destroy) for an opaque syncobj file, `arg.handle` itself for a sync-file import. `arg.fd`
+/// is any number: the kernel looks it up.
+///
+/// # Errors
+/// [`Error::Sys`] with the kernel's errno (`EINVAL` for unknown flags, a non-zero `pad`, or
+/// an `fd` that is not an open file of the kind the flags ask for; `ENOENT` for a sync-file
+/// import into a handle the file does not have).
+#[doc(alias = "DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE")]
+pub fn syncobj_fd_to_handle(dev: &DrmDevice, arg: &SyncobjHandle) -> Result<u32> {
+    uapi::syncobj_fd_to_handle(dev.as_fd(), *arg)
+        .map_err(Error::sys("ioctl(DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE)"))
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_WAIT, wait)`, once (its `points` are not passed: the binary
+/// wait has none): the `first_signaled` the kernel wrote.
+///
+/// # Errors
+/// [`Error::Sys`] with the kernel's errno (`EINVAL` for unknown flags or a syncobj without a
+/// fence and no `WAIT_FOR_SUBMIT`; `ENOENT` for a handle the file does not have; `ETIME`;
+/// `EINTR` after a signal handler).
+#[doc(alias = "DRM_IOCTL_SYNCOBJ_WAIT")]
+pub fn syncobj_wait(dev: &DrmDevice, wait: &SyncobjWait<'_>) -> Result<u32> {
+    let wait = SyncobjWait {
+        points: None,
+        ..*wait
+    };
+    uapi::syncobj_wait(dev.as_fd(), false, &wait)
+        .map_err(Error::sys("ioctl(DRM_IOCTL_SYNCOBJ_WAIT)"))
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT, wait)`, once: as [`syncobj_wait`], with a
+/// point per handle.
+///
+/// # Errors
+/// [`Error::OutOfRange`] before the call for fewer points than handles; then as
+/// [`syncobj_wait`] (`WAIT_AVAILABLE` allowed).
+#[doc(alias = "DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT")]
+pub fn syncobj_timeline_wait(dev: &DrmDevice, wait: &SyncobjWait<'_>) -> Result<u32> {
+    check_points(wait.handles, wait.points.map(<[u64]>::len))?;
+    uapi::syncobj_wait(dev.as_fd(), true, wait)
+        .map_err(Error::sys("ioctl(DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT)"))
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_RESET, {handles, count_handles, pad})`.
+///
+/// # Errors
+/// [`Error::Sys`] with the kernel's errno (`EINVAL` for no handles or a non-zero `pad`,
+/// `ENOENT` when any handle is missing, and then none is reset).
+#[doc(alias = "DRM_IOCTL_SYNCOBJ_RESET")]
+pub fn syncobj_reset(dev: &DrmDevice, handles: &[u32], pad: u32) -> Result<()> {
+    uapi::syncobj_array(dev.as_fd(), false, handles, pad)
+        .map_err(Error::sys("ioctl(DRM_IOCTL_SYNCOBJ_RESET)"))
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_SIGNAL, {handles, count_handles, pad})`.
+///
+/// # Errors
+/// As [`syncobj_reset`] (none is signalled when a handle is missing).
+#[doc(alias = "DRM_IOCTL_SYNCOBJ_SIGNAL")]
+pub fn syncobj_signal(dev: &DrmDevice, handles: &[u32], pad: u32) -> Result<()> {
+    uapi::syncobj_array(dev.as_fd(), true, handles, pad)
+        .map_err(Error::sys("ioctl(DRM_IOCTL_SYNCOBJ_SIGNAL)"))
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL, {handles, points, count_handles,
+/// flags})`—`None` points: a null array, every point 0.
+///
+/// # Errors
+/// [`Error::OutOfRange`] before the call for fewer points than handles; then [`Error::Sys`]
+/// with the kernel's errno (`EINVAL` for no handles or non-zero flags, `ENOENT` for a missing
+/// handle).
+#[doc(alias = "DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL")]
+pub fn syncobj_timeline_signal(
+    dev: &DrmDevice,
+    handles: &[u32],
+    points: Option<&[u64]>,
+    flags: u32,
+) -> Result<()> {
+    check_points(handles, points.map(<[u64]>::len))?;
+    uapi::syncobj_timeline_signal(dev.as_fd(), handles, points, flags)
+        .map_err(Error::sys("ioctl(DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL)"))
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_QUERY, {handles, points, count_handles, flags})`—The kernel
+/// writes a point per handle into `points` (`None`: a null array, which it answers `EFAULT`
+/// for once it has a point to write).
+///
+/// # Errors
+/// [`Error::OutOfRange`] before the call for fewer points than handles; then [`Error::Sys`]
+/// with the kernel's errno (`EINVAL` for no handles or flags other than `LAST_SUBMITTED`,
+/// `ENOENT` for a missing handle).
+#[doc(alias = "DRM_IOCTL_SYNCOBJ_QUERY")]
+pub fn syncobj_query(
+    dev: &DrmDevice,
+    handles: &[u32],
+    points: Option<&mut [u64]>,
+    flags: u32,
+) -> Result<()> {
+    check_points(handles, points.as_ref().map(|p| p.len()))?;
+    uapi::syncobj_query(dev.as_fd(), handles, points, flags)
+        .map_err(Error::sys("ioctl(DRM_IOCTL_SYNCOBJ_QUERY)"))
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_TRANSFER, arg)`, once (a `WAIT_FOR_SUBMIT` wait is not
+/// restarted).
+///
+/// # Errors
+/// [`Error::Sys`] with the kernel's errno (`EINVAL` for a non-zero `pad`, flags other than
+/// `WAIT_FOR_SUBMIT`, or a source point without a fence; `ENOENT` for a missing handle).
+#[doc(alias = "DRM_IOCTL_SYNCOBJ_TRANSFER")]
+pub fn syncobj_transfer(dev: &DrmDevice, arg: &SyncobjTransfer) -> Result<()> {
+    uapi::syncobj_transfer(dev.as_fd(), *arg)
+        .map_err(Error::sys("ioctl(DRM_IOCTL_SYNCOBJ_TRANSFER)"))
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_EVENTFD, {handle, flags, point, fd, pad})`. `fd` is any
+/// number: the kernel looks it up.
+///
+/// # Errors
+/// [`Error::Sys`] with the kernel's errno (`EINVAL` for flags other than `WAIT_AVAILABLE`, a
+/// non-zero `pad`, an `fd` that is not an eventfd, and from kernels before 6.6, which lack
+/// the call; `ENOENT` for a missing handle).
+#[doc(alias = "DRM_IOCTL_SYNCOBJ_EVENTFD")]
+pub fn syncobj_eventfd(
+    dev: &DrmDevice,
+    handle: u32,
+    flags: u32,
+    point: u64,
+    fd: RawFd,
+    pad: u32,
+) -> Result<()> {
+    uapi::syncobj_eventfd(dev.as_fd(), handle, flags, point, fd, pad)
+        .map_err(Error::sys("ioctl(DRM_IOCTL_SYNCOBJ_EVENTFD)"))
+}
+
+/// Refuses a points array shorter than the handles (the kernel would read or write past it).
+fn check_points(handles: &[u32], points: Option<usize>) -> Result<()> {
+    match points {
+        Some(len) if len < handles.len() => Err(Error::OutOfRange {
+            offset: 0,
+            len: handles.len() as u64,
+            size: len as u64,
+        }),
+        _ => Ok(()),
+    }
 }

@@ -17,7 +17,7 @@ pub use dmabuf::FenceStatus;
 use dmabuf::MonotonicTime;
 pub use dmabuf::sync_file::{FenceInfo, SyncFileInfo};
 use rustix::event::PollFlags;
-use rustix::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
+use rustix::fd::{AsFd, AsRawFd, OwnedFd};
 use rustix::io::Errno;
 use std::time::Duration;
 
@@ -174,29 +174,7 @@ impl SyncFileFd {
     }
 }
 
-impl AsFd for SyncFileFd {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0.as_fd()
-    }
-}
-
-impl AsRawFd for SyncFileFd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0.as_raw_fd()
-    }
-}
-
-impl IntoRawFd for SyncFileFd {
-    fn into_raw_fd(self) -> RawFd {
-        self.0.into_raw_fd()
-    }
-}
-
-impl From<SyncFileFd> for OwnedFd {
-    fn from(f: SyncFileFd) -> OwnedFd {
-        f.0
-    }
-}
+crate::owned_fd_newtype!(SyncFileFd);
 
 /// `name` in the uAPI's 32-byte, NUL-terminated field: up to its first NUL, at most
 /// `NAME_LEN - 1` bytes, cut on a character boundary.

@@ -1,5 +1,5 @@
-//! The kernel's dma-buf, sync_file, dma-heap and udmabuf uAPI: `#[repr(C)]` structs, opcodes,
-//! and one safe function per ioctl.
+//! The kernel's dma-buf, sync_file, dma-heap, udmabuf and DRM (syncobj) uAPI: `#[repr(C)]`
+//! structs, opcodes, and one safe function per ioctl.
 //!
 //! # Safety
 //! This is the crate's only module with `unsafe`. Each ioctl passes exactly the struct its
@@ -14,7 +14,13 @@
 //! for a checked sync_file. Descriptor numbers inside arguments are plain integers the kernel
 //! looks up and checks itself.
 //!
-//! Kernel headers: `include/uapi/linux/{dma-buf,sync_file,dma-heap,udmabuf}.h`.
+//! The DRM calls that carry addresses (`DRM_IOCTL_VERSION`'s string buffers, the syncobj
+//! calls' arrays of handles and points) are issued only on a DRM device: the typed and the raw
+//! syncobj calls take a `DrmDevice`, a character device of the DRM major (checked when it is
+//! opened), whose core reads and writes no more than the lengths the argument gives.
+//!
+//! Kernel headers: `include/uapi/linux/{dma-buf,sync_file,dma-heap,udmabuf}.h`,
+//! `include/uapi/drm/drm.h`.
 #![allow(unsafe_code)]
 
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -351,6 +357,412 @@ pub(crate) fn vgem_fence_signal(dev: BorrowedFd<'_>, fence: u32) -> Result<()> {
     // SAFETY: DRM_IOCTL_VGEM_FENCE_SIGNAL reads a `struct drm_vgem_fence_signal`, mirrored by
     // `DrmVgemFenceSignal`.
     unsafe { rustix::ioctl::ioctl(dev, Setter::<DRM_IOCTL_VGEM_FENCE_SIGNAL, _>::new(arg)) }
+}
+
+// ---- DRM core: device identity, capabilities and sync objects (drm.h, ioctl group 'd') ----
+
+/// `#[repr(C)]` mirrors of uAPI structs whose fields the crate fills in itself, each with its
+/// size checked at compile time against the header's.
+macro_rules! uapi_structs {
+    ($($(#[$doc:meta])* $name:ident($size:literal) { $($field:ident: $ty:ty),* $(,)? })*) => {$(
+        $(#[$doc])*
+        #[repr(C)]
+        pub(crate) struct $name {
+            $(pub $field: $ty,)*
+        }
+        const _: () = assert!(size_of::<$name>() == $size);
+    )*};
+}
+
+uapi_structs! {
+    /// `struct drm_version`: the driver's version and its three strings, each a user buffer
+    /// the kernel fills up to its length and whose full length it writes back.
+    DrmVersion(64) {
+        version_major: i32, version_minor: i32, version_patchlevel: i32,
+        name_len: usize, name: u64, date_len: usize, date: u64, desc_len: usize, desc: u64,
+    }
+    /// `struct drm_get_cap`.
+    DrmGetCap(16) { capability: u64, value: u64 }
+    /// `struct drm_syncobj_create`.
+    DrmSyncobjCreate(8) { handle: u32, flags: u32 }
+    /// `struct drm_syncobj_destroy`.
+    DrmSyncobjDestroy(8) { handle: u32, pad: u32 }
+    /// `struct drm_syncobj_wait`, `handles` being the address of `count_handles` `u32`s.
+    DrmSyncobjWait(40) {
+        handles: u64, timeout_nsec: i64, count_handles: u32, flags: u32,
+        first_signaled: u32, pad: u32, deadline_nsec: u64,
+    }
+    /// `struct drm_syncobj_timeline_wait`: `drm_syncobj_wait` with `points`, the address of
+    /// `count_handles` `u64`s (or 0: every point 0).
+    DrmSyncobjTimelineWait(48) {
+        handles: u64, points: u64, timeout_nsec: i64, count_handles: u32, flags: u32,
+        first_signaled: u32, pad: u32, deadline_nsec: u64,
+    }
+    /// `struct drm_syncobj_eventfd`.
+    DrmSyncobjEventfd(24) { handle: u32, flags: u32, point: u64, fd: i32, pad: u32 }
+    /// `struct drm_syncobj_array` (RESET, SIGNAL).
+    DrmSyncobjArray(16) { handles: u64, count_handles: u32, pad: u32 }
+    /// `struct drm_syncobj_timeline_array` (TIMELINE_SIGNAL, QUERY).
+    DrmSyncobjTimelineArray(24) { handles: u64, points: u64, count_handles: u32, flags: u32 }
+}
+
+/// `struct drm_syncobj_handle`, with the `point` field newer kernels appended (with the
+/// `_TIMELINE` flags that read it). The DRM core copies as many bytes as the opcode encodes
+/// and zero-fills or drops the rest, so older kernels take this size too: they never read
+/// `point`, and refuse the flag that would.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DrmSyncobjHandle {
+    /// `handle`: the syncobj's handle in the device file.
+    pub handle: u32,
+    /// `flags`: `DRM_SYNCOBJ_{HANDLE_TO_FD,FD_TO_HANDLE}_FLAGS_*`.
+    pub flags: u32,
+    /// `fd`: the descriptor, written by HANDLE_TO_FD, read by FD_TO_HANDLE.
+    pub fd: i32,
+    /// `pad`: must be zero.
+    pub pad: u32,
+    /// `point`: the timeline point of the `_TIMELINE` flags, on kernels that have them.
+    pub point: u64,
+}
+const _: () = assert!(size_of::<DrmSyncobjHandle>() == 24);
+
+/// `struct drm_syncobj_transfer`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DrmSyncobjTransfer {
+    /// `src_handle`.
+    pub src_handle: u32,
+    /// `dst_handle`.
+    pub dst_handle: u32,
+    /// `src_point`: 0 takes the syncobj's fence itself.
+    pub src_point: u64,
+    /// `dst_point`: 0 replaces the fence (binary); another adds that point (timeline).
+    pub dst_point: u64,
+    /// `flags`: 0 or `DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT`.
+    pub flags: u32,
+    /// `pad`: must be zero.
+    pub pad: u32,
+}
+const _: () = assert!(size_of::<DrmSyncobjTransfer>() == 32);
+
+const DRM_IOCTL_VERSION: Opcode = opcode::read_write::<DrmVersion>(b'd', 0x00);
+const DRM_IOCTL_GET_CAP: Opcode = opcode::read_write::<DrmGetCap>(b'd', 0x0c);
+const DRM_IOCTL_SYNCOBJ_CREATE: Opcode = opcode::read_write::<DrmSyncobjCreate>(b'd', 0xbf);
+const DRM_IOCTL_SYNCOBJ_DESTROY: Opcode = opcode::read_write::<DrmSyncobjDestroy>(b'd', 0xc0);
+const DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD: Opcode = opcode::read_write::<DrmSyncobjHandle>(b'd', 0xc1);
+const DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE: Opcode = opcode::read_write::<DrmSyncobjHandle>(b'd', 0xc2);
+const DRM_IOCTL_SYNCOBJ_WAIT: Opcode = opcode::read_write::<DrmSyncobjWait>(b'd', 0xc3);
+const DRM_IOCTL_SYNCOBJ_RESET: Opcode = opcode::read_write::<DrmSyncobjArray>(b'd', 0xc4);
+const DRM_IOCTL_SYNCOBJ_SIGNAL: Opcode = opcode::read_write::<DrmSyncobjArray>(b'd', 0xc5);
+const DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT: Opcode =
+    opcode::read_write::<DrmSyncobjTimelineWait>(b'd', 0xca);
+const DRM_IOCTL_SYNCOBJ_QUERY: Opcode = opcode::read_write::<DrmSyncobjTimelineArray>(b'd', 0xcb);
+const DRM_IOCTL_SYNCOBJ_TRANSFER: Opcode = opcode::read_write::<DrmSyncobjTransfer>(b'd', 0xcc);
+const DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL: Opcode =
+    opcode::read_write::<DrmSyncobjTimelineArray>(b'd', 0xcd);
+const DRM_IOCTL_SYNCOBJ_EVENTFD: Opcode = opcode::read_write::<DrmSyncobjEventfd>(b'd', 0xcf);
+
+/// `DRM_SYNCOBJ_CREATE_SIGNALED`.
+pub(crate) const DRM_SYNCOBJ_CREATE_SIGNALED: u32 = 1 << 0;
+/// `DRM_SYNCOBJ_FD_TO_HANDLE_FLAGS_IMPORT_SYNC_FILE`.
+pub(crate) const DRM_SYNCOBJ_FD_TO_HANDLE_FLAGS_IMPORT_SYNC_FILE: u32 = 1 << 0;
+/// `DRM_SYNCOBJ_HANDLE_TO_FD_FLAGS_EXPORT_SYNC_FILE`.
+pub(crate) const DRM_SYNCOBJ_HANDLE_TO_FD_FLAGS_EXPORT_SYNC_FILE: u32 = 1 << 0;
+/// `DRM_SYNCOBJ_WAIT_FLAGS_WAIT_ALL`.
+pub(crate) const DRM_SYNCOBJ_WAIT_FLAGS_WAIT_ALL: u32 = 1 << 0;
+/// `DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT`.
+pub(crate) const DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT: u32 = 1 << 1;
+/// `DRM_SYNCOBJ_WAIT_FLAGS_WAIT_AVAILABLE`.
+pub(crate) const DRM_SYNCOBJ_WAIT_FLAGS_WAIT_AVAILABLE: u32 = 1 << 2;
+/// `DRM_SYNCOBJ_WAIT_FLAGS_WAIT_DEADLINE`.
+pub(crate) const DRM_SYNCOBJ_WAIT_FLAGS_WAIT_DEADLINE: u32 = 1 << 3;
+/// `DRM_SYNCOBJ_QUERY_FLAGS_LAST_SUBMITTED`.
+pub(crate) const DRM_SYNCOBJ_QUERY_FLAGS_LAST_SUBMITTED: u32 = 1 << 0;
+
+/// Runs the read-write ioctl `OPCODE` on `fd` with `arg`.
+///
+/// # Safety
+/// `OPCODE` must be an ioctl of `fd`'s driver that takes a `T` (its size is the one the
+/// opcode encodes, so the DRM core copies exactly `T` in and out), and every address inside
+/// `arg` must be valid for what that ioctl reads and writes through it during the call.
+unsafe fn read_write<const OPCODE: Opcode, T>(fd: BorrowedFd<'_>, arg: &mut T) -> Result<()> {
+    // SAFETY: forwarded from the caller; `arg` is a live, exclusive `T` for the call.
+    unsafe { rustix::ioctl::ioctl(fd, Updater::<OPCODE, T>::new(arg)) }
+}
+
+/// The user address of a slice's first element, 0 for an empty one (the kernel reads none).
+fn address<T>(slice: &[T]) -> u64 {
+    if slice.is_empty() {
+        0
+    } else {
+        slice.as_ptr() as u64
+    }
+}
+
+/// `ioctl(dev, DRM_IOCTL_VERSION)` with buffers of the given sizes: the driver's version, and
+/// its name, date and description, each cut to its buffer. The lengths in the answer are the
+/// strings' full lengths.
+pub(crate) fn drm_version(
+    dev: BorrowedFd<'_>,
+    name: &mut [u8],
+    date: &mut [u8],
+    desc: &mut [u8],
+) -> Result<DrmVersion> {
+    let mut arg = DrmVersion {
+        version_major: 0,
+        version_minor: 0,
+        version_patchlevel: 0,
+        name_len: name.len(),
+        name: address(name),
+        date_len: date.len(),
+        date: address(date),
+        desc_len: desc.len(),
+        desc: address(desc),
+    };
+    // SAFETY: DRM_IOCTL_VERSION takes a `struct drm_version`, mirrored by `DrmVersion`, and
+    // only on a DRM device, which `dev` is for every caller (`DrmDevice` checks it with this
+    // call, whose buffers are then empty: null addresses and zero lengths). The kernel writes
+    // at most `*_len` bytes to each address, and each address is that of a live, exclusive
+    // buffer of exactly that length (or null with length 0).
+    unsafe { read_write::<DRM_IOCTL_VERSION, _>(dev, &mut arg)? };
+    Ok(arg)
+}
+
+/// `ioctl(dev, DRM_IOCTL_GET_CAP, {capability})`: its value.
+pub(crate) fn drm_get_cap(dev: BorrowedFd<'_>, capability: u64) -> Result<u64> {
+    let mut arg = DrmGetCap {
+        capability,
+        value: 0,
+    };
+    // SAFETY: DRM_IOCTL_GET_CAP takes a `struct drm_get_cap`, mirrored by `DrmGetCap`, which
+    // holds no address.
+    unsafe { read_write::<DRM_IOCTL_GET_CAP, _>(dev, &mut arg)? };
+    Ok(arg.value)
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_CREATE, {flags})`: the new handle.
+pub(crate) fn syncobj_create(dev: BorrowedFd<'_>, flags: u32) -> Result<u32> {
+    let mut arg = DrmSyncobjCreate { handle: 0, flags };
+    // SAFETY: the opcode takes a `struct drm_syncobj_create`, mirrored by `DrmSyncobjCreate`,
+    // which holds no address.
+    unsafe { read_write::<DRM_IOCTL_SYNCOBJ_CREATE, _>(dev, &mut arg)? };
+    Ok(arg.handle)
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_DESTROY, {handle, pad})`.
+pub(crate) fn syncobj_destroy(dev: BorrowedFd<'_>, handle: u32, pad: u32) -> Result<()> {
+    let mut arg = DrmSyncobjDestroy { handle, pad };
+    // SAFETY: the opcode takes a `struct drm_syncobj_destroy`, mirrored by
+    // `DrmSyncobjDestroy`, which holds no address.
+    unsafe { read_write::<DRM_IOCTL_SYNCOBJ_DESTROY, _>(dev, &mut arg) }
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD, arg)`: the new descriptor (an opaque syncobj
+/// file, or a sync_file with the export flag).
+pub(crate) fn syncobj_handle_to_fd(dev: BorrowedFd<'_>, arg: DrmSyncobjHandle) -> Result<OwnedFd> {
+    let mut arg = DrmSyncobjHandle { fd: -1, ..arg };
+    // SAFETY: the opcode takes a `struct drm_syncobj_handle`, mirrored by `DrmSyncobjHandle`,
+    // which holds no address; on success the kernel wrote a new descriptor into `fd`.
+    unsafe { read_write::<DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD, _>(dev, &mut arg)? };
+    // SAFETY: the descriptor was just installed for us by the successful ioctl.
+    Ok(unsafe { take_fd(arg.fd) })
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE, arg)`: the handle (a new one for an opaque
+/// file; `arg.handle` itself for a sync_file import). `arg.fd` is only a number: the kernel
+/// looks it up and checks its kind.
+pub(crate) fn syncobj_fd_to_handle(dev: BorrowedFd<'_>, arg: DrmSyncobjHandle) -> Result<u32> {
+    let mut arg = arg;
+    // SAFETY: the opcode takes a `struct drm_syncobj_handle`, mirrored by `DrmSyncobjHandle`,
+    // which holds no address (the descriptor is a number the kernel looks up itself and takes
+    // its own reference to).
+    unsafe { read_write::<DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE, _>(dev, &mut arg)? };
+    Ok(arg.handle)
+}
+
+/// The arguments of `DRM_IOCTL_SYNCOBJ_WAIT` and `DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT` (`struct
+/// drm_syncobj_wait`, `struct drm_syncobj_timeline_wait`) with their arrays as slices:
+/// `count_handles` is `handles.len()`, and the kernel's answer `first_signaled` is the call's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SyncobjWait<'a> {
+    /// `handles`.
+    pub handles: &'a [u32],
+    /// `points` (timeline waits only): one per handle; `None` passes a null array, which the
+    /// kernel reads as every point 0.
+    pub points: Option<&'a [u64]>,
+    /// `timeout_nsec`: an absolute `CLOCK_MONOTONIC` time; 0 only looks.
+    pub timeout_nsec: i64,
+    /// `flags`: `DRM_SYNCOBJ_WAIT_FLAGS_*`.
+    pub flags: u32,
+    /// `pad`.
+    pub pad: u32,
+    /// `deadline_nsec`: read with `DRM_SYNCOBJ_WAIT_FLAGS_WAIT_DEADLINE`.
+    pub deadline_nsec: u64,
+}
+
+/// The address of `points` for `handles`, 0 for `None`; `EINVAL` when it is shorter (the
+/// kernel would read or write past it).
+fn points_address(handles: &[u32], points: Option<&[u64]>) -> Result<u64> {
+    match points {
+        Some(p) if p.len() < handles.len() => Err(rustix::io::Errno::INVAL),
+        Some(p) => Ok(address(p)),
+        None => Ok(0),
+    }
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT, wait)` when `timeline`, else
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_WAIT, wait)` (which has no points): `first_signaled`.
+pub(crate) fn syncobj_wait(
+    dev: BorrowedFd<'_>,
+    timeline: bool,
+    wait: &SyncobjWait<'_>,
+) -> Result<u32> {
+    let mut arg = DrmSyncobjTimelineWait {
+        handles: address(wait.handles),
+        points: points_address(wait.handles, wait.points)?,
+        timeout_nsec: wait.timeout_nsec,
+        count_handles: count(wait.handles)?,
+        flags: wait.flags,
+        first_signaled: 0,
+        pad: wait.pad,
+        deadline_nsec: wait.deadline_nsec,
+    };
+    if timeline {
+        // SAFETY: the opcode takes a `struct drm_syncobj_timeline_wait`, mirrored by
+        // `DrmSyncobjTimelineWait`; the kernel reads `count_handles` `u32`s at `handles` and
+        // as many `u64`s at `points` (unless null), the addresses of live slices at least
+        // that long (checked by `points_address`), unchanged during the call.
+        unsafe { read_write::<DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT, _>(dev, &mut arg)? };
+        return Ok(arg.first_signaled);
+    }
+    let mut arg = DrmSyncobjWait {
+        handles: arg.handles,
+        timeout_nsec: arg.timeout_nsec,
+        count_handles: arg.count_handles,
+        flags: arg.flags,
+        first_signaled: 0,
+        pad: arg.pad,
+        deadline_nsec: arg.deadline_nsec,
+    };
+    // SAFETY: the opcode takes a `struct drm_syncobj_wait`, mirrored by `DrmSyncobjWait`; the
+    // kernel reads `count_handles` `u32`s at `handles`, the address of a live slice of that
+    // length (null when empty), unchanged during the call.
+    unsafe { read_write::<DRM_IOCTL_SYNCOBJ_WAIT, _>(dev, &mut arg)? };
+    Ok(arg.first_signaled)
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_RESET or _SIGNAL, {handles, count_handles, pad})`.
+pub(crate) fn syncobj_array(
+    dev: BorrowedFd<'_>,
+    signal: bool,
+    handles: &[u32],
+    pad: u32,
+) -> Result<()> {
+    let mut arg = DrmSyncobjArray {
+        handles: address(handles),
+        count_handles: count(handles)?,
+        pad,
+    };
+    // SAFETY: both opcodes take a `struct drm_syncobj_array`, mirrored by `DrmSyncobjArray`;
+    // the kernel reads `count_handles` `u32`s at `handles`, the address of a live slice of
+    // that length (null when empty).
+    unsafe {
+        if signal {
+            read_write::<DRM_IOCTL_SYNCOBJ_SIGNAL, _>(dev, &mut arg)
+        } else {
+            read_write::<DRM_IOCTL_SYNCOBJ_RESET, _>(dev, &mut arg)
+        }
+    }
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL, {handles, points, count_handles, flags})`.
+/// `points` (null when `None`: every point 0) must hold at least as many entries as
+/// `handles`.
+pub(crate) fn syncobj_timeline_signal(
+    dev: BorrowedFd<'_>,
+    handles: &[u32],
+    points: Option<&[u64]>,
+    flags: u32,
+) -> Result<()> {
+    let mut arg = DrmSyncobjTimelineArray {
+        handles: address(handles),
+        points: points_address(handles, points)?,
+        count_handles: count(handles)?,
+        flags,
+    };
+    // SAFETY: the opcode takes a `struct drm_syncobj_timeline_array`, mirrored by
+    // `DrmSyncobjTimelineArray`; the kernel reads `count_handles` `u32`s at `handles` and as
+    // many `u64`s at `points` (unless null), live slices at least that long (checked by
+    // `points_address`).
+    unsafe { read_write::<DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL, _>(dev, &mut arg) }
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_QUERY, {handles, points, count_handles, flags})`: the kernel
+/// writes one point per handle into `points` (null when `None`), which must hold at least as
+/// many entries as `handles`.
+pub(crate) fn syncobj_query(
+    dev: BorrowedFd<'_>,
+    handles: &[u32],
+    points: Option<&mut [u64]>,
+    flags: u32,
+) -> Result<()> {
+    let points = match points {
+        Some(p) => {
+            points_address(handles, Some(p))?;
+            if p.is_empty() {
+                0
+            } else {
+                p.as_mut_ptr() as u64
+            }
+        }
+        None => 0,
+    };
+    let mut arg = DrmSyncobjTimelineArray {
+        handles: address(handles),
+        points,
+        count_handles: count(handles)?,
+        flags,
+    };
+    // SAFETY: the opcode takes a `struct drm_syncobj_timeline_array`, mirrored by
+    // `DrmSyncobjTimelineArray`; the kernel reads `count_handles` `u32`s at `handles` and
+    // writes at most as many `u64`s at `points` (unless null), the addresses of a live slice
+    // and of a live, exclusive one, each at least that long (checked by `points_address`).
+    unsafe { read_write::<DRM_IOCTL_SYNCOBJ_QUERY, _>(dev, &mut arg) }
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_TRANSFER, arg)`.
+pub(crate) fn syncobj_transfer(dev: BorrowedFd<'_>, arg: DrmSyncobjTransfer) -> Result<()> {
+    let mut arg = arg;
+    // SAFETY: the opcode takes a `struct drm_syncobj_transfer`, mirrored by
+    // `DrmSyncobjTransfer`, which holds no address.
+    unsafe { read_write::<DRM_IOCTL_SYNCOBJ_TRANSFER, _>(dev, &mut arg) }
+}
+
+/// `ioctl(dev, DRM_IOCTL_SYNCOBJ_EVENTFD, {handle, flags, point, fd, pad})`. `fd` is only a
+/// number: the kernel looks it up, checks it is an eventfd and takes its own reference.
+pub(crate) fn syncobj_eventfd(
+    dev: BorrowedFd<'_>,
+    handle: u32,
+    flags: u32,
+    point: u64,
+    fd: i32,
+    pad: u32,
+) -> Result<()> {
+    let mut arg = DrmSyncobjEventfd {
+        handle,
+        flags,
+        point,
+        fd,
+        pad,
+    };
+    // SAFETY: the opcode takes a `struct drm_syncobj_eventfd`, mirrored by
+    // `DrmSyncobjEventfd`, which holds no address.
+    unsafe { read_write::<DRM_IOCTL_SYNCOBJ_EVENTFD, _>(dev, &mut arg) }
+}
+
+/// A slice's length as the uAPI's `count_handles`.
+fn count<T>(slice: &[T]) -> Result<u32> {
+    u32::try_from(slice.len()).map_err(|_| rustix::io::Errno::INVAL)
 }
 
 // ---- ioctl patterns rustix lacks ----

@@ -1,8 +1,8 @@
 //! Test helpers the workspace's crates share (a development dependency, never published).
 //!
-//! * [`in_child`] / [`scenario_in_child`]: run one test of the current test binary in a child
-//!   process, for tests whose failure is an abort or whose scenario changes process-wide
-//!   state.
+//! * [`in_child`] / [`in_child_with`] / [`scenario_in_child`]: run one test of the current
+//!   test binary in a child process, for tests whose failure is an abort, whose scenario
+//!   changes process-wide state, or that need a second process.
 //! * [`within_watchdog`]: run a closure on a helper thread and turn a hang into a failure.
 
 use std::io::Read;
@@ -36,13 +36,21 @@ pub fn scenario_in_child(test: &str) -> Option<String> {
 /// Runs `test` of this test binary alone in a child process and returns its exit status and
 /// standard error; kills it and fails after a minute.
 pub fn in_child(test: &str) -> (ExitStatus, String) {
-    let mut child = Command::new(std::env::current_exe().expect("the test binary"))
+    in_child_with(test, |_| {})
+}
+
+/// [`in_child`], with `configure` adding to the child's command line and standard input
+/// (e.g. `--include-ignored` for a test ignored unless asked for, or a socket to talk to the
+/// parent over, as its stdin).
+pub fn in_child_with(test: &str, configure: impl FnOnce(&mut Command)) -> (ExitStatus, String) {
+    let mut command = Command::new(std::env::current_exe().expect("the test binary"));
+    command
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(CHILD, "1")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the test binary");
+        .stderr(Stdio::piped());
+    configure(&mut command);
+    let mut child = command.spawn().expect("spawn the test binary");
     let mut stderr = child.stderr.take().expect("piped stderr");
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
