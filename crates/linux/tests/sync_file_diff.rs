@@ -19,6 +19,9 @@
 //! `sw_sync` timeline close, igt `timeline_closed`) are not ported here; the library's side of
 //! them is in `dmabuf`'s own `sync_file` tests.
 //!
+//! Each world's files, the pending fences behind them and what is looked at are
+//! `common::diff`'s, which `syncobj_diff` shares.
+//!
 //! `SyncFileFd::info` is the kernel's two-call pattern: one call with `num_fences == 0` for
 //! the count, one with an array of exactly that many entries to fill.
 //!
@@ -26,215 +29,31 @@
 //! runs for real in the qemu guest (Linux 6.12) and fails where vgem is missing (see `common`).
 
 mod common;
-use common::{no_leak, vgem, vgem_sync_file};
-use dmabuf::{FenceContext, Signaller, SyncFile};
-use dmabuf_linux::{Error, FenceStatus, SyncFileFd, SyncFileInfo, Vgem, VgemBuffer, VgemFence};
+use common::diff::{KernelFiles, LibraryFiles, P, S, STUB, Seen, SyncFiles, agree};
+use common::{no_leak, vgem};
+use dmabuf::SyncFile;
+use dmabuf_linux::{Error, FenceStatus, SyncFileFd};
 use rustix::fd::AsFd;
-use std::collections::HashMap;
-use std::time::Duration;
 
-/// One leaf as `SYNC_IOC_FILE_INFO` lists it, names aside.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Leaf {
-    status: FenceStatus,
-    /// Whether the leaf reports a signal time (`timestamp_ns != 0`).
-    stamped: bool,
-    /// Whether the leaf is a private stub: driver and timeline `stub`.
-    stub: bool,
-}
-
-/// Everything one sync file shows, names aside.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Seen {
-    /// The leaves, in the order the info lists them.
-    leaves: Vec<Leaf>,
-    /// The filled call's overall status: the first pending or failed leaf's, else signalled.
-    status: FenceStatus,
-    /// The status of the file's own fence (the `num_fences == 0` query).
-    fence_status: FenceStatus,
-    /// `poll(POLLIN)` readiness.
-    signaled: bool,
-    /// The errno of a zero-timeout wait, `None` if it succeeded.
-    wait_now: Option<i32>,
-    /// The name given at merge (generated names differ by construction).
-    name: Option<String>,
-}
-
-impl Seen {
-    fn pending(n: usize) -> Seen {
-        Seen::of(FenceStatus::Pending, vec![P; n])
-    }
-
-    fn of(status: FenceStatus, leaves: Vec<Leaf>) -> Seen {
-        let done = status == FenceStatus::Signaled;
-        Seen {
-            leaves,
-            status,
-            fence_status: status,
-            signaled: done,
-            wait_now: (!done).then_some(libc_etime()),
-            name: None,
-        }
-    }
-
-    fn named(mut self, name: &str) -> Seen {
-        self.name = Some(name.into());
-        self
-    }
-}
-
-const P: Leaf = Leaf {
-    status: FenceStatus::Pending,
-    stamped: false,
-    stub: false,
-};
-const S: Leaf = Leaf {
-    status: FenceStatus::Signaled,
-    stamped: true,
-    stub: false,
-};
-/// The private stub a merge of only-signalled inputs gives.
-const STUB: Leaf = Leaf {
-    status: FenceStatus::Signaled,
-    stamped: true,
-    stub: true,
-};
-
-fn libc_etime() -> i32 {
-    rustix::io::Errno::TIME.raw_os_error()
-}
-
-/// One world's sync files, by index.
-trait World {
-    /// A sync file holding one new pending fence; returns the file's index, which also names
-    /// the fence for [`signal`](Self::signal).
-    fn pending(&mut self) -> usize;
-    /// Signals the fence that [`pending`](Self::pending) made with file `file`.
-    fn signal(&mut self, file: usize);
+/// One world's sync files, by index ([`SyncFiles`]), and their merge.
+trait World: SyncFiles {
     /// `SYNC_IOC_MERGE` of files `a` and `b`; returns the new file's index.
     fn merge(&mut self, name: &str, a: usize, b: usize) -> usize;
-    /// `SYNC_IOC_FILE_INFO`, filled.
-    fn info(&self, file: usize) -> SyncFileInfo;
-    /// `SYNC_IOC_FILE_INFO` with `num_fences == 0`: the file's own fence's status.
-    fn status(&self, file: usize) -> FenceStatus;
-    /// `poll(POLLIN)` without waiting.
-    fn is_signaled(&self, file: usize) -> bool;
-    /// A zero-timeout wait: `None` if signalled, else the errno.
-    fn wait_now(&self, file: usize) -> Option<i32>;
-    /// Whether `file` came from a merge with a non-empty name.
-    fn named(&self, file: usize) -> bool;
 }
 
-fn seen(w: &dyn World, file: usize) -> Seen {
-    let info = w.info(file);
-    Seen {
-        leaves: info
-            .fences
-            .iter()
-            .map(|f| Leaf {
-                status: f.status,
-                stamped: f.timestamp.is_some(),
-                stub: f.driver == "stub" && f.timeline == "stub",
-            })
-            .collect(),
-        status: info.status,
-        fence_status: w.status(file),
-        signaled: w.is_signaled(file),
-        wait_now: w.wait_now(file),
-        name: w.named(file).then_some(info.name),
-    }
-}
-
-/// The kernel: each pending fence is a vgem writer fence on a vgem buffer of its own, taken
-/// out as a sync_file (`DMA_BUF_IOCTL_EXPORT_SYNC_FILE`, which hands out a lone fence itself,
-/// not wrapped).
-struct Kernel<'v> {
-    vgem: &'v Vgem,
-    bufs: Vec<VgemBuffer<'v>>,
-    fences: HashMap<usize, VgemFence<'v>>,
-    files: Vec<(SyncFileFd, bool)>,
-}
-
-impl World for Kernel<'_> {
-    fn pending(&mut self) -> usize {
-        let (buf, fence, file) = vgem_sync_file(self.vgem);
-        self.bufs.push(buf);
-        self.files.push((file, false));
-        let id = self.files.len() - 1;
-        self.fences.insert(id, fence);
-        id
-    }
-    fn signal(&mut self, file: usize) {
-        let fence = self.fences.remove(&file).expect("a pending fence's file");
-        fence.signal().expect("signal");
-    }
+/// The kernel: vgem fences, `SyncFileFd`s.
+impl World for KernelFiles<'_> {
     fn merge(&mut self, name: &str, a: usize, b: usize) -> usize {
-        let merged = self.files[a]
-            .0
-            .merge(name, &self.files[b].0)
-            .expect("merge");
-        self.files.push((merged, !name.is_empty()));
-        self.files.len() - 1
-    }
-    fn info(&self, file: usize) -> SyncFileInfo {
-        self.files[file].0.info().expect("info")
-    }
-    fn status(&self, file: usize) -> FenceStatus {
-        self.files[file].0.status().expect("status")
-    }
-    fn is_signaled(&self, file: usize) -> bool {
-        self.files[file].0.is_signaled().expect("poll")
-    }
-    fn wait_now(&self, file: usize) -> Option<i32> {
-        let r = self.files[file].0.wait(Some(Duration::ZERO));
-        r.err().map(|e| e.errno().raw_os_error())
-    }
-    fn named(&self, file: usize) -> bool {
-        self.files[file].1
+        let merged = self.get(a).merge(name, self.get(b)).expect("merge");
+        self.add(merged, !name.is_empty())
     }
 }
 
-/// The library: each pending fence has a software context of its own, as vgem's do.
-#[derive(Default)]
-struct Library {
-    fences: HashMap<usize, Signaller>,
-    files: Vec<(SyncFile, bool)>,
-}
-
-impl World for Library {
-    fn pending(&mut self) -> usize {
-        let (s, f) = FenceContext::new("vgem", "unbound").next_fence();
-        self.files.push((SyncFile::new(f), false));
-        let id = self.files.len() - 1;
-        self.fences.insert(id, s);
-        id
-    }
-    fn signal(&mut self, file: usize) {
-        self.fences
-            .remove(&file)
-            .expect("a pending fence's file")
-            .signal();
-    }
+/// The library: software fences, [`SyncFile`]s.
+impl World for LibraryFiles {
     fn merge(&mut self, name: &str, a: usize, b: usize) -> usize {
-        let merged = SyncFile::merge(name, &self.files[a].0, &self.files[b].0);
-        self.files.push((merged, !name.is_empty()));
-        self.files.len() - 1
-    }
-    fn info(&self, file: usize) -> SyncFileInfo {
-        self.files[file].0.info()
-    }
-    fn status(&self, file: usize) -> FenceStatus {
-        self.files[file].0.status()
-    }
-    fn is_signaled(&self, file: usize) -> bool {
-        self.files[file].0.is_signaled()
-    }
-    fn wait_now(&self, file: usize) -> Option<i32> {
-        let r = self.files[file].0.wait_for_signal_timeout(Duration::ZERO);
-        r.err().map(|e| e.errno().raw())
-    }
-    fn named(&self, file: usize) -> bool {
-        self.files[file].1
+        let merged = SyncFile::merge(name, self.get(a), self.get(b));
+        self.add(merged, !name.is_empty())
     }
 }
 
@@ -242,17 +61,8 @@ impl World for Library {
 /// library saw (for the expectations).
 fn both<T: PartialEq + std::fmt::Debug>(script: impl Fn(&mut dyn World) -> T) -> T {
     let vgem = vgem();
-    let mut kernel = Kernel {
-        vgem: &vgem,
-        bufs: Vec::new(),
-        fences: HashMap::new(),
-        files: Vec::new(),
-    };
-    let k = script(&mut kernel);
-    drop(kernel);
-    let l = script(&mut Library::default());
-    assert_eq!(k, l, "kernel (left) and library (right) disagree");
-    l
+    let k = script(&mut KernelFiles::new(&vgem));
+    agree(k, script(&mut LibraryFiles::default()))
 }
 
 /// Three pending fences merged as `merge(c, merge(b, a))`, signalled out of order: the merge
@@ -262,12 +72,12 @@ fn three_fences(w: &mut dyn World) -> Vec<Seen> {
     let (a, b, c) = (w.pending(), w.pending(), w.pending());
     let ba = w.merge("ba", b, a);
     let cba = w.merge("cba", c, ba);
-    let mut out = vec![seen(w, cba)];
+    let mut out = vec![w.seen(cba)];
     for f in [b, c, a] {
         w.signal(f);
-        out.push(seen(w, cba));
+        out.push(w.seen(cba));
     }
-    out.extend([seen(w, ba), seen(w, a)]);
+    out.extend([w.seen(ba), w.seen(a)]);
     out
 }
 
@@ -296,11 +106,11 @@ fn merge_of_three_pending_fences_agrees_as_each_signals() {
 fn same_fence(w: &mut dyn World) -> Vec<Seen> {
     let f = w.pending();
     let ff = w.merge("ff", f, f);
-    let before = seen(w, ff);
+    let before = w.seen(ff);
     w.signal(f);
     // Merged again once signalled: all inputs signalled.
     let done = w.merge("done", f, f);
-    vec![before, seen(w, ff), seen(w, done)]
+    vec![before, w.seen(ff), w.seen(done)]
 }
 
 // ports selftests sync: test_fence_merge_same_fence (igt sw_sync: sync_merge_same)
@@ -328,11 +138,11 @@ fn merge_with_a_part(w: &mut dyn World) -> Vec<Seen> {
     let aba = w.merge("ab+a", ab, a);
     let ba = w.merge("ba", b, a);
     let abba = w.merge("ab+ba", ab, ba);
-    let mut out = vec![seen(w, aba), seen(w, abba)];
+    let mut out = vec![w.seen(aba), w.seen(abba)];
     w.signal(a);
-    out.extend([seen(w, aba), seen(w, abba)]);
+    out.extend([w.seen(aba), w.seen(abba)]);
     w.signal(b);
-    out.extend([seen(w, aba), seen(w, abba)]);
+    out.extend([w.seen(aba), w.seen(abba)]);
     out
 }
 
@@ -368,11 +178,11 @@ fn merge_with_signalled(w: &mut dyn World) -> (Vec<Seen>, bool) {
     let ba = w.merge("ba", b, a);
     // Unnamed: the name comes from the fence, which differs between the worlds.
     let unnamed = w.merge("", a, b);
-    let mut out = vec![seen(w, ab), seen(w, ba), seen(w, unnamed)];
+    let mut out = vec![w.seen(ab), w.seen(ba), w.seen(unnamed)];
     w.signal(b);
-    out.push(seen(w, ab));
+    out.push(w.seen(ab));
     let both_done = w.merge("both done", a, b);
-    out.push(seen(w, both_done));
+    out.push(w.seen(both_done));
     let stamp = |f: usize| w.info(f).fences[0].timestamp.expect("signalled leaf");
     let latest = stamp(a).max(stamp(b));
     (out, stamp(both_done) == latest)
@@ -444,10 +254,10 @@ fn random_merges(w: &mut dyn World) -> (Vec<Seen>, usize) {
             used.push(f);
         }
     }
-    let mut out = vec![seen(w, merged)];
+    let mut out = vec![w.seen(merged)];
     for &f in &fences {
         w.signal(f);
-        out.push(seen(w, merged));
+        out.push(w.seen(merged));
     }
     (out, used.len())
 }

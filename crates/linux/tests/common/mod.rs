@@ -9,6 +9,7 @@
 // Each test program uses a different subset.
 #![allow(dead_code)]
 
+pub mod diff;
 pub mod scenarios;
 
 use std::sync::Mutex;
