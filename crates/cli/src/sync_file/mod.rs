@@ -6,6 +6,8 @@
 
 mod info;
 
+pub(crate) use info::status_text;
+
 use crate::Failure;
 use crate::file_arg::{FileArg, FileError, file_arg, open_fd};
 use dmabuf::FenceStatus;
