@@ -14,14 +14,20 @@
 //!   directly, and the report built from them;
 //! * [`sync_file`] — kernel sync_files named by a descriptor number or a path: info, merge,
 //!   wait;
+//! * [`syncobj`] — DRM sync objects held by any process, named as sync_files are: info
+//!   (points and status), wait for a point, CPU-signal a point;
+//! * [`file_arg`] — what such a FILE argument names and the descriptor it gives, for
+//!   `sync-file` and `syncobj`;
 //! * [`progress`] — the progress bars of `demo` and `bench`, on a terminal only.
 #![cfg(target_os = "linux")]
 
 pub mod bench;
 pub mod demo;
+pub mod file_arg;
 pub mod inspect;
 pub mod progress;
 pub mod sync_file;
+pub mod syncobj;
 pub mod trace;
 
 /// A failed subcommand: the one-line cause and the exit code. The binary prints the cause as

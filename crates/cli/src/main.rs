@@ -1,5 +1,5 @@
 //! `dmabuf` — the command: a pipeline demo, benchmarks, the system's dma-bufs, kernel
-//! sync_files.
+//! sync_files and DRM sync objects.
 //!
 //! This file parses the command line and dispatches: each subcommand is a module of the
 //! `dmabuf_cli` library with its `Args` and a `run(&Args)`, whose `Failure` is printed here
@@ -7,10 +7,10 @@
 //! whole message on stderr and exit code 2.
 
 use clap::{ColorChoice, Parser, Subcommand};
-use dmabuf_cli::{bench, demo, inspect, sync_file};
+use dmabuf_cli::{bench, demo, inspect, sync_file, syncobj};
 use std::process::ExitCode;
 
-/// Work with Linux dma-bufs and sync_files.
+/// Work with Linux dma-bufs, sync_files and DRM sync objects.
 #[derive(Debug, Parser)]
 #[command(name = "dmabuf", version, about, propagate_version = true)]
 struct Cli {
@@ -37,6 +37,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Kernel sync_file tools: info, merge, wait.
     SyncFile(sync_file::Args),
+    /// DRM sync object tools, for a syncobj file held by any process: info, wait, signal.
+    Syncobj(syncobj::Args),
 }
 
 /// Ends the process with a usage error of subcommand `sub` that clap's parser cannot see
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::SyncFile(args) => sync_file::run(&args),
+        Command::Syncobj(args) => syncobj::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,50 +4,11 @@
 //! real-kernel harness); here every FILE is something else.
 #![cfg(target_os = "linux")]
 
-use std::process::{Command, Output, Stdio};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dmabuf");
-
-fn dmabuf(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-/// Asserts a failure with `code` and exactly one stderr line `dmabuf: …` holding `needle`.
-fn assert_one_line_error(out: &Output, code: i32, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "stderr: {err}");
-    assert!(err.starts_with("dmabuf: "), "stderr: {err}");
-    assert!(err.contains(needle), "stderr: {err}");
-    assert!(out.stdout.is_empty());
-}
-
-/// Asserts a usage error as clap words it: exit code 2, nothing on stdout, and on stderr the
-/// problem, the pointer to `--help`, and each of `needles`.
-fn assert_usage_error(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    assert!(err.starts_with("error: "), "stderr: {err}");
-    assert!(
-        err.contains("For more information, try '--help'."),
-        "stderr: {err}"
-    );
-    for needle in needles {
-        assert!(err.contains(needle), "{needle:?} in stderr: {err}");
-    }
-    assert!(out.stdout.is_empty());
-}
-
-fn regular_file(test: &str) -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!("dmabuf-cli-{test}-{}", std::process::id()));
-    std::fs::write(&p, "not a fence\n").unwrap();
-    p
-}
+use common::{
+    assert_help, assert_one_line_error, assert_usage_error, dmabuf, regular_file, with_stdin,
+};
 
 #[test]
 fn a_regular_file_is_not_a_sync_file() {
@@ -72,21 +33,19 @@ fn a_regular_file_is_not_a_sync_file() {
 #[test]
 fn an_inherited_descriptor_that_is_not_a_sync_file() {
     let p = regular_file("inherited");
-    let out = Command::new(BIN)
-        .args(["sync-file", "info", "0"])
-        .stdin(std::fs::File::open(&p).unwrap())
-        .output()
-        .unwrap();
+    let out = with_stdin(
+        &["sync-file", "info", "0"],
+        std::fs::File::open(&p).unwrap(),
+    );
     assert_one_line_error(
         &out,
         1,
         "0: descriptor 0 of this process is not a sync_file (",
     );
-    let out = Command::new(BIN)
-        .args(["sync-file", "info", "/proc/self/fd/0"])
-        .stdin(std::fs::File::open(&p).unwrap())
-        .output()
-        .unwrap();
+    let out = with_stdin(
+        &["sync-file", "info", "/proc/self/fd/0"],
+        std::fs::File::open(&p).unwrap(),
+    );
     assert_one_line_error(
         &out,
         1,
@@ -159,20 +118,14 @@ fn missing_paths_and_descriptors_say_what_the_argument_was() {
 
 #[test]
 fn help_everywhere() {
-    for args in [
-        vec!["--help"],
-        vec!["inspect", "--help"],
-        vec!["sync-file", "--help"],
-        vec!["sync-file", "info", "--help"],
-        vec!["sync-file", "merge", "--help"],
-        vec!["sync-file", "wait", "--help"],
-    ] {
-        let out = dmabuf(&args);
-        assert_eq!(out.status.code(), Some(0), "{args:?}");
-        let text = String::from_utf8(out.stdout).unwrap();
-        assert!(text.contains("Usage: dmabuf"), "{args:?}: {text}");
-        assert!(!text.contains('\x1b'), "NO_COLOR: {text}");
-    }
+    assert_help(&[
+        &["--help"],
+        &["inspect", "--help"],
+        &["sync-file", "--help"],
+        &["sync-file", "info", "--help"],
+        &["sync-file", "merge", "--help"],
+        &["sync-file", "wait", "--help"],
+    ]);
     let wait = String::from_utf8(dmabuf(&["sync-file", "wait", "--help"]).stdout).unwrap();
     assert!(wait.contains("3 when the timeout ran out"));
     let out = dmabuf(&["--version"]);

@@ -5,26 +5,11 @@
 //! asked for, and then a missing vgem device or binary fails it.
 #![cfg(target_os = "linux")]
 
+mod common;
+
+use common::{dmabuf, json};
 use dmabuf_linux::{Access, SyncFileFd, Vgem};
 use rustix::fd::AsRawFd;
-use std::process::{Command, Output};
-
-fn dmabuf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dmabuf"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run dmabuf")
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("json")
-}
 
 /// A sync_file of one pending vgem fence, and the fence.
 fn pending(vgem: &Vgem) -> (SyncFileFd, dmabuf_linux::VgemFence<'_>) {

@@ -6,7 +6,7 @@ use dmabuf_linux::SyncFileInfo;
 use serde::Serialize;
 
 /// A status as text: `pending`, `signaled` or `error`, and the error's name.
-fn status_text(status: FenceStatus) -> (&'static str, Option<String>) {
+pub(crate) fn status_text(status: FenceStatus) -> (&'static str, Option<String>) {
     match status {
         FenceStatus::Pending => ("pending", None),
         FenceStatus::Signaled => ("signaled", None),

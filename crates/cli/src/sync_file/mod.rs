@@ -1,25 +1,15 @@
 //! `dmabuf sync-file info|merge|wait`: kernel sync_files named by a descriptor number, a
-//! `/proc/PID/fd/N` path, or any other path.
-//!
-//! A FILE argument is read as one of three things ([`Named`]):
-//! * all digits: a descriptor of this process (as inherited from the shell: `3<&…`), duplicated,
-//!   never closed; a number too large for a descriptor is refused, never taken for a path;
-//! * `/proc/PID/fd/N`: descriptor N of process PID, taken with `pidfd_open` + `pidfd_getfd`
-//!   (ptrace access to PID is needed), falling back to opening the path; `/proc/self/fd/N`
-//!   and `/dev/fd/N` are descriptor N of this process;
-//! * anything else: a path, opened read-only.
-//!
-//! Each error says which of these the argument was and what is wrong with it.
+//! `/proc/PID/fd/N` path, or any other path (a [FILE argument](crate::file_arg)).
 //!
 //! Exit codes: 0 success; 1 error; 2 bad usage (a malformed descriptor number among them);
 //! for `wait`, 3 timed out and 4 the fence signalled with an error.
 
-mod file;
 mod info;
 
-pub use file::{FileArg, Named, file_arg, open};
+pub(crate) use info::status_text;
 
 use crate::Failure;
+use crate::file_arg::{FileArg, FileError, file_arg, open_fd};
 use dmabuf::FenceStatus;
 use dmabuf_linux::SyncFileFd;
 use rustix::fd::{AsFd, AsRawFd};
@@ -97,38 +87,9 @@ pub enum Command {
 /// What went wrong in a `sync-file` subcommand.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncFileError {
-    /// The path could not be opened.
-    #[error("{file}: cannot open the file: {source}")]
-    Open {
-        /// The FILE as given.
-        file: String,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// The descriptor FILE names is not open in its process.
-    #[error("{}: {} is not open", .file.text, .file.named)]
-    NotOpen {
-        /// The FILE.
-        file: FileArg,
-    },
-    /// The process FILE names does not exist.
-    #[error("{}: process {pid} does not exist", .file.text)]
-    NoProcess {
-        /// The FILE.
-        file: FileArg,
-        /// The process.
-        pid: i32,
-    },
-    /// A system call on what FILE names failed.
-    #[error("{}: {}: {call}: {errno}{}", .file.text, .file.named, hint(.file.named, *.errno))]
-    Sys {
-        /// The FILE.
-        file: FileArg,
-        /// The call.
-        call: &'static str,
-        /// The kernel's answer.
-        errno: Errno,
-    },
+    /// What FILE names cannot be had.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// What FILE names is not a sync_file.
     #[error("{}: {} is not a sync_file ({errno})", .file.text, .file.named)]
     NotSyncFile {
@@ -172,16 +133,6 @@ pub enum SyncFileError {
     /// JSON output failed.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
-}
-
-/// What a failed call on what `named` names needs, if the errno says so.
-fn hint(named: Named, errno: Errno) -> String {
-    match (named, errno) {
-        (Named::OtherFd { pid, .. }, Errno::PERM | Errno::ACCESS) => {
-            format!("; taking a descriptor of process {pid} needs ptrace access to it")
-        }
-        _ => String::new(),
-    }
 }
 
 impl From<SyncFileError> for Failure {
@@ -255,6 +206,24 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     }
 }
 
+/// Opens what FILE names as a sync_file.
+///
+/// # Errors
+/// What FILE names cannot be had, or is not a sync_file.
+pub fn open(file: &FileArg) -> Result<SyncFileFd, SyncFileError> {
+    let fd = open_fd(file)?;
+    SyncFileFd::from_fd(fd).map_err(|(source, _fd)| match source {
+        dmabuf_linux::Error::NotSyncFile { errno } => SyncFileError::NotSyncFile {
+            file: file.clone(),
+            errno,
+        },
+        source => SyncFileError::Linux {
+            file: file.clone(),
+            source,
+        },
+    })
+}
+
 fn linux(file: &FileArg) -> impl FnOnce(dmabuf_linux::Error) -> SyncFileError + '_ {
     move |source| SyncFileError::Linux {
         file: file.clone(),
@@ -267,10 +236,12 @@ fn linux(file: &FileArg) -> impl FnOnce(dmabuf_linux::Error) -> SyncFileError + 
 fn run_with(merged: SyncFileFd, command: &[OsString]) -> Result<(), Failure> {
     let program = command[0].to_string_lossy().into_owned();
     let sys = |call| {
-        move |errno| SyncFileError::Sys {
-            file: FileArg::merged(),
-            call,
-            errno,
+        move |errno| {
+            SyncFileError::from(FileError::Sys {
+                file: FileArg::merged(),
+                call,
+                errno,
+            })
         }
     };
     let fd = rustix::io::fcntl_dupfd_cloexec(merged.as_fd(), 3).map_err(sys("F_DUPFD_CLOEXEC"))?;

@@ -35,6 +35,10 @@
 //! # Ok::<(), dmabuf::SyncobjWaitError>(())
 //! ```
 //!
+//! The `explicit_sync` example (`cargo run -p dmabuf --example explicit_sync`) is the whole
+//! story of Wayland's explicit-sync protocol on these calls: acquire points a client's
+//! render jobs signal, release points a compositor's sampling jobs signal, per buffer.
+//!
 //! # Rules
 //! * Point 0 is the syncobj's fence itself; point `N > 0` is the chain node of the first
 //!   point at or after `N`, or the signalled stub fence once everything up to `N` has

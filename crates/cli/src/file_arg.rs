@@ -1,7 +1,18 @@
-//! FILE arguments: what one names (see the [module doc](super)) and opening it as a sync_file.
+//! FILE arguments of `sync-file` and `syncobj`: a kernel object's descriptor, named by a
+//! descriptor number, a `/proc/PID/fd/N` path, or any other path.
+//!
+//! A FILE argument is read as one of three things ([`Named`]):
+//! * all digits: a descriptor of this process (as inherited from the shell: `3<&…`), duplicated,
+//!   never closed; a number too large for a descriptor is refused, never taken for a path;
+//! * `/proc/PID/fd/N`: descriptor N of process PID, taken with `pidfd_open` + `pidfd_getfd`
+//!   (ptrace access to PID is needed), falling back to opening the path; `/proc/self/fd/N`
+//!   and `/dev/fd/N` are descriptor N of this process;
+//! * anything else: a path, opened read-only.
+//!
+//! [`file_arg`] reads one (clap's value parser); [`open_fd`] gives the descriptor it names,
+//! whose kind each subcommand checks. Each [`FileError`] says which of the three the argument
+//! was and what is wrong with it.
 
-use super::SyncFileError;
-use dmabuf_linux::SyncFileFd;
 use rustix::fd::OwnedFd;
 use rustix::io::Errno;
 use rustix::process::Pid;
@@ -21,7 +32,7 @@ pub enum Named {
     },
     /// A file by its path.
     Path,
-    /// The sync_file `merge` made.
+    /// The sync_file `sync-file merge` made, which no argument names.
     Merged,
 }
 
@@ -47,7 +58,7 @@ pub struct FileArg {
 
 impl FileArg {
     /// The merged sync_file, for the errors of operations on it.
-    pub(super) fn merged() -> FileArg {
+    pub(crate) fn merged() -> FileArg {
         FileArg {
             text: "merged".into(),
             named: Named::Merged,
@@ -55,7 +66,54 @@ impl FileArg {
     }
 }
 
-/// Reads a FILE argument (see the module doc); a number that cannot be a descriptor is a
+/// What FILE names cannot be had.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The path could not be opened.
+    #[error("{file}: cannot open the file: {source}")]
+    Open {
+        /// The FILE as given.
+        file: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The descriptor FILE names is not open in its process.
+    #[error("{}: {} is not open", .file.text, .file.named)]
+    NotOpen {
+        /// The FILE.
+        file: FileArg,
+    },
+    /// The process FILE names does not exist.
+    #[error("{}: process {pid} does not exist", .file.text)]
+    NoProcess {
+        /// The FILE.
+        file: FileArg,
+        /// The process.
+        pid: i32,
+    },
+    /// A system call on what FILE names failed.
+    #[error("{}: {}: {call}: {errno}{}", .file.text, .file.named, hint(.file.named, *.errno))]
+    Sys {
+        /// The FILE.
+        file: FileArg,
+        /// The call.
+        call: &'static str,
+        /// The kernel's answer.
+        errno: Errno,
+    },
+}
+
+/// What a failed call on what `named` names needs, if the errno says so.
+fn hint(named: Named, errno: Errno) -> String {
+    match (named, errno) {
+        (Named::OtherFd { pid, .. }, Errno::PERM | Errno::ACCESS) => {
+            format!("; taking a descriptor of process {pid} needs ptrace access to it")
+        }
+        _ => String::new(),
+    }
+}
+
+/// Reads a FILE argument (see the [module doc](self)); a number that cannot be a descriptor is a
 /// usage error.
 ///
 /// # Errors
@@ -87,32 +145,18 @@ pub fn file_arg(text: &str) -> Result<FileArg, String> {
     })
 }
 
-/// Opens what FILE names as a sync_file.
+/// The descriptor FILE names, as a new descriptor of this process (close-on-exec).
 ///
 /// # Errors
-/// What FILE names cannot be had, or is not a sync_file.
-pub fn open(file: &FileArg) -> Result<SyncFileFd, SyncFileError> {
-    let fd = open_fd(file)?;
-    SyncFileFd::from_fd(fd).map_err(|(source, _fd)| match source {
-        dmabuf_linux::Error::NotSyncFile { errno } => SyncFileError::NotSyncFile {
-            file: file.clone(),
-            errno,
-        },
-        source => SyncFileError::Linux {
-            file: file.clone(),
-            source,
-        },
-    })
-}
-
-/// The descriptor FILE names, as a new descriptor of this process.
-fn open_fd(file: &FileArg) -> Result<OwnedFd, SyncFileError> {
-    let sys = |(call, errno)| SyncFileError::Sys {
+/// The path cannot be opened, the descriptor is not open, the process does not exist, or
+/// taking the descriptor failed.
+pub fn open_fd(file: &FileArg) -> Result<OwnedFd, FileError> {
+    let sys = |(call, errno)| FileError::Sys {
         file: file.clone(),
         call,
         errno,
     };
-    let not_open = || SyncFileError::NotOpen { file: file.clone() };
+    let not_open = || FileError::NotOpen { file: file.clone() };
     match file.named {
         Named::OwnFd(n) => match get_fd(rustix::process::getpid(), n) {
             Ok(fd) => Ok(fd),
@@ -122,7 +166,7 @@ fn open_fd(file: &FileArg) -> Result<OwnedFd, SyncFileError> {
                 .map(OwnedFd::from)
                 .map_err(|e| match e.kind() {
                     std::io::ErrorKind::NotFound => not_open(),
-                    _ => SyncFileError::Open {
+                    _ => FileError::Open {
                         file: file.text.clone(),
                         source: e,
                     },
@@ -130,7 +174,7 @@ fn open_fd(file: &FileArg) -> Result<OwnedFd, SyncFileError> {
             Err(e) => Err(sys(e)),
         },
         Named::OtherFd { pid, fd: n } => {
-            let no_process = || SyncFileError::NoProcess {
+            let no_process = || FileError::NoProcess {
                 file: file.clone(),
                 pid,
             };
@@ -156,10 +200,10 @@ fn get_fd(pid: Pid, n: i32) -> Result<OwnedFd, (&'static str, Errno)> {
 }
 
 /// `open(path, O_RDONLY | O_CLOEXEC)`.
-fn open_path(path: &str) -> Result<OwnedFd, SyncFileError> {
+fn open_path(path: &str) -> Result<OwnedFd, FileError> {
     std::fs::File::open(path)
         .map(OwnedFd::from)
-        .map_err(|source| SyncFileError::Open {
+        .map_err(|source| FileError::Open {
             file: path.to_owned(),
             source,
         })
