@@ -39,6 +39,12 @@ enum Command {
     SyncFile(sync_file::Args),
     /// DRM sync object tools, for a syncobj file held by any process: info, wait, signal.
     Syncobj(syncobj::Args),
+    /// A stage process of `demo --kernel` (started by it, its standard input a socket to it).
+    #[command(name = "__stage", hide = true)]
+    Stage {
+        /// The role the parent starts it for (shown by `ps`; the setup must name the same).
+        role: String,
+    },
 }
 
 /// Ends the process with a usage error of subcommand `sub` that clap's parser cannot see
@@ -79,6 +85,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(&args),
         Command::SyncFile(args) => sync_file::run(&args),
         Command::Syncobj(args) => syncobj::run(&args),
+        Command::Stage { role } => demo::kernel::stage::main(&role),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

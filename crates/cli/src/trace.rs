@@ -63,6 +63,29 @@ impl Trace {
         }
     }
 
+    /// A trace whose clock started at `origin` on `CLOCK_MONOTONIC`, the clock every process
+    /// shares: the traces of several processes started at one origin line up when merged
+    /// ([`extend`](Self::extend)). An origin in the future counts as now.
+    pub fn starting_at(enabled: bool, origin: dmabuf::MonotonicTime) -> Self {
+        let since = dmabuf::MonotonicTime::now()
+            .checked_duration_since(origin)
+            .unwrap_or_default();
+        let now = Instant::now();
+        Trace {
+            start: now.checked_sub(since).unwrap_or(now),
+            enabled,
+            events: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// When the trace's clock started, on `CLOCK_MONOTONIC` (what
+    /// [`starting_at`](Self::starting_at) takes).
+    pub fn origin(&self) -> dmabuf::MonotonicTime {
+        let now = dmabuf::MonotonicTime::now().as_nanos();
+        let since = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        dmabuf::MonotonicTime::from_nanos(now.saturating_sub(since))
+    }
+
     /// Whether events are recorded.
     pub fn is_enabled(&self) -> bool {
         self.enabled
@@ -116,6 +139,41 @@ impl Trace {
             json!({"name": name, "ph": "i", "s": "t", "ts": self.now().micros(),
             "pid": track.pid, "tid": track.tid, "args": args}),
         );
+    }
+
+    /// One end of a flow arrow (Perfetto draws it between the slices that enclose its two
+    /// ends): the start (`"s"`) on `track` now if `start`, else the end (`"f"`, bound to the
+    /// slice that encloses it). Both ends carry the same `id` and `name`.
+    pub fn flow(&self, track: Track, name: &str, id: u64, start: bool) {
+        if !self.enabled {
+            return;
+        }
+        let mut event = json!({"name": name, "cat": "fence", "ph": if start { "s" } else { "f" },
+            "id": id, "ts": self.now().micros(), "pid": track.pid, "tid": track.tid});
+        if !start {
+            event["bp"] = json!("e");
+        }
+        self.push(event);
+    }
+
+    /// The events recorded so far, in the order they were recorded (to hand to another
+    /// process's trace).
+    pub fn events(&self) -> Vec<Value> {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Adds events recorded by another trace with the same origin (see
+    /// [`starting_at`](Self::starting_at)).
+    pub fn extend(&self, events: Vec<Value>) {
+        if self.enabled {
+            self.events
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(events);
+        }
     }
 
     /// The whole trace as a JSON document: metadata first, then the events by time, the

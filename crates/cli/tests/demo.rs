@@ -17,7 +17,7 @@ fn short(seed: u64) -> Args {
         capacity: 192,
         seed,
         fault_frame: Some(10),
-        timeout_ms: 50,
+        timeout_ms: Some(50),
         ..Args::default()
     }
 }
@@ -588,4 +588,44 @@ fn a_trace_path_that_cannot_be_written_fails_before_the_run_with_exit_1() {
         stderr.trim_end(),
         "dmabuf: cannot write the trace file /dev/full: No space left on device (os error 28)"
     );
+}
+
+#[test]
+fn kernel_mode_names_every_missing_device_with_exit_2_and_refuses_in_process_options() {
+    let dmabuf = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dmabuf"))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run dmabuf")
+    };
+    // Options of the in-process pipeline only.
+    for option in [
+        &["--stages", "usb"][..],
+        &["--gpu-threads", "4"],
+        &["--duration", "3"],
+    ] {
+        let mut args = vec!["demo", "--kernel"];
+        args.extend_from_slice(option);
+        let out = dmabuf(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("cannot be used with"), "{args:?}: {stderr}");
+    }
+    // A host with every device runs the pipeline instead (demo_kernel_live, in the guest).
+    let Err(missing) = dmabuf_cli::demo::kernel::devices::probe() else {
+        return;
+    };
+    let out = dmabuf(&["demo", "--kernel", "-q"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.starts_with("dmabuf: --kernel needs devices this host does not have:\n"),
+        "{stderr}"
+    );
+    for line in &missing {
+        assert!(stderr.contains(line.as_str()), "{line:?} in {stderr}");
+    }
+    assert_eq!(stderr.lines().count(), 1 + missing.len(), "{stderr}");
 }

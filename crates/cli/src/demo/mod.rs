@@ -16,11 +16,13 @@
 //! * [`rings`] — fence timelines that count and trace;
 //! * [`rng`] — the seeded random numbers behind every scheduling decision;
 //! * [`progress`] — the progress bar on a terminal;
-//! * [`summary`] — what a run reports.
+//! * [`summary`] — what a run reports;
+//! * [`kernel`] — `--kernel`: the pipeline across processes on real kernel objects.
 
 pub mod fault;
 pub mod frames;
 pub mod imports;
+pub mod kernel;
 pub mod pipeline;
 pub mod progress;
 pub mod rings;
@@ -72,10 +74,10 @@ pub struct Args {
     /// Inject no fault.
     #[arg(long, conflicts_with = "fault_frame")]
     pub no_fault: bool,
-    /// How long a consumer waits for a render before the watchdog resets it, in ms.
-    #[arg(long, value_name = "MS", default_value_t = 100,
-          value_parser = clap::value_parser!(u64).range(1..=60_000))]
-    pub timeout_ms: u64,
+    /// How long a consumer waits for a render before the watchdog resets it, in ms (default:
+    /// 100; with --kernel 1000, since a frame there crosses processes and the kernel).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub timeout_ms: Option<u64>,
     /// Write a Chrome/Perfetto trace (JSON) to FILE (created before the run starts, so a
     /// path that cannot be written fails at once; the trace is written after the run).
     #[arg(long, value_name = "FILE")]
@@ -83,6 +85,12 @@ pub struct Args {
     /// No progress bar (it is drawn only when stderr is a terminal).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Run the pipeline across processes on real kernel objects: a camera, a renderer, an
+    /// encoder and a display process sharing dma-heap buffers, ordered by timeline syncobjs
+    /// and by the fences in the buffers (implicit sync). Needs /dev/dma_heap/system (or
+    /// /dev/udmabuf), a render node with timeline syncobjs and vgem.
+    #[arg(long, conflicts_with_all = ["duration", "stages", "gpu_threads", "capacity"])]
+    pub kernel: bool,
 }
 
 impl Default for Args {
@@ -97,9 +105,10 @@ impl Default for Args {
             seed: 7,
             fault_frame: None,
             no_fault: false,
-            timeout_ms: 100,
+            timeout_ms: None,
             trace: None,
             quiet: true,
+            kernel: false,
         }
     }
 }
@@ -137,6 +146,13 @@ impl Args {
         Ok(())
     }
 
+    /// How long a consumer waits for a render: `--timeout-ms`, else 100 ms, or 1000 ms with
+    /// `--kernel`.
+    pub fn timeout(&self) -> std::time::Duration {
+        let default = if self.kernel { 1000 } else { 100 };
+        std::time::Duration::from_millis(self.timeout_ms.unwrap_or(default))
+    }
+
     /// The frame to hang, if any: `--fault-frame`, else 100, else the middle of the run.
     pub fn fault(&self) -> Option<u64> {
         if self.no_fault {
@@ -170,14 +186,20 @@ pub enum DemoError {
     /// The library refused to set the pipeline up (an allocation, attachment or mapping).
     #[error(transparent)]
     Setup(#[from] dmabuf::Error),
+    /// `--kernel` on a host without a device it needs: one line each.
+    #[error("--kernel needs devices this host does not have:\n  {}", .0.join("\n  "))]
+    Devices(Vec<String>),
+    /// `--kernel`: a stage process died or stopped early.
+    #[error("{0}")]
+    Stages(String),
 }
 
 impl DemoError {
     /// The process's exit code for this error: 2 for options (a usage error), 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            DemoError::Options(_) => 2,
-            DemoError::Trace { .. } | DemoError::Setup(_) => 1,
+            DemoError::Options(_) | DemoError::Devices(_) => 2,
+            DemoError::Trace { .. } | DemoError::Setup(_) | DemoError::Stages(_) => 1,
         }
     }
 }
@@ -298,6 +320,9 @@ pub fn execute(args: &Args) -> Result<Summary, DemoError> {
 /// <cause>`; an error ([`DemoError`], its [exit code](DemoError::exit_code)): 1 for a trace
 /// file or a setup that failed, 2 for options that cannot run together.
 pub fn run(args: &Args) -> Result<(), Failure> {
+    if args.kernel {
+        return kernel::run(args);
+    }
     let outcome = run_pipeline(args).and_then(|Ran { summary, trace }| {
         // A closed stdout (`| head`) is not an error worth a panic.
         let mut out = std::io::stdout().lock();

@@ -259,7 +259,7 @@ pub fn run(args: &Args, trace: &Arc<Trace>) -> Result<Summary, DemoError> {
     }
     let patience = Patience {
         watchdog: watchdog.clone(),
-        timeout: Duration::from_millis(args.timeout_ms),
+        timeout: args.timeout(),
     };
     // A reading stage: its device, static imports of every target, timeline and thread.
     let mut reader = |c: Consumer| -> Result<Option<Reader>, DemoError> {

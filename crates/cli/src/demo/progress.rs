@@ -44,6 +44,24 @@ impl Progress {
         ));
     }
 
+    /// `done` frames are finished (a run without evictions to count).
+    pub fn update_frames(&self, done: u64) {
+        if self.bar.is_hidden() {
+            return;
+        }
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        self.bar.set_position(done);
+        self.bar
+            .set_message(format!("{:.0} frames/s", done as f64 / secs));
+    }
+
+    /// Draws the final count of [`update_frames`](Self::update_frames) and leaves it on its
+    /// line.
+    pub fn finish_frames(&self, done: u64) {
+        self.update_frames(done);
+        self.bar.finish();
+    }
+
     /// Draws the final count and leaves it on its line.
     pub fn finish(&self, done: u64, evictions: u64) {
         self.update(done, evictions);
