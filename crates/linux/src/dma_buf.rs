@@ -406,6 +406,36 @@ impl MappedDmaBuf<'_> {
         self.write(|b| store_bytes(&b[range], src))
     }
 
+    /// Copies `src` to `offset` inside `bracket`, a write (or read-write) bracket the caller
+    /// has open on this buffer, without opening one of its own.
+    ///
+    /// For a writer that publishes its own write fence in the buffer (a sync file imported
+    /// with [`DmaBufFd::import_sync_file`]) between opening the bracket and writing: the
+    /// bracket's START waited for the fences before it, and the bytes are written behind the
+    /// writer's own fence, which a reader's bracket or sync file then waits for. A copy with
+    /// a bracket of its own ([`copy_from_slice`](Self::copy_from_slice)) would wait for that
+    /// fence, which signals only after the write.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`]; [`Error::WrongBracket`] for another buffer's bracket or a
+    /// read-only one.
+    pub fn copy_from_slice_in(
+        &self,
+        bracket: &CpuAccessGuard<'_>,
+        offset: usize,
+        src: &[u8],
+    ) -> Result<()> {
+        if !std::ptr::eq(bracket.buf, self.buf) {
+            return Err(Error::WrongBracket("another buffer's"));
+        }
+        if bracket.access == Access::Read {
+            return Err(Error::WrongBracket("open for reading only"));
+        }
+        let range = self.range(offset, src.len())?;
+        store_bytes(&self.map.bytes()[range], src);
+        Ok(())
+    }
+
     fn bracketed<R>(&self, access: Access, f: impl FnOnce(&[AtomicU8]) -> R) -> Result<R> {
         let guard = self.buf.begin_cpu_access(access)?;
         let r = f(self.map.bytes());

@@ -93,6 +93,10 @@ pub enum Error {
         /// Size of the object.
         size: u64,
     },
+    /// A copy into a CPU-access bracket that is another buffer's, or not open for writing;
+    /// `EINVAL`.
+    #[error("the CPU-access bracket given is {0}")]
+    WrongBracket(&'static str),
     /// A memfd given to udmabuf without the `F_SEAL_SHRINK` seal; the kernel answers `EINVAL`.
     #[error("memfd lacks the F_SEAL_SHRINK seal")]
     MissingShrinkSeal,
@@ -213,6 +217,7 @@ impl Error {
             | Error::Unaligned { .. }
             | Error::ZeroLength
             | Error::OutOfRange { .. }
+            | Error::WrongBracket(_)
             | Error::MissingShrinkSeal
             | Error::WriteSealed
             | Error::MalformedFdInfo { .. }

@@ -27,7 +27,7 @@ use rustix::event::{EventfdFlags, eventfd};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
@@ -70,6 +70,9 @@ struct Shared {
     next: AtomicU64,
     /// Watched fds by token; an entry is inserted before its fd joins the epoll set.
     entries: Mutex<HashMap<u64, Fire>>,
+    /// Fds watched, and fired whose callbacks have not returned yet (an entry leaves
+    /// `entries` before its callback runs, and its fd closes when the callback is done).
+    live: AtomicUsize,
 }
 
 impl Reactor {
@@ -89,6 +92,7 @@ impl Reactor {
             stop: AtomicBool::new(false),
             next: AtomicU64::new(WAKE + 1),
             entries: Mutex::new(HashMap::new()),
+            live: AtomicUsize::new(0),
         });
         let run = shared.clone();
         let thread = std::thread::Builder::new()
@@ -117,9 +121,10 @@ impl Reactor {
         Ok(GLOBAL.get_or_init(|| r))
     }
 
-    /// Fds watched now.
+    /// Fds watched now, counting those whose callback is still running: once this reads 0,
+    /// every watched fd has been closed (and every bridged fence signalled).
     pub fn pending(&self) -> usize {
-        self.shared.lock().len()
+        self.shared.live.load(Ordering::Acquire)
     }
 
     /// Calls `on_ready(fd)` on the reactor thread once `fd` polls readable, and stops
@@ -145,6 +150,7 @@ impl Reactor {
         ) {
             return Err((Error::sys("epoll_ctl(ADD)")(e), fd));
         }
+        self.shared.live.fetch_add(1, Ordering::AcqRel);
         entries.insert(
             token,
             Box::new(move |epoll: BorrowedFd<'_>| {
@@ -303,6 +309,8 @@ impl Shared {
                 let fire = self.lock().remove(&token);
                 if let Some(fire) = fire {
                     self.fire(token, fire);
+                    // The callback and its fd are gone.
+                    self.live.fetch_sub(1, Ordering::AcqRel);
                 }
             }
         }
@@ -324,7 +332,10 @@ impl Drop for Reactor {
         }
         // Watched fds close here; their bridged fences' issuers drop, which signals them
         // ECANCELED.
-        self.shared.lock().clear();
+        let dropped = std::mem::take(&mut *self.shared.lock());
+        let n = dropped.len();
+        drop(dropped);
+        self.shared.live.fetch_sub(n, Ordering::AcqRel);
     }
 }
 

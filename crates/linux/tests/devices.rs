@@ -480,3 +480,51 @@ fn udmabuf_refuses_a_future_write_seal() {
         assert_eq!(err, Error::WriteSealed);
     });
 }
+
+#[test]
+#[ignore = "needs /dev/dma_heap/system and vgem (runs in the qemu guest)"]
+fn a_writer_publishes_its_fence_then_writes_inside_its_own_bracket() {
+    no_leak(|| {
+        let heap = system_heap();
+        let (buf, other) = (heap.alloc(4096).unwrap(), heap.alloc(4096).unwrap());
+        let (map, other_map) = (buf.mmap().unwrap(), other.mmap().unwrap());
+        let vgem = vgem();
+        let job = vgem.create_buffer(4096).unwrap();
+        // The bracket first: its START waits for the fences already there (none).
+        let bracket = buf.begin_cpu_access(Access::Write).unwrap();
+        let fence = job.attach_fence(true).unwrap();
+        let file = job
+            .export()
+            .unwrap()
+            .export_sync_file(Access::Read)
+            .unwrap();
+        buf.import_sync_file(&file, Access::Write).unwrap();
+        // Readers now wait for the writer, who writes behind its own fence.
+        assert!(!buf.is_ready(Access::Read).unwrap());
+        map.copy_from_slice_in(&bracket, 0, b"frame").unwrap();
+        assert!(matches!(
+            map.copy_from_slice_in(&bracket, 4090, b"too long"),
+            Err(Error::OutOfRange { .. })
+        ));
+        // Another buffer's bracket, or one open for reading only, is refused.
+        let foreign = other.begin_cpu_access(Access::Write).unwrap();
+        let e = map.copy_from_slice_in(&foreign, 0, b"x").unwrap_err();
+        assert!(matches!(e, Error::WrongBracket(_)), "{e}");
+        assert_eq!(e.errno(), Errno::INVAL);
+        foreign.end().unwrap();
+        let reading = other.begin_cpu_access(Access::Read).unwrap();
+        let e = other_map.copy_from_slice_in(&reading, 0, b"x").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the CPU-access bracket given is open for reading only"
+        );
+        reading.end().unwrap();
+        bracket.end().unwrap();
+        assert!(!buf.is_ready(Access::Read).unwrap());
+        fence.signal().unwrap();
+        assert!(buf.is_ready(Access::Read).unwrap());
+        let mut got = [0u8; 5];
+        map.copy_to_slice(0, &mut got).unwrap();
+        assert_eq!(&got, b"frame");
+    });
+}

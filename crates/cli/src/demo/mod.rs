@@ -132,6 +132,24 @@ impl Args {
         if self.duration.is_none() && self.frames == 0 {
             return Err("--frames 0: a run needs at least one frame".into());
         }
+        if self.kernel {
+            use kernel::stage::{MAX_BUFFERS, MAX_TIMEOUT};
+            if self.buffers > MAX_BUFFERS as u64 {
+                return Err(format!(
+                    "--buffers {} with --kernel: at most {MAX_BUFFERS} (each edge's buffers and \
+                     timelines go to the next stage in one message)",
+                    self.buffers
+                ));
+            }
+            if self.timeout() > MAX_TIMEOUT {
+                return Err(format!(
+                    "--timeout-ms {} with --kernel: at most {} (vgem signals a pending fence \
+                     by itself after 10 s, which a longer wait would take for the render)",
+                    self.timeout().as_millis(),
+                    MAX_TIMEOUT.as_millis()
+                ));
+            }
+        }
         if let Some(frame) = self.fault_frame
             && self.duration.is_none()
             && frame >= self.frames

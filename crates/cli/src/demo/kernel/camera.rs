@@ -53,7 +53,7 @@ pub fn run(stage: &mut Stage, neighbours: Vec<OwnedFd>) -> Result<(), StageError
         if f >= n {
             // The renderer releases frame g at point g + 1.
             let released = release.point_to_fence(f - n + 1, PointEvent::Signaled, &reactor)?;
-            if stage.wait(&released, &[&renderer], STALL)? == Waited::TimedOut {
+            if stage.wait(&released, &[&renderer], STALL)? != Waited::Signalled {
                 return Err(StageError::Stalled(format!(
                     "frame {f}: the renderer released no buffer in {} s",
                     STALL.as_secs()
@@ -83,6 +83,7 @@ pub fn run(stage: &mut Stage, neighbours: Vec<OwnedFd>) -> Result<(), StageError
         captured.signal();
         stage.report.fences.1 += 1;
         stage.report.frames += 1;
+        stage.sample_fds();
         stage
             .report
             .latencies_us
@@ -98,7 +99,12 @@ pub fn run(stage: &mut Stage, neighbours: Vec<OwnedFd>) -> Result<(), StageError
     // The renderer is done with every buffer once it releases the last frame.
     if setup.frames > 0 {
         let last = release.point_to_fence(setup.frames, PointEvent::Signaled, &reactor)?;
-        stage.wait(&last, &[&renderer], STALL)?;
+        if stage.wait(&last, &[&renderer], STALL)? != Waited::Signalled {
+            return Err(StageError::Stalled(format!(
+                "the renderer did not release the last frame in {} s",
+                STALL.as_secs()
+            )));
+        }
     }
     Ok(())
 }
@@ -116,5 +122,5 @@ pub fn one(mut neighbours: Vec<OwnedFd>) -> Result<OwnedFd, StageError> {
 /// The id of a flow arrow in the trace: edge `edge` (0 camera → renderer, 1 renderer →
 /// encoder, 2 renderer → display) of frame or point `n`.
 pub fn flow_id(n: u64, edge: u64) -> u64 {
-    n * 4 + edge
+    n.wrapping_mul(4).wrapping_add(edge)
 }

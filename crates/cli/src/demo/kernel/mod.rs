@@ -64,6 +64,8 @@ struct StageProcess {
     process: Child,
     control: Option<Channel>,
     report: Option<StageReport>,
+    /// Its control socket hung up without a report: it died by itself.
+    died: bool,
 }
 
 /// Runs the pipeline across processes and writes the trace if asked; prints nothing but the
@@ -127,8 +129,13 @@ pub fn run(args: &Args) -> Result<(), Failure> {
 /// Starts the stages, wires them, and collects their reports.
 fn pipeline(args: &Args, devices: &Devices, trace: &Trace) -> Result<KernelSummary, DemoError> {
     let stages_error = |what: String| DemoError::Stages(what);
-    let exe = std::env::current_exe()
-        .map_err(|e| stages_error(format!("cannot find the dmabuf binary to run: {e}")))?;
+    // This very binary, also if it was replaced on disk meanwhile.
+    let exe = std::path::PathBuf::from("/proc/self/exe");
+    if !exe.exists() {
+        return Err(stages_error(
+            "cannot run this binary again: /proc/self/exe is missing (is /proc mounted?)".into(),
+        ));
+    }
     let started = Instant::now();
     let origin = trace.origin();
     let fault = args.fault();
@@ -142,23 +149,29 @@ fn pipeline(args: &Args, devices: &Devices, trace: &Trace) -> Result<KernelSumma
     }
     let statuses: Vec<_> = children.iter_mut().map(|c| c.process.wait()).collect();
     outcome?;
+    // The stages that died first, then those the run stopped, then those that stopped on
+    // their own with an error (usually a neighbour that died).
     let mut failures = Vec::new();
     for (c, status) in children.iter().zip(&statuses) {
-        match (&c.report, status) {
-            (None, status) => failures.insert(
-                0,
-                format!(
-                    "the {} stage (pid {}) died: {}",
-                    c.role.name(),
-                    c.process.id(),
-                    describe(status)
-                ),
-            ),
-            (Some(r), _) => {
-                if let Some(e) = &r.error {
-                    failures.push(format!("the {} stopped: {e}", c.role.name()));
-                }
-            }
+        if c.died {
+            failures.push(format!(
+                "the {} stage (pid {}) died: {}",
+                c.role.name(),
+                c.process.id(),
+                describe(status)
+            ));
+        }
+    }
+    for c in children.iter().filter(|c| !c.died && c.report.is_none()) {
+        failures.push(format!(
+            "the {} stage (pid {}) did not finish, and was stopped",
+            c.role.name(),
+            c.process.id()
+        ));
+    }
+    for c in &children {
+        if let Some(e) = c.report.as_ref().and_then(|r| r.error.as_ref()) {
+            failures.push(format!("the {} stopped: {e}", c.role.name()));
         }
     }
     if !failures.is_empty() {
@@ -235,6 +248,7 @@ fn start_and_collect(
             process,
             control: Some(control),
             report: None,
+            died: false,
         });
         let setup = Setup {
             role,
@@ -262,6 +276,7 @@ fn start_and_collect(
 fn collect(args: &Args, children: &mut [StageProcess]) -> Result<(), DemoError> {
     let progress =
         super::progress::Progress::new(crate::progress::shown(args.quiet), Some(args.frames));
+    // Per frame, which readers (bit 0 the encoder, bit 1 the display) have it intact.
     let mut arrived: HashMap<u64, u8> = HashMap::new();
     let mut done = 0u64;
     let mut trouble: Option<Instant> = None;
@@ -304,12 +319,18 @@ fn collect(args: &Args, children: &mut [StageProcess]) -> Result<(), DemoError> 
             match control.recv(Some(Duration::ZERO), "a message") {
                 Ok((Msg::Delivered { frame }, _)) => {
                     last_heard = Instant::now();
-                    let n = arrived.entry(frame).or_default();
-                    *n += 1;
-                    if *n == 2 {
-                        arrived.remove(&frame);
-                        done += 1;
-                        progress.update_frames(done);
+                    let bit = match child.role {
+                        Role::Encoder => 1,
+                        Role::Display => 2,
+                        _ => 0,
+                    };
+                    let got = arrived.entry(frame).or_default();
+                    if *got != 3 {
+                        *got |= bit;
+                        if *got == 3 {
+                            done += 1;
+                            progress.update_frames(done);
+                        }
                     }
                 }
                 Ok((Msg::Report, mut fds)) if fds.len() == 1 => {
@@ -334,6 +355,7 @@ fn collect(args: &Args, children: &mut [StageProcess]) -> Result<(), DemoError> 
                     // Gone without a report: it died.
                     trouble.get_or_insert_with(Instant::now);
                     child.control = None;
+                    child.died = true;
                 }
             }
         }

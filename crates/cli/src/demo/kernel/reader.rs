@@ -10,8 +10,9 @@
 //!   it gave up on the attempt: the buffer is free either way.
 //!
 //! Then it reads the buffer inside a CPU-access bracket, checks the frame end to end, tells
-//! the parent it arrived and answers the renderer. A wait that runs out answers the attempt
-//! failed; the renderer renders the frame again.
+//! the parent it arrived and answers the renderer. A wait that runs out (or a fence that
+//! signals with an error) answers the attempt failed, and the renderer renders the frame
+//! again; a reader that already had the frame intact then reads it once more.
 
 use super::camera::{flow_id, one};
 use super::frame::{FRAME_BYTES, check_render};
@@ -82,6 +83,15 @@ pub fn run(stage: &mut Stage, neighbours: Vec<OwnedFd>) -> Result<(), StageError
                 );
                 false
             }
+            // The render's fence signalled with an error: nothing to read.
+            Waited::Failed(errno) => {
+                stage.trace.instant(
+                    stage.track,
+                    "render failed",
+                    json!({ "frame": f, "attempt": attempt, "point": q, "error": errno.to_string() }),
+                );
+                false
+            }
             Waited::Signalled => {
                 stage.woke(edge, q);
                 stage
@@ -119,6 +129,7 @@ pub fn run(stage: &mut Stage, neighbours: Vec<OwnedFd>) -> Result<(), StageError
         }
         renderer.send(&Msg::Answer { point: q, ok }, &[])?;
         stage.report.frames += u64::from(ok);
+        stage.sample_fds();
         stage
             .report
             .latencies_us

@@ -17,9 +17,16 @@ use serde::{Deserialize, Serialize};
 use std::io::{Read, Seek, Write};
 use std::time::{Duration, Instant};
 
-/// How long a stage waits for something its neighbours owe it before it gives up on them
-/// (a render the fault injection hangs is noticed by the readers' own, shorter, timeout).
+/// How long a stage waits for something its neighbours owe it before it gives up on them.
+/// Longer than any reader's timeout (`--timeout-ms` is at most [`MAX_TIMEOUT`] with
+/// `--kernel`), which is what notices a hung render.
 pub const STALL: Duration = Duration::from_secs(60);
+/// The longest reader timeout `--kernel` takes: vgem signals a pending fence by itself after
+/// ten seconds, which a longer wait would take for the render.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(8);
+/// The most buffers on an edge: the camera's and the renderer's objects go in one message,
+/// with the two timelines, and a message here carries at most 64 descriptors.
+pub const MAX_BUFFERS: usize = 62;
 /// How often a blocked stage looks whether its neighbours are still there.
 const LOOK_EVERY: Duration = Duration::from_millis(50);
 
@@ -91,8 +98,9 @@ pub struct StageReport {
     /// before the signal (edge 0: camera → renderer by frame; 1 and 2: renderer → encoder and
     /// → display by point).
     pub signals: Vec<(u8, u64, u64)>,
-    /// Waits of this stage that another stage's signal ended: `(edge, id, ns)` just after.
-    pub wakes: Vec<(u8, u64, u64)>,
+    /// Waits of this stage for another stage's fences: `(edge, id, start, end)`, the
+    /// `CLOCK_MONOTONIC` ns when the wait began and just after it ended.
+    pub wakes: Vec<(u8, u64, u64, u64)>,
     /// Fence and point waits.
     pub waits: u64,
     /// Waits that ran out of time.
@@ -105,8 +113,11 @@ pub struct StageReport {
     pub corrupt: Vec<String>,
     /// Library fences created and signalled.
     pub fences: (u64, u64),
-    /// Open descriptors when the stage started, and once its role had dropped everything.
+    /// Open descriptors when the stage started (with the parent's socket it keeps open),
+    /// and once its role had dropped everything.
     pub fds: (usize, usize),
+    /// The most descriptors open at the end of a frame.
+    pub fds_peak: usize,
     /// The validator's reports.
     pub validator_reports: Vec<String>,
     /// Trace events.
@@ -144,13 +155,17 @@ pub struct Stage {
     pub track: Track,
     /// The tallies so far.
     pub report: StageReport,
+    /// When the last [`wait`](Self::wait) began (`CLOCK_MONOTONIC` ns).
+    wait_began: u64,
 }
 
 /// The outcome of [`Stage::wait`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Waited {
-    /// The fence signalled (with or without an error).
+    /// The fence signalled without an error.
     Signalled,
+    /// The fence signalled with this error.
+    Failed(dmabuf::Errno),
     /// The limit passed.
     TimedOut,
 }
@@ -168,15 +183,18 @@ impl Stage {
         limit: Duration,
     ) -> Result<Waited, StageError> {
         self.report.waits += 1;
+        self.wait_began = MonotonicTime::now().as_nanos();
         let deadline = Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match fence.wait_timeout(left.min(LOOK_EVERY)) {
-                Ok(()) | Err(WaitError::Failed(_)) => return Ok(Waited::Signalled),
+                Ok(()) => return Ok(Waited::Signalled),
+                Err(WaitError::Failed(e)) => return Ok(Waited::Failed(e)),
                 Err(WaitError::TimedOut) => {}
             }
             for c in watching.iter().copied().chain([&self.parent]) {
-                if c.hung_up() {
+                // A neighbour that exits after its last signal is no failure: look again.
+                if c.hung_up() && !fence.is_signaled() {
                     return Err(WireError::HungUp { peer: c.peer() }.into());
                 }
             }
@@ -193,10 +211,17 @@ impl Stage {
         self.report.signals.push((edge, id, now));
     }
 
-    /// Notes that this stage's wait for fence `id` of `edge` just ended.
+    /// Notes that this stage's last wait, for fence `id` of `edge`, just ended.
     pub fn woke(&mut self, edge: u8, id: u64) {
         let now = MonotonicTime::now().as_nanos();
-        self.report.wakes.push((edge, id, now));
+        self.report.wakes.push((edge, id, self.wait_began, now));
+    }
+
+    /// Counts the descriptors open now, for the peak.
+    pub fn sample_fds(&mut self) {
+        if let Some(n) = open_fds() {
+            self.report.fds_peak = self.report.fds_peak.max(n);
+        }
     }
 
     /// Receives the next message from `from`, giving up after [`STALL`].
@@ -225,8 +250,10 @@ impl Stage {
 }
 
 /// The number of descriptors this process has open.
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count().saturating_sub(1))
+fn open_fds() -> Option<usize> {
+    let dir = std::fs::read_dir("/proc/self/fd").ok()?;
+    // Less the directory's own descriptor.
+    Some(dir.count().saturating_sub(1))
 }
 
 /// `dmabuf __stage ROLE`: runs the role the parent names on the socket that is standard
@@ -239,7 +266,9 @@ fn open_fds() -> usize {
 pub fn main(role: &str) -> Result<(), crate::Failure> {
     // If the parent dies, so does the stage.
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
-    let fds_before = open_fds();
+    let fds_before = open_fds().ok_or_else(|| {
+        crate::Failure::new("cannot count this stage's descriptors in /proc/self/fd")
+    })?;
     let stdin = std::io::stdin()
         .as_fd()
         .try_clone_to_owned()
@@ -253,6 +282,12 @@ pub fn main(role: &str) -> Result<(), crate::Failure> {
             "the parent sent {msg:?}, not the setup"
         )));
     };
+    if setup.buffers == 0 || setup.buffers > MAX_BUFFERS {
+        return Err(crate::Failure::new(format!(
+            "set up with {} buffers: 1 to {MAX_BUFFERS} work",
+            setup.buffers
+        )));
+    }
     if setup.role.name() != role {
         return Err(crate::Failure::new(format!(
             "started as the {role} stage, set up as the {}",
@@ -272,6 +307,7 @@ pub fn main(role: &str) -> Result<(), crate::Failure> {
         },
         setup,
         parent,
+        wait_began: 0,
     };
     stage.trace.name_process(pid, stage.setup.role.name());
     stage
@@ -286,7 +322,8 @@ pub fn main(role: &str) -> Result<(), crate::Failure> {
     stage.report.validator_reports = take_reports().iter().map(|r| r.to_string()).collect();
     stage.report.trace = stage.trace.events();
     // The parent's socket and the standard input are open as they were at the start.
-    stage.report.fds = (fds_before + 1, open_fds());
+    // A count that cannot be taken at the end shows as a leak.
+    stage.report.fds = (fds_before + 1, open_fds().unwrap_or(usize::MAX));
     let failed = stage.report.error.is_some();
     send_report(&stage.parent, &stage.report).map_err(crate::Failure::new)?;
     if failed {

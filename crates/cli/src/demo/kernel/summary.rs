@@ -6,6 +6,7 @@ use super::devices::Devices;
 use super::stage::{Role, StageReport};
 use crate::demo::Args;
 use crate::plural;
+use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -56,8 +57,9 @@ pub struct KernelSummary {
     /// Per frame delivered, from the start of its capture to the later reader's check,
     /// sorted.
     pub latencies: Vec<Duration>,
-    /// Per wait that another stage's signal ended, from just before the signal (in the
-    /// signalling process) to just after the wake (in the waiting one), sorted.
+    /// Per wait for another stage's fence that ended with its signal, from just before the
+    /// signal (in the signalling process) or the start of the wait if that came later, to
+    /// just after the wake (in the waiting process), sorted.
     pub fence_latencies: Vec<Duration>,
 }
 
@@ -86,19 +88,26 @@ impl KernelSummary {
         stages: Vec<(Role, StageReport)>,
     ) -> KernelSummary {
         let by = |role| stages.iter().find(|(r, _)| *r == role).map(|(_, rep)| rep);
-        let readers: Vec<&StageReport> = [Role::Encoder, Role::Display]
+        // Per reader, each frame's first intact arrival (a frame rendered again after one
+        // reader gave up on it arrives twice at the other).
+        let readers: Vec<HashMap<u64, u64>> = [Role::Encoder, Role::Display]
             .into_iter()
             .filter_map(by)
+            .map(|r| {
+                let mut first = HashMap::new();
+                for &(frame, us) in &r.delivered {
+                    first.entry(frame).or_insert(us);
+                }
+                first
+            })
             .collect();
         let mut latencies = Vec::new();
-        for &(frame, us) in readers.first().map_or(&[][..], |r| &r.delivered[..]) {
-            let others = readers[1..]
-                .iter()
-                .map(|r| r.delivered.iter().find(|(f, _)| *f == frame).map(|d| d.1));
-            let all: Option<Vec<u64>> = others.collect();
-            if let Some(all) = all {
-                let worst = all.into_iter().fold(us, u64::max);
-                latencies.push(Duration::from_micros(worst));
+        if let Some((one, others)) = readers.split_first() {
+            for (frame, &us) in one {
+                let all: Option<Vec<u64>> = others.iter().map(|r| r.get(frame).copied()).collect();
+                if let Some(all) = all {
+                    latencies.push(Duration::from_micros(all.into_iter().fold(us, u64::max)));
+                }
             }
         }
         latencies.sort();
@@ -120,16 +129,18 @@ impl KernelSummary {
             validator_reports: sum(|r| r.validator_reports.len() as u64),
         };
         // Each wake beside the signal (in another process) that ended it.
-        let signals: std::collections::HashMap<(u8, u64), u64> = stages
+        let signals: HashMap<(u8, u64), u64> = stages
             .iter()
             .flat_map(|(_, r)| r.signals.iter().map(|&(e, id, ns)| ((e, id), ns)))
             .collect();
         let mut fence_latencies: Vec<Duration> = stages
             .iter()
             .flat_map(|(_, r)| &r.wakes)
-            .filter_map(|&(e, id, woke)| {
-                let signalled = *signals.get(&(e, id))?;
-                Some(Duration::from_nanos(woke.saturating_sub(signalled)))
+            .filter_map(|&(e, id, began, woke)| {
+                // From the signal, or from the start of the wait if the signal came first
+                // (then it is the time to notice a signalled fence through the kernel).
+                let from = (*signals.get(&(e, id))?).max(began);
+                Some(Duration::from_nanos(woke.saturating_sub(from)))
             })
             .collect();
         fence_latencies.sort();
@@ -250,14 +261,14 @@ impl fmt::Display for KernelSummary {
         for (role, r) in &self.stages {
             writeln!(
                 f,
-                "  {:<11} per frame: {}",
+                "  {:<11} per attempt: {}",
                 role.name(),
                 pcts(&sorted_us(r.latencies_us.iter().copied()))
             )?;
         }
         writeln!(
             f,
-            "  waits       {} ({} timed out); signal -> wake across processes: {}",
+            "  waits       {} ({} timed out); signal (or wait) -> wake across processes: {}",
             c.waits,
             c.timeouts,
             pcts(&self.fence_latencies)
@@ -283,7 +294,15 @@ impl fmt::Display for KernelSummary {
         let fds: Vec<String> = self
             .stages
             .iter()
-            .map(|(role, r)| format!("{} {} -> {}", role.name(), r.fds.0, r.fds.1))
+            .map(|(role, r)| {
+                format!(
+                    "{} {} -> {} (peak {})",
+                    role.name(),
+                    r.fds.0,
+                    r.fds.1,
+                    r.fds_peak
+                )
+            })
             .collect();
         writeln!(
             f,
@@ -329,16 +348,16 @@ mod tests {
         camera.signals = vec![(0, 0, 1_000), (0, 1, 2_000), (0, 2, 3_000)];
         let mut renderer = stage(11);
         renderer.rerendered = 1;
-        renderer.wakes = vec![(0, 0, 1_500), (0, 1, 2_100), (0, 2, 3_900)];
+        renderer.wakes = vec![(0, 0, 0, 1_500), (0, 1, 2_050, 2_100), (0, 2, 0, 3_900)];
         renderer.signals = vec![(1, 1, 5_000), (2, 1, 5_000)];
         let mut encoder = stage(12);
         encoder.delivered = vec![(0, 700), (1, 800), (2, 900)];
-        encoder.wakes = vec![(1, 1, 5_300)];
+        encoder.wakes = vec![(1, 1, 4_000, 5_300)];
         encoder.timeouts = 1;
         let mut display = stage(13);
         // Frame 1 never reached the display intact.
         display.delivered = vec![(0, 750), (2, 1000)];
-        display.wakes = vec![(2, 1, 5_200)];
+        display.wakes = vec![(2, 1, 4_000, 5_200)];
         vec![
             (Role::Camera, camera),
             (Role::Renderer, renderer),
@@ -373,11 +392,12 @@ mod tests {
             s.latencies,
             [Duration::from_micros(750), Duration::from_micros(1000)]
         );
-        // Five wakes, each beside its signal in another stage.
+        // Five wakes, each beside its signal in another stage (frame 1's wait began after
+        // the signal: 50 ns to notice it).
         let ns = |n| Duration::from_nanos(n);
         assert_eq!(
             s.fence_latencies,
-            [ns(100), ns(200), ns(300), ns(500), ns(900)]
+            [ns(50), ns(200), ns(300), ns(500), ns(900)]
         );
         assert_eq!(percentile(&s.fence_latencies, 50.0), ns(300));
         assert_eq!(s.failure().as_deref(), Some("1 frame lost"));

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Draws one criterion benchmark group as an SVG line chart: cost against size.
+
+Reads what `cargo bench` left in target/criterion/<group>/: every benchmark of the group whose
+parameter is a number (criterion's `BenchmarkId::new(function, size)`), one line per function,
+the median estimate of each size as a point. Both axes are logarithmic by default, so a
+constant cost is flat, a linear one a straight line of slope 1 and a logarithmic one a curve
+that flattens. Standard library only.
+
+    python3 curves/plot.py GROUP OUT.svg [--criterion target/criterion] [--title TEXT]
+                           [--linear-y] [--note TEXT]
+
+Example, after `cargo bench -p dmabuf --bench chain_lookup`:
+
+    python3 curves/plot.py "chain find_seqno" curves/chain_lookup.svg \
+        --title "Timeline point lookup vs pending points"
+"""
+
+import argparse
+import json
+import math
+import pathlib
+import sys
+
+COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
+WIDTH, HEIGHT = 720, 440
+LEFT, RIGHT, TOP, BOTTOM = 80, 200, 50, 60
+
+
+def load(root, group):
+    """{function: [(size, median ns)]} of the group's benchmarks with numeric parameters."""
+    lines = {}
+    base = root / group.replace("/", "_")
+    if not base.is_dir():
+        sys.exit(f"no criterion results for group {group!r} under {root}")
+    for meta in base.glob("**/new/benchmark.json"):
+        bench = json.loads(meta.read_text())
+        try:
+            size = float(bench["value_str"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        estimates = json.loads((meta.parent / "estimates.json").read_text())
+        median = estimates["median"]["point_estimate"]
+        lines.setdefault(bench["function_id"], []).append((size, median))
+    for points in lines.values():
+        points.sort()
+    if not lines:
+        sys.exit(f"group {group!r} has no benchmark with a numeric parameter")
+    return lines
+
+
+def ticks(lo, hi, log):
+    """Tick values between lo and hi: powers of ten (log) or five even steps."""
+    if log:
+        first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+        return [10.0**e for e in range(first, last + 1)]
+    step = (hi - lo) / 5 or 1
+    return [lo + i * step for i in range(6)]
+
+
+def label(v):
+    if v >= 1e9:
+        return f"{v / 1e9:.3g} s"
+    if v >= 1e6:
+        return f"{v / 1e6:.3g} ms"
+    if v >= 1e3:
+        return f"{v / 1e3:.3g} µs"
+    return f"{v:.3g} ns"
+
+
+def size_label(v):
+    return f"{v:,.0f}"
+
+
+def svg(lines, title, note, log_y):
+    xs = [x for pts in lines.values() for x, _ in pts]
+    ys = [y for pts in lines.values() for _, y in pts]
+    x_ticks = ticks(min(xs), max(xs), True)
+    y_ticks = ticks(min(ys), max(ys), log_y) if log_y else ticks(0, max(ys) * 1.1, False)
+    x_lo, x_hi = math.log10(x_ticks[0]), math.log10(x_ticks[-1])
+    if log_y:
+        y_lo, y_hi = math.log10(y_ticks[0]), math.log10(y_ticks[-1])
+    else:
+        y_lo, y_hi = y_ticks[0], y_ticks[-1]
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def px(x):
+        return LEFT + (math.log10(x) - x_lo) / ((x_hi - x_lo) or 1) * plot_w
+
+    def py(y):
+        v = math.log10(y) if log_y else y
+        return TOP + plot_h - (v - y_lo) / ((y_hi - y_lo) or 1) * plot_h
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+        f'font-family="sans-serif" font-size="12">',
+        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>',
+        f'<text x="{WIDTH / 2}" y="24" text-anchor="middle" font-size="15">{title}</text>',
+    ]
+    for t in x_ticks:
+        x = px(t)
+        out.append(f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{TOP + plot_h}" stroke="#ddd"/>')
+        out.append(
+            f'<text x="{x:.1f}" y="{TOP + plot_h + 18}" text-anchor="middle">{size_label(t)}</text>'
+        )
+    for t in y_ticks:
+        if log_y and t <= 0:
+            continue
+        y = py(t)
+        out.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_w}" y2="{y:.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{LEFT - 8}" y="{y + 4:.1f}" text-anchor="end">{label(t)}</text>')
+    out.append(
+        f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#333"/>'
+    )
+    out.append(
+        f'<text x="{LEFT + plot_w / 2}" y="{HEIGHT - 18}" text-anchor="middle">size (log scale)</text>'
+    )
+    axis = "median cost (log scale)" if log_y else "median cost"
+    out.append(
+        f'<text x="18" y="{TOP + plot_h / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 18 {TOP + plot_h / 2})">{axis}</text>'
+    )
+    for i, (name, pts) in enumerate(sorted(lines.items())):
+        colour = COLOURS[i % len(COLOURS)]
+        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
+        out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for x, y in pts:
+            out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{colour}"/>')
+        ly = TOP + 16 + 20 * i
+        out.append(
+            f'<line x1="{LEFT + plot_w + 14}" y1="{ly - 4}" x2="{LEFT + plot_w + 34}" '
+            f'y2="{ly - 4}" stroke="{colour}" stroke-width="2"/>'
+        )
+        out.append(f'<text x="{LEFT + plot_w + 40}" y="{ly}">{name}</text>')
+    if note:
+        out.append(f'<text x="{LEFT}" y="{TOP - 8}" font-size="11" fill="#555">{note}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("group", help="the criterion benchmark group's name")
+    parser.add_argument("out", help="the SVG file to write")
+    parser.add_argument("--criterion", default="target/criterion", help="criterion's directory")
+    parser.add_argument("--title", help="the chart's title (default: the group)")
+    parser.add_argument("--note", default="", help="a line above the chart (machine, date)")
+    parser.add_argument("--linear-y", action="store_true", help="a linear cost axis")
+    args = parser.parse_args()
+    lines = load(pathlib.Path(args.criterion), args.group)
+    text = svg(lines, args.title or args.group, args.note, not args.linear_y)
+    pathlib.Path(args.out).write_text(text)
+    for name, pts in sorted(lines.items()):
+        print(name + ": " + ", ".join(f"{size_label(x)} -> {label(y)}" for x, y in pts))
+
+
+if __name__ == "__main__":
+    main()
