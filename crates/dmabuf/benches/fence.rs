@@ -11,7 +11,7 @@
 //!   once, both threads on a CPU (target: fences ≥10x faster than Mutex+Condvar). `parked`:
 //!   the peer first busy-works 50 µs, longer than any spin, so every waiter sleeps in the
 //!   kernel (target: fences ≤1.2x the raw futex).
-//! * `merge/N` — merge of N pending fences from distinct contexts vs the obvious
+//! * `merge/N` — merge of N pending fences (1 to 1,024) from distinct contexts vs the obvious
 //!   implementation (collect, sort by context, dedup, allocate a shared slice).
 //! * `chain_find_seqno` — find_seqno in a 4096-node chain of pending points vs a linear scan of
 //!   a `Vec<(u64, Fence)>` for the same point.
@@ -207,7 +207,7 @@ fn naive_merge(fences: &[Fence]) -> Arc<[Fence]> {
 fn merge_n(c: &mut Criterion) {
     let mut g = c.benchmark_group("merge");
     let mut keep = Vec::new();
-    for n in [1usize, 2, 8, 32] {
+    for n in [1usize, 4, 16, 64, 256, 1024] {
         let fences: Vec<Fence> = (0..n)
             .map(|i| {
                 let (issuer, f) = FenceContext::new("bench", format!("merge{i}")).next_fence();

@@ -9,6 +9,10 @@
 //!
 //! Both create and close their eventfds inside the iteration.
 //!
+//! * `reactor per event vs pending fds/<N>` — one event's cost (bridge an eventfd, make it
+//!   readable, wait for its fence) while N other eventfds stay watched and never fire: the
+//!   epoll set and the entries table hold N + 1, and the cost should not grow with N.
+//!
 //! Run: `cargo bench -p dmabuf-linux --bench reactor`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -80,12 +84,45 @@ fn bridge(c: &mut Criterion) {
     g.finish();
 }
 
+fn per_event_vs_pending(c: &mut Criterion) {
+    let mut g = c.benchmark_group("reactor per event vs pending fds");
+    for pending in [1usize, 100, 1_000, 10_000] {
+        let reactor = Reactor::new().expect("reactor");
+        // The idle fds: watched until the reactor drops, never readable.
+        for _ in 0..pending {
+            let fd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).expect("eventfd");
+            reactor
+                .watch(fd, |_| unreachable!("an idle fd never fires"))
+                .map_err(|(e, _)| e)
+                .expect("watch");
+        }
+        g.bench_with_input(
+            criterion::BenchmarkId::new("reactor", pending),
+            &pending,
+            |b, _| {
+                b.iter(|| {
+                    let fd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
+                        .expect("eventfd");
+                    let poke = rustix::io::dup(&fd).expect("dup");
+                    let fence = reactor
+                        .bridge(fd, "bench", "eventfd", |_| (FenceStatus::Signaled, None))
+                        .map_err(|(e, _)| e)
+                        .expect("bridge");
+                    rustix::io::write(&poke, &1u64.to_ne_bytes()).expect("poke");
+                    fence.wait_for_signal();
+                });
+            },
+        );
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(20)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = bridge
+    targets = bridge, per_event_vs_pending
 }
 criterion_main!(benches);
