@@ -25,9 +25,9 @@ enum Command {
     /// encoder and USB gadget, evictions, a scripted hang and its recovery).
     Demo(demo::Args),
     /// Measure the library's hot paths against their baselines: a table of ratios, in about
-    /// 0.6 seconds.
+    /// 1 second.
     ///
-    /// With the default arguments it takes about 0.6 seconds in a release build on 2 cores
+    /// With the default arguments it takes about 1 second in a release build on 2 cores
     /// (a debug build is several times slower); the time grows with --rounds, and --quick
     /// takes a fraction of it. On a terminal a progress bar on stderr names the case being
     /// measured.

@@ -13,14 +13,20 @@ fn every_case_measures_both_sides() {
         quick: true,
         ..Args::default()
     });
-    assert_eq!(rows.len(), 4);
+    assert_eq!(rows.len(), 5);
     for r in &rows {
         assert!(r.value_ns > 0.0 && r.baseline_ns > 0.0, "{r:?}");
         assert!(r.ratio.is_finite() && r.ratio > 0.0, "{r:?}");
+        assert!(r.ratio_min <= r.ratio && r.ratio <= r.ratio_max, "{r:?}");
     }
     let printed = table(&rows);
     assert_eq!(printed.lines().count(), 1 + rows.len());
     assert!(printed.contains("lock_all 8 of 1024"));
+    assert!(printed.contains("seen acquisition, validator on"));
+    assert!(
+        !dmabuf::lockdep::is_enabled(),
+        "bench leaves the validator off"
+    );
 }
 
 #[test]
@@ -36,12 +42,12 @@ fn json_has_the_documented_fields() {
     );
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let rows = rows.as_array().expect("an array");
-    assert_eq!(rows.len(), 4);
+    assert_eq!(rows.len(), 5);
     for r in rows {
         for field in ["name", "baseline"] {
             assert!(r[field].is_string(), "{field} in {r}");
         }
-        for field in ["value_ns", "baseline_ns", "ratio"] {
+        for field in ["value_ns", "baseline_ns", "ratio", "ratio_min", "ratio_max"] {
             assert!(r[field].as_f64().is_some_and(|v| v > 0.0), "{field} in {r}");
         }
     }
@@ -57,12 +63,12 @@ fn help_says_how_long_it_takes() {
             .expect("run dmabuf");
         assert_eq!(out.status.code(), Some(0));
         let help = String::from_utf8_lossy(&out.stdout);
-        assert!(help.contains("in about 0.6 seconds"), "{flag}: {help}");
+        assert!(help.contains("in about 1 second"), "{flag}: {help}");
     }
     let out = Command::new(env!("CARGO_BIN_EXE_dmabuf"))
         .arg("--help")
         .env("NO_COLOR", "1")
         .output()
         .expect("run dmabuf");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("in about 0.6 seconds"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("in about 1 second"));
 }

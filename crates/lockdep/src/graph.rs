@@ -137,6 +137,12 @@ pub(crate) fn add_edge(
     None
 }
 
+/// Forgets every recorded dependency.
+#[cfg(test)]
+pub(crate) fn forget_all() {
+    *GRAPH.lock() = None;
+}
+
 /// Whether `held -> next` has been recorded with any kind.
 pub fn has_dependency(held: ClassId, next: ClassId) -> bool {
     GRAPH

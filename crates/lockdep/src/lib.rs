@@ -55,6 +55,7 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+mod chains;
 pub mod class;
 mod delivery;
 pub mod docs;

@@ -19,11 +19,14 @@ static PRIMED: Once = Once::new();
 
 /// Records the canonical order once (done automatically on first use).
 pub fn ensure_primed() {
-    PRIMED.call_once(|| {
-        record(&RESERVATION, &RECLAIM);
-        record(&RECLAIM, &FENCE_SIGNALLING);
-        record(&RESERVATION, &FENCE_SIGNALLING);
-    });
+    PRIMED.call_once(record_canonical);
+}
+
+/// Records the canonical order.
+pub(crate) fn record_canonical() {
+    record(&RESERVATION, &RECLAIM);
+    record(&RECLAIM, &FENCE_SIGNALLING);
+    record(&RESERVATION, &FENCE_SIGNALLING);
 }
 
 /// Declares that each class is taken while the previous ones are held, as if a thread had

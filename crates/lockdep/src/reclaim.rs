@@ -28,6 +28,7 @@ std::thread_local! {
 }
 
 /// Annotates an allocation that may reclaim (kernel: `might_alloc(GFP_KERNEL)`).
+#[inline]
 pub fn might_reclaim() {
     if !held::is_enabled() || NO_RECLAIM.with(Cell::get) > 0 {
         return;
@@ -46,6 +47,7 @@ pub struct ReclaimScope {
 
 /// Enters a reclaim path (kernel: `fs_reclaim_acquire()`), e.g. an evicting allocator's slow
 /// path or a shrinker.
+#[inline]
 pub fn reclaim_scope() -> ReclaimScope {
     let recorded = held::is_enabled();
     if recorded {
@@ -58,6 +60,7 @@ pub fn reclaim_scope() -> ReclaimScope {
 }
 
 impl Drop for ReclaimScope {
+    #[inline]
     fn drop(&mut self) {
         if self.recorded {
             held::release(&RECLAIM, 0);

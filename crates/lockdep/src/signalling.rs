@@ -59,18 +59,21 @@ pub struct SignallingSection {
 /// }
 /// assert!(!in_signalling_section());
 /// ```
+#[inline]
 pub fn begin_signalling() -> SignallingSection {
-    let owner = held::is_enabled() && !held::is_held(&FENCE_SIGNALLING);
-    if owner {
-        held::acquire(&FENCE_SIGNALLING, Mode::Shared, SECTION);
-    }
     SignallingSection {
-        owner,
+        owner: held::is_enabled() && enter_section(),
         _not_send: PhantomData,
     }
 }
 
+/// Acquires the pseudo-lock for a section unless one is open; answers whether it did.
+fn enter_section() -> bool {
+    held::acquire_unless_held(&FENCE_SIGNALLING, Mode::Shared, SECTION)
+}
+
 impl Drop for SignallingSection {
+    #[inline]
     fn drop(&mut self) {
         if self.owner {
             held::release(&FENCE_SIGNALLING, 0);
@@ -85,8 +88,17 @@ pub fn in_signalling_section() -> bool {
 
 /// Annotates a blocking fence wait (kernel: `__dma_fence_might_wait()`): records "every lock
 /// held here is held around a fence wait", and reports a wait inside a signalling section.
+#[inline]
 pub fn might_wait() {
-    if !held::is_enabled() {
+    if held::is_enabled() {
+        might_wait_enabled();
+    }
+}
+
+/// [`might_wait`] with validation on.
+fn might_wait_enabled() {
+    // Outside a section, on a stack whose wait was validated before: nothing to do.
+    if held::momentary_exclusive_known(&FENCE_SIGNALLING) {
         return;
     }
     // Reported while the stack is untouched: a report that panics leaves the section held

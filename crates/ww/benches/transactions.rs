@@ -30,7 +30,12 @@
 //!
 //! The goal: WW throughput at least 0.7× the `std_sorted` baseline.
 //!
-//! Run: `cargo bench -p dmabuf-ww --bench transactions [filter]`.
+//! Built with the `lockdep` feature (as `cargo bench --workspace` builds it: the `dmabuf`
+//! command asks for it), the bench switches the validator off first, so it measures the locks
+//! with the validator compiled in and off; without the feature, with the validator compiled
+//! out. Running it both ways compares the two.
+//!
+//! Run: `cargo bench -p dmabuf-ww --bench transactions [--features lockdep] [-- filter]`.
 
 mod common;
 
@@ -435,13 +440,42 @@ criterion_group! {
     targets = transactions
 }
 
+/// The filter criterion was given, if any: the first argument that is neither an option nor
+/// the value of one.
+fn filter() -> Option<String> {
+    const VALUED: [&str; 13] = [
+        "--warm-up-time",
+        "--measurement-time",
+        "--sample-size",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--save-baseline",
+        "--baseline",
+        "--load-baseline",
+        "--profile-time",
+        "--output-format",
+        "--color",
+    ];
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if VALUED.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            return Some(a);
+        }
+    }
+    None
+}
+
 fn main() {
+    dmabuf_lockdep::set_enabled(false);
     benches();
     Criterion::default().configure_from_args().final_summary();
     // `cargo bench ... -- <filter>` runs the interleaved comparison only if the filter names
     // it (or there is none).
-    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    if filter.is_none_or(|f| "interleaved".contains(&f)) {
+    if filter().is_none_or(|f| "interleaved".contains(&f)) {
         interleaved();
     }
 }

@@ -36,28 +36,24 @@ mod imp {
     }
 
     /// A context as the validator knows it.
+    ///
+    /// Each hook is inlined as far as its check that the validator is on for this context;
+    /// what it does then is a call, so a context made while the validator is off costs its
+    /// caller a test of `id` per hook and nothing else.
     pub(crate) struct Ctx {
         class: &'static WwClass,
         id: Option<WwCtxId>,
     }
 
     impl Ctx {
+        #[inline]
         pub(crate) fn init(class: &'static WwClass) -> Self {
             if !dmabuf_lockdep::is_enabled() {
                 return Ctx { class, id: None };
             }
-            let id = ww::acquire_init(class.lockdep_mutex_class());
-            // No context is made if the acquisition reports by panicking: end it.
-            let end = Finally(Some(move || ww::acquire_fini(id)));
-            dmabuf_lockdep::acquire(
-                class.lockdep_acquire_class(),
-                Mode::Exclusive,
-                Acquire::default(),
-            );
-            end.defuse();
             Ctx {
                 class,
-                id: Some(id),
+                id: Some(init(class)),
             }
         }
 
@@ -67,35 +63,25 @@ mod imp {
             self.id.is_none()
         }
 
+        #[inline]
         pub(crate) fn done(&self) {
             if let Some(id) = self.id {
                 ww::acquire_done(id);
             }
         }
 
+        #[inline]
         pub(crate) fn fini(&self) {
             if let Some(id) = self.id {
-                let class = self.class;
-                let _release = Finally(Some(move || {
-                    dmabuf_lockdep::release(class.lockdep_acquire_class(), 0);
-                }));
-                ww::acquire_fini(id);
+                fini(self.class, id);
             }
         }
 
         /// About to lock `instance` through this context (call before blocking).
+        #[inline]
         pub(crate) fn before_lock(&self, class: &'static WwClass, instance: usize, slow: bool) {
             if let Some(id) = self.id {
-                ww::before_lock(id, class.lockdep_mutex_class(), instance, slow);
-                dmabuf_lockdep::acquire(
-                    class.lockdep_mutex_class(),
-                    Mode::Exclusive,
-                    Acquire {
-                        trylock: false,
-                        instance: 0,
-                        nest: Some(self.class.lockdep_acquire_class()),
-                    },
-                );
+                before_lock(self.class, id, class, instance, slow);
             }
         }
 
@@ -103,22 +89,14 @@ mod imp {
         /// (kernel: `ww_mutex_trylock` with a context goes through `ww_mutex_lock_acquired`,
         /// which checks `done` and the contended lock); it cannot block, so it is checked
         /// only once it succeeded.
+        #[inline]
         pub(crate) fn trylocked(&self, class: &'static WwClass, instance: usize) {
             if let Some(id) = self.id {
-                ww::before_lock(id, class.lockdep_mutex_class(), instance, false);
-                dmabuf_lockdep::acquire(
-                    class.lockdep_mutex_class(),
-                    Mode::Exclusive,
-                    Acquire {
-                        trylock: true,
-                        instance: 0,
-                        nest: Some(self.class.lockdep_acquire_class()),
-                    },
-                );
-                ww::locked(id, instance);
+                trylocked(self.class, id, class, instance);
             }
         }
 
+        #[inline]
         pub(crate) fn locked(&self, instance: usize) {
             if let Some(id) = self.id {
                 ww::locked(id, instance);
@@ -126,26 +104,101 @@ mod imp {
         }
 
         /// The attempt did not lock (`deadlock`: it was answered Deadlock).
+        #[inline]
         pub(crate) fn failed(&self, class: &'static WwClass, instance: usize, deadlock: bool) {
             if let Some(id) = self.id {
-                let _release = Finally(Some(move || {
-                    dmabuf_lockdep::release(class.lockdep_mutex_class(), 0);
-                }));
-                if deadlock {
-                    ww::deadlock(id, instance);
-                }
+                failed(id, class, instance, deadlock);
             }
         }
 
+        #[inline]
         pub(crate) fn unlocked(&self, class: &'static WwClass, instance: usize) {
             if let Some(id) = self.id {
-                let _forget = Finally(Some(move || ww::unlocked(id, instance)));
-                dmabuf_lockdep::release(class.lockdep_mutex_class(), 0);
+                unlocked(id, class, instance);
             }
         }
     }
 
+    /// A new context of `class` on this thread, acquired as a lock of its acquire class.
+    fn init(class: &'static WwClass) -> WwCtxId {
+        let id = ww::acquire_init(class.lockdep_mutex_class());
+        // No context is made if the acquisition reports by panicking: end it.
+        let end = Finally(Some(move || ww::acquire_fini(id)));
+        dmabuf_lockdep::acquire(
+            class.lockdep_acquire_class(),
+            Mode::Exclusive,
+            Acquire::default(),
+        );
+        end.defuse();
+        id
+    }
+
+    /// The end of context `id` of `class`, and the release of its acquire class.
+    fn fini(class: &'static WwClass, id: WwCtxId) {
+        let _release = Finally(Some(move || {
+            dmabuf_lockdep::release(class.lockdep_acquire_class(), 0);
+        }));
+        ww::acquire_fini(id);
+    }
+
+    /// A lock of `class` through context `id` of `ctx_class`, nested under the context.
+    fn before_lock(
+        ctx_class: &'static WwClass,
+        id: WwCtxId,
+        class: &'static WwClass,
+        instance: usize,
+        slow: bool,
+    ) {
+        ww::before_lock(id, class.lockdep_mutex_class(), instance, slow);
+        dmabuf_lockdep::acquire(
+            class.lockdep_mutex_class(),
+            Mode::Exclusive,
+            Acquire {
+                trylock: false,
+                instance: 0,
+                nest: Some(ctx_class.lockdep_acquire_class()),
+            },
+        );
+    }
+
+    /// A trylock of `class` through context `id` of `ctx_class` that succeeded.
+    fn trylocked(
+        ctx_class: &'static WwClass,
+        id: WwCtxId,
+        class: &'static WwClass,
+        instance: usize,
+    ) {
+        ww::before_lock(id, class.lockdep_mutex_class(), instance, false);
+        dmabuf_lockdep::acquire(
+            class.lockdep_mutex_class(),
+            Mode::Exclusive,
+            Acquire {
+                trylock: true,
+                instance: 0,
+                nest: Some(ctx_class.lockdep_acquire_class()),
+            },
+        );
+        ww::locked(id, instance);
+    }
+
+    /// An attempt through context `id` that did not lock.
+    fn failed(id: WwCtxId, class: &'static WwClass, instance: usize, deadlock: bool) {
+        let _release = Finally(Some(move || {
+            dmabuf_lockdep::release(class.lockdep_mutex_class(), 0);
+        }));
+        if deadlock {
+            ww::deadlock(id, instance);
+        }
+    }
+
+    /// An unlock through context `id`.
+    fn unlocked(id: WwCtxId, class: &'static WwClass, instance: usize) {
+        let _forget = Finally(Some(move || ww::unlocked(id, instance)));
+        dmabuf_lockdep::release(class.lockdep_mutex_class(), 0);
+    }
+
     /// A lock without a context: a plain exclusive lock of the mutex class.
+    #[inline]
     pub(crate) fn plain_acquire(class: &'static WwClass, instance: usize, trylock: bool) {
         dmabuf_lockdep::acquire(
             class.lockdep_mutex_class(),
@@ -159,11 +212,13 @@ mod imp {
     }
 
     /// The release of a lock taken without a context (or of a failed attempt).
+    #[inline]
     pub(crate) fn plain_release(class: &'static WwClass, instance: usize) {
         dmabuf_lockdep::release(class.lockdep_mutex_class(), instance);
     }
 
     /// Whether plain acquisitions are being recorded (so a failed attempt is released).
+    #[inline]
     pub(crate) fn recording() -> bool {
         dmabuf_lockdep::is_enabled()
     }

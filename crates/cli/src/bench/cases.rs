@@ -1,11 +1,12 @@
 //! The cases of `dmabuf bench`, each the library's operation beside its plain baseline (the
 //! same pairs as the criterion benches: `crates/dmabuf/benches/{fence,buf}.rs`,
-//! `crates/ww/benches/transactions.rs`).
+//! `crates/ww/benches/transactions.rs`, `crates/lockdep/benches/lockdep.rs`).
 
 use super::Case;
 use dmabuf::buf::exporters::SystemHeap;
 use dmabuf::buf::{Device, DeviceCaps, Direction, HostMemory, Memory, SgTable};
 use dmabuf::fence::FenceContext;
+use dmabuf::lockdep::{self, LockClass};
 use dmabuf_ww::{AcquireCtx, WwClass, WwMutex};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -39,9 +40,18 @@ pub(super) fn all() -> Vec<Case> {
         Case {
             name: "lock_all 8 of 1024, 2 threads",
             baseline: "sorted std Mutexes, 2 threads",
-            ops: 100_000,
+            // Rounds of tens of milliseconds: a scheduler tick given to another process
+            // lands on both sides of a round alike.
+            ops: 300_000,
             value: ww_transactions,
             base: std_transactions,
+        },
+        Case {
+            name: "seen acquisition, validator on",
+            baseline: "the same, validator off",
+            ops: 500_000,
+            value: tracked_validator_on,
+            base: tracked_validator_off,
         },
     ]
 }
@@ -156,24 +166,41 @@ fn raw_map_cycle(n: u64) -> Duration {
     t.elapsed()
 }
 
-/// Objects and set size of the transaction cases (light contention).
+/// Objects and set size of the transaction cases (light contention), and the sets each
+/// thread cycles through: the criterion bench's `n8_of_m1024` shape, sets and generator.
 const OBJECTS: usize = 1024;
 const SET: usize = 8;
+const POOL: usize = 1024;
 const THREADS: u64 = 2;
 
 static CLASS: WwClass = WwClass::wound_wait("dmabuf-bench.transactions");
 
-/// The random sets of thread `t` (xorshift, fixed seeds): the same for both sides.
+/// The random sets of thread `t` (xorshift, fixed seeds; the criterion bench's, so both
+/// measure the same transactions): the same for both sides.
 fn sets(t: u64) -> Vec<[usize; SET]> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (t + 1);
-    (0..256)
+    let seed = 0x5EED_0000 + (SET * 1_000_003 + OBJECTS * 7) as u64 + t;
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..POOL)
         .map(|_| {
             std::array::from_fn(|_| {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                (x % OBJECTS as u64) as usize
+                (((x >> 32) * OBJECTS as u64) >> 32) as usize
             })
+        })
+        .collect()
+}
+
+/// Each thread's sets as references into `objects`, made before the clock starts (as the
+/// criterion bench does: how the sets are laid out is part of what both sides pay).
+fn refs<T>(objects: &[T]) -> Vec<Vec<Vec<&T>>> {
+    (0..THREADS)
+        .map(|t| {
+            sets(t)
+                .iter()
+                .map(|set| set.iter().map(|&i| &objects[i]).collect())
+                .collect()
         })
         .collect()
 }
@@ -201,15 +228,12 @@ fn threads(n: u64, work: impl Fn(u64, u64) + Sync) -> Duration {
 
 fn ww_transactions(n: u64) -> Duration {
     let objects: Vec<WwMutex<u64>> = (0..OBJECTS).map(|_| WwMutex::new(&CLASS, 0)).collect();
-    let per_thread: Vec<Vec<[usize; SET]>> = (0..THREADS).map(sets).collect();
+    let per_thread = refs(&objects);
     threads(n, |t, count| {
         let sets = &per_thread[t as usize];
-        let mut refs: Vec<&WwMutex<u64>> = Vec::with_capacity(SET);
         for k in 0..count as usize {
-            refs.clear();
-            refs.extend(sets[k % sets.len()].iter().map(|&i| &objects[i]));
             let ctx = AcquireCtx::new(&CLASS);
-            if let Ok(mut guards) = ctx.lock_all(&refs) {
+            if let Ok(mut guards) = ctx.lock_all(&sets[k % sets.len()]) {
                 ctx.done();
                 for g in &mut guards {
                     *g += 1;
@@ -221,14 +245,14 @@ fn ww_transactions(n: u64) -> Duration {
 
 fn std_transactions(n: u64) -> Duration {
     let objects: Vec<Mutex<u64>> = (0..OBJECTS).map(|_| Mutex::new(0)).collect();
-    let per_thread: Vec<Vec<[usize; SET]>> = (0..THREADS).map(sets).collect();
+    let per_thread = refs(&objects);
     threads(n, |t, count| {
         let sets = &per_thread[t as usize];
         let mut order: Vec<&Mutex<u64>> = Vec::with_capacity(SET);
         let mut guards = Vec::with_capacity(SET);
         for k in 0..count as usize {
             order.clear();
-            order.extend(sets[k % sets.len()].iter().map(|&i| &objects[i]));
+            order.extend_from_slice(&sets[k % sets.len()]);
             order.sort_unstable_by_key(|m| std::ptr::from_ref::<Mutex<u64>>(m) as usize);
             order.dedup_by_key(|m| std::ptr::from_ref::<Mutex<u64>>(m) as usize);
             for m in &order {
@@ -240,4 +264,29 @@ fn std_transactions(n: u64) -> Duration {
             guards.clear();
         }
     })
+}
+
+static TRACKED: LockClass = LockClass::new("dmabuf-bench.tracked");
+
+fn tracked_validator_on(n: u64) -> Duration {
+    tracked(n, true)
+}
+
+fn tracked_validator_off(n: u64) -> Duration {
+    tracked(n, false)
+}
+
+/// `n` lock+unlock of a tracked mutex with the validator on or off (it is off again after),
+/// taken once before the clock starts so that its chain is one the validator has seen.
+fn tracked(n: u64, on: bool) -> Duration {
+    let m = lockdep::Mutex::new(&TRACKED, 0u64);
+    lockdep::set_enabled(on);
+    *m.lock() += 1;
+    let t = Instant::now();
+    for _ in 0..n {
+        *black_box(&m).lock() += 1;
+    }
+    let took = t.elapsed();
+    lockdep::set_enabled(false);
+    took
 }

@@ -2,13 +2,18 @@
 //!
 //! Each case times the library's operation and a baseline doing the nearest plain-Rust
 //! equivalent, back to back, for several rounds; a case reports the median of each and the
-//! median over rounds of each round's own ratio (value / baseline: lower is better, 1.0 is
-//! as fast as the baseline). Interleaving keeps a noisy stretch of a shared machine from
-//! landing on one side only. The criterion benches under `crates/*/benches` measure the same
-//! paths with more statistics (`BENCHMARKS.md`); this is the quick look.
+//! median over rounds of each round's own ratio, with the range of those ratios. The ratio is
+//! a cost: value / baseline time, lower is better, 1.0 is as fast as the baseline (the
+//! interleaved table of `crates/ww/benches/transactions.rs` prints throughput / baseline's,
+//! the reciprocal). Interleaving keeps a noisy stretch of a shared machine from landing on
+//! one side only; the range shows how noisy the rounds were. The criterion benches under
+//! `crates/*/benches` measure the same paths with more statistics (`BENCHMARKS.md`); this is
+//! the quick look.
 //!
 //! The binary carries the validator (for `demo`); `bench` switches it off first, so the
-//! numbers are those of a production build plus one relaxed load per hook.
+//! numbers are those of a production build plus one relaxed load per hook. The last case
+//! switches it on for its value side: an acquisition the validator has seen before, against
+//! the same with the validator off.
 
 mod cases;
 
@@ -20,7 +25,8 @@ use std::time::Duration;
 /// Options of `dmabuf bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Print JSON: `[{"name","value_ns","baseline","baseline_ns","ratio"}]`.
+    /// Print JSON: an array of rows (`name`, `value_ns`, `baseline`, `baseline_ns`, `ratio`,
+    /// `ratio_min`, `ratio_max`).
     #[arg(long)]
     pub json: bool,
     /// Rounds per case (each round times both sides once).
@@ -62,6 +68,10 @@ pub struct Row {
     pub baseline_ns: f64,
     /// The median over rounds of value / baseline.
     pub ratio: f64,
+    /// The lowest round's value / baseline.
+    pub ratio_min: f64,
+    /// The highest round's value / baseline.
+    pub ratio_max: f64,
 }
 
 /// A case: the library's operation and its baseline, each timed over `n` operations.
@@ -143,6 +153,8 @@ fn measure_case(case: &Case, ops: u64, rounds: u32, progress: &ProgressBar) -> R
         value_ns: median(values),
         baseline: case.baseline,
         baseline_ns: median(bases),
+        ratio_min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        ratio_max: ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         ratio: median(ratios),
     }
 }
@@ -156,13 +168,18 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// The table `dmabuf bench` prints.
 pub fn table(rows: &[Row]) -> String {
     let mut out = format!(
-        "{:<34} {:>11}  {:<34} {:>11} {:>7}\n",
-        "case", "ns/op", "baseline", "ns/op", "ratio"
+        "{:<34} {:>11}  {:<34} {:>11} {:>7} {:>11}\n",
+        "case", "ns/op", "baseline", "ns/op", "ratio", "range"
     );
     for r in rows {
         out += &format!(
-            "{:<34} {:>11.1}  {:<34} {:>11.1} {:>6.2}x\n",
-            r.name, r.value_ns, r.baseline, r.baseline_ns, r.ratio
+            "{:<34} {:>11.1}  {:<34} {:>11.1} {:>6.2}x {:>11}\n",
+            r.name,
+            r.value_ns,
+            r.baseline,
+            r.baseline_ns,
+            r.ratio,
+            format!("{:.2}-{:.2}", r.ratio_min, r.ratio_max)
         );
     }
     out
