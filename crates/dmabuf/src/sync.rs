@@ -20,7 +20,7 @@ pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr};
 
 #[cfg(loom)]
 pub(crate) use loom::sync::Arc;
-#[cfg(loom)]
+#[cfg(all(loom, test))]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr};
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{

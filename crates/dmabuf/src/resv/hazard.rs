@@ -151,7 +151,9 @@ fn protect_in<T, R>(slot: &Slot, src: &AtomicPtr<T>, read: impl FnOnce(*const T)
             slot.reading.store(0, Ordering::Relaxed);
             return read(p);
         }
-        slot.reading.store(p.addr(), Ordering::Relaxed);
+        // Release: a writer that sees this value has also seen the end of the previous walk
+        // (the slot cleared before it), so it may reuse what that walk read.
+        slot.reading.store(p.addr(), Ordering::Release);
         // The slot's store is ordered before the load below: a writer's `scan` either sees
         // the slot, or comes after this fence, and then its publication (before its own
         // fence) is what the load below sees.
