@@ -115,6 +115,23 @@ fn writer_step<S: Side>(side: &S, ctxs: &[FenceContext], n: u64, keep: &mut Vec<
     }
 }
 
+/// Pins the calling thread to `cpu` (if there is one), so that a reader and the writer run on
+/// two CPUs side by side rather than taking turns on one.
+fn pin(cpu: usize) {
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    let _ = rustix::thread::sched_setaffinity(None, &set);
+}
+
+/// Lets the calling thread run on any CPU again.
+fn unpin() {
+    let mut set = rustix::thread::CpuSet::new();
+    for cpu in 0..rustix::thread::CpuSet::MAX_CPU {
+        set.set(cpu);
+    }
+    let _ = rustix::thread::sched_setaffinity(None, &set);
+}
+
 /// Which side the shared writer thread works on.
 const IDLE: u8 = 0;
 const RESV: u8 = 1;
@@ -138,6 +155,7 @@ impl Writer {
         let steps: Arc<[AtomicU64; 3]> = Arc::new(Default::default());
         let (t, st) = (target.clone(), steps.clone());
         let thread = std::thread::spawn(move || {
+            pin(1);
             let (mut keep_r, mut keep_b) = (Vec::new(), Vec::new());
             let mut n = 0u64;
             loop {
@@ -320,6 +338,7 @@ fn throughput<S: Side>(side: &Arc<S>, readers: usize, time: Duration) -> f64 {
         .map(|_| {
             let (side, stop) = (side.clone(), stop.clone());
             std::thread::spawn(move || {
+                unpin();
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     for _ in 0..64 {
@@ -338,6 +357,7 @@ fn throughput<S: Side>(side: &Arc<S>, readers: usize, time: Duration) -> f64 {
 }
 
 fn interleaved() {
+    pin(0);
     println!("\ninterleaved: resv / RwLock<Vec> baseline, medians of alternating batches");
     println!("| case | resv | baseline | ratio |");
     println!("|---|---|---|---|");
@@ -352,21 +372,32 @@ fn interleaved() {
     row("reader quiet", quiet, "ns");
 
     let writer = Writer::start((resv.clone(), rc), (base.clone(), bc));
+    let (rs0, bs0) = (writer.steps(RESV), writer.steps(BASE));
+    let busy_time = [std::cell::Cell::new(0.0f64), std::cell::Cell::new(0.0f64)];
     let busy = interleave(
         41,
         20_000,
         |i| {
             writer.work_on(RESV);
-            per_call(i, || drop(black_box(resv.get())))
+            let ns = per_call(i, || drop(black_box(resv.get())));
+            busy_time[0].set(busy_time[0].get() + ns * i as f64);
+            ns
         },
         |i| {
             writer.work_on(BASE);
-            per_call(i, || drop(black_box(base.get())))
+            let ns = per_call(i, || drop(black_box(base.get())));
+            busy_time[1].set(busy_time[1].get() + ns * i as f64);
+            ns
         },
     );
     row("reader, writer flat out", busy, "ns");
     writer.work_on(IDLE);
     let (rs, bs) = (writer.steps(RESV), writer.steps(BASE));
+    println!(
+        "| (writer steps per µs read)   | {:>13.2} | {:>13.2} |       |",
+        (rs - rs0) as f64 / busy_time[0].get() * 1e3,
+        (bs - bs0) as f64 / busy_time[1].get() * 1e3,
+    );
 
     for n in HELD {
         let (r, rc, _ri) = new_resv(n);
@@ -388,7 +419,7 @@ fn interleaved() {
         let mut ratios = Vec::new();
         let (mut tr, mut tb) = (Vec::new(), Vec::new());
         for round in 0..10 {
-            let mut one = |side: u8| {
+            let one = |side: u8| {
                 writer.work_on(side);
                 if side == RESV {
                     throughput(&resv, readers, slice)

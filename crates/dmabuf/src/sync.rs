@@ -54,7 +54,7 @@ impl<T> UnsafeCell<T> {
     }
 }
 
-#[cfg(loom)]
+#[cfg(all(loom, test))]
 pub(crate) use loom::cell::UnsafeCell;
 
 /// A mutex without poisoning: `parking_lot` normally, loom's model under `--cfg loom`.

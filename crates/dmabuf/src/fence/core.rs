@@ -225,6 +225,7 @@ impl Fence {
     /// [`is_signaled`](Self::is_signaled) where the answer needs no polling: `Some(true)`
     /// once the flag is set, `Some(false)` for a pending fence with nothing to poll (no ops,
     /// not a container); `None` when only a poll, which may call a driver, can tell.
+    #[cfg_attr(all(loom, not(test)), allow(dead_code))] // only the reservation table uses it
     pub(crate) fn is_signaled_unpolled(&self) -> Option<bool> {
         let f = self.flags();
         if f & SIGNALED != 0 {

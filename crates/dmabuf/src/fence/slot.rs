@@ -20,25 +20,27 @@ const _: () = assert!(
     "no room for the tag"
 );
 
-/// A fence's address and a tag of [`TAG_BITS`] bits in one word; 0 is no fence. It holds no
+/// A fence's address and a tag of [`TAG_BITS`] bits in one word. It holds no
 /// reference: whoever stores one keeps a counted [`Fence`] for as long as anybody may turn it
 /// back into one.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct RawFence(usize);
 
 impl RawFence {
-    /// No fence (the word 0).
-    pub(crate) const NONE: RawFence = RawFence(0);
-
     /// `fence`'s address tagged with `tag` (`tag` < 2^[`TAG_BITS`]), uncounted.
     pub(crate) fn new(fence: &Fence, tag: u8) -> RawFence {
         debug_assert!(usize::from(tag) <= TAG_MASK);
         RawFence(Arc::as_ptr(&fence.0).expose_provenance() | usize::from(tag))
     }
 
-    /// Whether this is [`NONE`](Self::NONE).
-    pub(crate) fn is_none(self) -> bool {
-        self.0 == 0
+    /// The word.
+    pub(crate) fn to_bits(self) -> usize {
+        self.0
+    }
+
+    /// A word made by [`to_bits`](Self::to_bits).
+    pub(crate) fn from_bits(bits: usize) -> RawFence {
+        RawFence(bits)
     }
 
     /// The tag.
@@ -59,7 +61,7 @@ impl RawFence {
     /// Calls `look` with a view of the fence, without touching its reference count.
     ///
     /// # Safety
-    /// `self` is not [`NONE`](Self::NONE), and a counted handle to its fence is held
+    /// `self` was made by [`new`](Self::new), and a counted handle to its fence is held
     /// elsewhere until this returns.
     #[allow(unsafe_code)]
     pub(crate) unsafe fn peek<R>(self, look: impl FnOnce(&Fence) -> R) -> R {

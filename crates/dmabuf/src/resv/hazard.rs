@@ -11,9 +11,9 @@
 //! writer. The writer ([`scan`]), after publishing and a full fence of its own, reads every
 //! slot; a snapshot no slot names is read by nobody and never will be again.
 //!
-//! Cost: a reader makes no read-modify-write at all, one full fence, and touches only its own
-//! slot and what it reads; the writer reads every slot when it looks for something to reuse
-//! (one cache line per thread that ever read, at most once per two publications).
+//! Cost: a reader makes no read-modify-write, one full fence, and touches only its own slot
+//! and what it reads; the writer reads every slot when it looks for a buffer to reuse (one
+//! cache line per thread that ever read; the table does so at most every other change).
 
 use crate::sync::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, atomic_fence};
 use std::ptr;
@@ -131,6 +131,7 @@ impl Drop for Reading<'_> {
 /// Never waits: it loads `src` again only when a writer stored a new value since the last
 /// load. A nested call (from `read`) or a call from a thread-local destructor uses a slot of
 /// its own for the time of the call.
+#[inline]
 pub(crate) fn protect<T, R>(src: &AtomicPtr<T>, read: impl FnOnce(*const T) -> R) -> R {
     match LOCAL.try_with(|local| local.0) {
         Ok(slot) if slot.reading.load(Ordering::Relaxed) == 0 => protect_in(slot, src, read),
@@ -143,6 +144,7 @@ pub(crate) fn protect<T, R>(src: &AtomicPtr<T>, read: impl FnOnce(*const T) -> R
     }
 }
 
+#[inline]
 fn protect_in<T, R>(slot: &Slot, src: &AtomicPtr<T>, read: impl FnOnce(*const T) -> R) -> R {
     let mut p = src.load(Ordering::Acquire);
     loop {
@@ -168,9 +170,9 @@ fn protect_in<T, R>(slot: &Slot, src: &AtomicPtr<T>, read: impl FnOnce(*const T)
     read(p)
 }
 
-/// Writer side: calls `seen` with the address every reader is reading now. A reader that
-/// went on to read a value of a pointer stored (by any thread, before this call) over that
-/// value is not missed; readers that start later read the newer value.
+/// Writer side: calls `seen` with the address of every snapshot being read now. Once a pointer
+/// that [`protect`] readers load has been stored over (before this call, by any thread), a
+/// reader still reading its old value is seen; readers that start later read the newer one.
 pub(crate) fn scan(mut seen: impl FnMut(usize)) {
     // Pairs with the fence in `protect_in`.
     atomic_fence(Ordering::SeqCst);

@@ -49,8 +49,9 @@
 //!   context are nested under it and, as in the kernel's lockdep, not re-checked.)
 //!
 //! # Differences from the kernel
-//! * Fence and usage of an entry are two words with a per-entry sequence count (the kernel
-//!   packs them into one pointer); readers re-read an entry caught mid-replacement.
+//! * Every change of the fences publishes a new immutable snapshot; a replacement in place is
+//!   a new snapshot too (the kernel writes the entry in place). An unlocked read sees one
+//!   state the object held, whole, and never waits for a writer (see `table.rs`).
 //! * Waits take a timeout but no interruption: fence waits are not cancellable here.
 
 mod access;
@@ -260,7 +261,7 @@ impl Resv {
         fence: impl Fn(&T) -> &Fence,
     ) -> Vec<T> {
         let (mut out, poll) = self.fences.read(|entries| {
-            let mut out = Vec::with_capacity(entries.clone().count());
+            let mut out = Vec::with_capacity(entries.len());
             let mut poll = false;
             for e in entries {
                 if e.usage() > usage {
