@@ -15,6 +15,11 @@
 //!   writer replaces flat out (ratio: baseline reads / resv reads, so lower is better here
 //!   too).
 //!
+//! Readers run on CPU 0 and the writer on CPU 1, so that "flat out" means side by side rather
+//! than taking turns on one CPU (two or four readers take turns on CPU 0, and may be
+//! preempted inside a read). The lines under the writer cases give the writer's progress on
+//! each side.
+//!
 //! Run: `cargo bench -p dmabuf --bench resv -- --warm-up-time 1 --measurement-time 3`.
 
 use criterion::Criterion;
@@ -120,15 +125,6 @@ fn writer_step<S: Side>(side: &S, ctxs: &[FenceContext], n: u64, keep: &mut Vec<
 fn pin(cpu: usize) {
     let mut set = rustix::thread::CpuSet::new();
     set.set(cpu);
-    let _ = rustix::thread::sched_setaffinity(None, &set);
-}
-
-/// Lets the calling thread run on any CPU again.
-fn unpin() {
-    let mut set = rustix::thread::CpuSet::new();
-    for cpu in 0..rustix::thread::CpuSet::MAX_CPU {
-        set.set(cpu);
-    }
     let _ = rustix::thread::sched_setaffinity(None, &set);
 }
 
@@ -338,7 +334,7 @@ fn throughput<S: Side>(side: &Arc<S>, readers: usize, time: Duration) -> f64 {
         .map(|_| {
             let (side, stop) = (side.clone(), stop.clone());
             std::thread::spawn(move || {
-                unpin();
+                pin(0);
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     for _ in 0..64 {
@@ -357,7 +353,6 @@ fn throughput<S: Side>(side: &Arc<S>, readers: usize, time: Duration) -> f64 {
 }
 
 fn interleaved() {
-    pin(0);
     println!("\ninterleaved: resv / RwLock<Vec> baseline, medians of alternating batches");
     println!("| case | resv | baseline | ratio |");
     println!("|---|---|---|---|");
@@ -414,18 +409,21 @@ fn interleaved() {
     }
 
     for readers in [1, 2, 4] {
-        // Reads per second, reported as ns per read of the whole group; ratio resv/baseline.
-        let slice = Duration::from_millis(100);
+        // Reads per second, and the writer's steps per second beside them.
+        let slice = Duration::from_millis(150);
         let mut ratios = Vec::new();
-        let (mut tr, mut tb) = (Vec::new(), Vec::new());
-        for round in 0..10 {
+        let (mut tr, mut tb, mut wr, mut wb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for round in 0..16 {
             let one = |side: u8| {
                 writer.work_on(side);
-                if side == RESV {
+                let steps = writer.steps(side);
+                let reads = if side == RESV {
                     throughput(&resv, readers, slice)
                 } else {
                     throughput(&base, readers, slice)
-                }
+                };
+                let steps = (writer.steps(side) - steps) as f64 / slice.as_secs_f64();
+                (reads, steps)
             };
             let (x, y) = if round % 2 == 0 {
                 let x = one(RESV);
@@ -434,15 +432,22 @@ fn interleaved() {
                 let y = one(BASE);
                 (one(RESV), y)
             };
-            tr.push(x / 1e6);
-            tb.push(y / 1e6);
-            ratios.push(y / x);
+            tr.push(x.0 / 1e6);
+            tb.push(y.0 / 1e6);
+            wr.push(x.1 / 1e6);
+            wb.push(y.1 / 1e6);
+            ratios.push(y.0 / x.0);
         }
         writer.work_on(IDLE);
         row(
             &format!("readers x{readers} (Mreads/s)"),
             (median(&mut tr), median(&mut tb), median(&mut ratios)),
             "  ",
+        );
+        println!(
+            "| (writer Msteps/s beside)     | {:>13.2} | {:>13.2} |       |",
+            median(&mut wr),
+            median(&mut wb)
         );
     }
     println!(
@@ -454,6 +459,8 @@ fn interleaved() {
 }
 
 fn main() {
+    // The reader here, the writer on the other CPU (see `Writer::start`).
+    pin(0);
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))

@@ -57,6 +57,29 @@ impl<T> UnsafeCell<T> {
 #[cfg(all(loom, test))]
 pub(crate) use loom::cell::UnsafeCell;
 
+/// Stores `value` in `slot`, then loads `src`, with the store ordered before the load (a full
+/// barrier between them; kernel: `smp_store_mb()` then `READ_ONCE()`), and the store a
+/// release. Normally a sequentially consistent exchange and load (on x86 one locked exchange,
+/// cheaper than a store and a fence); under loom, which models `SeqCst` fences but not
+/// `SeqCst` accesses, a release store, a `SeqCst` fence and an acquire load. Paired with a
+/// `SeqCst` fence on the other side, both give the same guarantee: the other side's loads
+/// after its fence see the store, or this load sees what the other side stored before its
+/// fence.
+#[inline]
+#[cfg(not(loom))]
+pub(crate) fn store_then_load<T>(slot: &AtomicUsize, value: usize, src: &AtomicPtr<T>) -> *mut T {
+    slot.swap(value, Ordering::SeqCst);
+    src.load(Ordering::SeqCst)
+}
+
+/// Loom's [`store_then_load`]: a release store, a `SeqCst` fence, an acquire load.
+#[cfg(all(loom, test))]
+pub(crate) fn store_then_load<T>(slot: &AtomicUsize, value: usize, src: &AtomicPtr<T>) -> *mut T {
+    slot.store(value, Ordering::Release);
+    atomic_fence(Ordering::SeqCst);
+    src.load(Ordering::Acquire)
+}
+
 /// A mutex without poisoning: `parking_lot` normally, loom's model under `--cfg loom`.
 #[derive(Debug, Default)]
 pub(crate) struct Mutex<T> {

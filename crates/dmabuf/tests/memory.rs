@@ -10,9 +10,10 @@
 //! * Seed 003's loop through a syncobj (import a sync file, export it, add it as a point,
 //!   repeat) keeps the chain and the memory flat over 100,000 rounds once points signal.
 //! * A reservation object allocates nothing until its first reservation; reserving room for
-//!   4 fences takes at most 512 bytes (the writer's list, three snapshot buffers, and the
-//!   room to retire buffers and fences: see `resv/table.rs`); from then on appends within the
-//!   reservation, replacements in place and `replace_fences` allocate nothing, however many.
+//!   4 fences takes at most 512 bytes (480: the writer's list and its contexts, three
+//!   snapshot buffers, and the room to retire buffers and fences; see `resv/table.rs`); from
+//!   then on appends within the reservation, replacements in place and `replace_fences`
+//!   allocate nothing, however many.
 //!
 //! Counting is per thread (the test harness runs tests in parallel threads) and counts the
 //! bytes requested from the allocator (`Layout::size`), not the allocator's own rounding;

@@ -116,6 +116,7 @@ impl<'a> ResvGuard<'a> {
                 .try_regrow(&self.resv.fences, capacity, None)
                 .ok_or(Error::NoMemory)?;
         }
+        self.guard.table.grow_pool_if_starved();
         self.guard.reserved = self.guard.reserved.max(n);
         Ok(())
     }
@@ -149,13 +150,7 @@ impl<'a> ResvGuard<'a> {
             self.obligation = Some(validate::begin_signalling());
         }
         let table = &self.guard.table;
-        let replace = table.position(|old, old_usage| {
-            let same_or_later = old.context() == fence.context()
-                && old_usage >= usage
-                && fence.is_later_or_same(old).unwrap_or(false);
-            same_or_later || old.is_signaled()
-        });
-        if let Some(i) = replace {
+        if let Some(i) = table.replaceable(fence, usage) {
             self.guard.table.replace(&self.resv.fences, i, fence, usage);
             return;
         }

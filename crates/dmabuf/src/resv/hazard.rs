@@ -4,18 +4,18 @@
 //!
 //! Every thread that reads gets a slot, one cache line of its own, from a process-wide list
 //! that only grows (a thread that ends hands its slot on to the next thread that needs one).
-//! A reader ([`protect`]) writes the snapshot's address into its slot, issues a full fence
-//! and loads the published pointer again: if it is still the same, the writer cannot have
+//! A reader ([`protect`]) writes the snapshot's address into its slot and, after a full
+//! barrier, loads the published pointer again: if it is still the same, the writer cannot have
 //! missed the slot, and the reader walks. Otherwise it tries the pointer it just loaded,
 //! which happens only when a writer published in between: the reader never waits for a
 //! writer. The writer ([`scan`]), after publishing and a full fence of its own, reads every
 //! slot; a snapshot no slot names is read by nobody and never will be again.
 //!
-//! Cost: a reader makes no read-modify-write, one full fence, and touches only its own slot
-//! and what it reads; the writer reads every slot when it looks for a buffer to reuse (one
+//! Cost: a reader makes one atomic exchange on its own slot (the store and the full barrier
+//! in one instruction on x86) and touches nothing else but what it reads; the writer reads every slot when it looks for a buffer to reuse (one
 //! cache line per thread that ever read; the table does so at most every other change).
 
-use crate::sync::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, atomic_fence};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, atomic_fence, store_then_load};
 use std::ptr;
 
 /// One thread's slot, alone on its cache lines (a neighbour's writes do not move it).
@@ -153,14 +153,12 @@ fn protect_in<T, R>(slot: &Slot, src: &AtomicPtr<T>, read: impl FnOnce(*const T)
             slot.reading.store(0, Ordering::Relaxed);
             return read(p);
         }
-        // Release: a writer that sees this value has also seen the end of the previous walk
-        // (the slot cleared before it), so it may reuse what that walk read.
-        slot.reading.store(p.addr(), Ordering::Release);
-        // The slot's store is ordered before the load below: a writer's `scan` either sees
-        // the slot, or comes after this fence, and then its publication (before its own
-        // fence) is what the load below sees.
-        atomic_fence(Ordering::SeqCst);
-        let now = src.load(Ordering::Acquire);
+        // The slot's store is ordered before the load of `src`: a writer's `scan` either sees
+        // the slot, or its fence comes first, and then its publication (before that fence)
+        // is what the load sees. The store is a release: a writer that sees this value has
+        // also seen the end of the previous walk (the slot cleared before it), so it may
+        // reuse what that walk read.
+        let now = store_then_load(&slot.reading, p.addr(), src);
         if now == p {
             break;
         }
@@ -174,7 +172,7 @@ fn protect_in<T, R>(slot: &Slot, src: &AtomicPtr<T>, read: impl FnOnce(*const T)
 /// that [`protect`] readers load has been stored over (before this call, by any thread), a
 /// reader still reading its old value is seen; readers that start later read the newer one.
 pub(crate) fn scan(mut seen: impl FnMut(usize)) {
-    // Pairs with the fence in `protect_in`.
+    // Pairs with the barrier in `protect_in`.
     atomic_fence(Ordering::SeqCst);
     let mut p = head().load(Ordering::Acquire);
     while let Some(slot) = slot_at(p) {

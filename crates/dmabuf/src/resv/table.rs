@@ -24,30 +24,34 @@
 //! read it). So a change touches no other fence's reference count, and a reader touches only
 //! those of the fences it keeps.
 //!
-//! Buffers are recycled, [`POOL`] per capacity: the published one and two spares. A change
-//! takes a spare; the buffer it replaces is retired, and becomes a spare again once no reader
-//! slot names it ([`Table::reclaim`], which runs when no spare is left, at most every other
-//! change). Only [`Table::try_regrow`] allocates (a reservation that needs room, a copy), so
-//! appending within a reservation and replacing allocate nothing, as in the kernel.
+//! Buffers are recycled, [`POOL`] per capacity at first: the published one and two spares.
+//! A change takes a spare; the buffer it replaces is retired, and becomes a spare again once
+//! no reader slot names it ([`Table::reclaim`], which runs when no spare is left). Only
+//! [`Table::try_regrow`] and [`Table::grow_pool_if_starved`] allocate, both from
+//! [`reserve_fences`](super::ResvGuard::reserve_fences) (or a copy), so appending within a
+//! reservation and replacing allocate nothing, as in the kernel. A writer that found every
+//! spare still read had to wait for a walk to end; its next reservation adds a buffer, up to
+//! [`MAX_POOL`], so that many readers preempted inside walks stop holding it up.
 //!
 //! # Memory
-//! For capacity `c` (a word is 8 bytes): the writer's list, `16 c` bytes; three buffers of
-//! `c + 1` words; graveyard room for `3 c` fences, `24 c` bytes; the lists of spare and of
-//! retired buffers, 168 bytes. In all `64 c + 192` bytes beside the object (448 bytes for
-//! the first reservation's 4), in 7 allocations; the kernel's list is `8 c` bytes and a
-//! header. A removed fence outlives its removal by the walks that may still see it, and at
-//! most until the writer next looks at the reader slots. Each thread that ever walked a table
-//! keeps one 128-byte reader slot for the life of the process, handed on when it ends.
+//! For capacity `c` (a word is 8 bytes): the writer's list, `16 c` bytes, and its contexts,
+//! `8 c`; three buffers of `c + 1` words; graveyard room for `3 c` fences, `24 c` bytes; the
+//! lists of spare and of retired buffers, 168 bytes. In all `72 c + 192` bytes beside the
+//! object (480 for the first reservation's 4), in 8 allocations; each buffer a starved writer
+//! adds costs `16 c + 56` bytes more, at most five of them. The kernel's list is `8 c` bytes
+//! and a header. A removed fence outlives its removal by the walks that may still see it, and
+//! at most until the writer next looks at the reader slots. Each thread that ever walked a
+//! table keeps one 128-byte reader slot for the life of the process, handed on when it ends.
 //!
 //! # Differences from the kernel
 //! * The kernel replaces an entry in place (a reader may see the old list with the new fence)
 //!   and frees the old fence after an RCU grace period; here a replacement is a new snapshot,
 //!   and the old fence waits in the graveyard until no reader slot names a snapshot showing
 //!   it. A reader's result is always one state the object held.
-//! * A writer that finds both spare buffers (or the graveyard's room) still read waits for
-//!   those walks to end; that takes two readers stopped inside walks of two different
-//!   snapshots, and a walk runs no code outside the crate and never blocks. The kernel's
-//!   writer frees through `call_rcu` and never waits for readers.
+//! * A writer that finds every spare buffer (or the graveyard's room) still read waits for
+//!   one of those walks to end; that takes as many readers stopped inside walks of different
+//!   snapshots as there are spares, and a walk runs no code outside the crate and never
+//!   blocks. The kernel's writer frees through `call_rcu` and never waits for readers.
 //! * Unlocked iteration copies one snapshot and never restarts on its own; the kernel's walk
 //!   restarts when the list is replaced under it.
 
@@ -58,8 +62,12 @@ use crate::sync::{AtomicPtr, AtomicUsize, Ordering, UnsafeCell, spin_hint};
 use std::marker::PhantomData;
 use std::ptr;
 
-/// Buffers per capacity: the published one and two spares.
+/// Buffers per capacity at first: the published one and two spares.
 pub(crate) const POOL: usize = 3;
+
+/// Buffers per capacity at most: a writer that had to wait for readers gets one more at each
+/// reservation, up to this many.
+pub(crate) const MAX_POOL: usize = 8;
 
 /// One word of a snapshot: the number of entries, or an entry ([`RawFence::to_bits`]).
 type Word = UnsafeCell<usize>;
@@ -278,6 +286,9 @@ pub(crate) struct Stats {
 pub(crate) struct Table {
     /// The entries, in order, each with a counted handle.
     live: Vec<(Fence, Usage)>,
+    /// Each entry's context, beside `live`: the writer's scans compare contexts without
+    /// reading the fences' first cache line, which readers write (reference counts).
+    contexts: Vec<u64>,
     /// Entries a snapshot holds: `live` never grows past it.
     capacity: usize,
     /// The published buffer (none for capacity 0).
@@ -288,6 +299,10 @@ pub(crate) struct Table {
     retired: Vec<Buffer>,
     /// Fences removed from `live` that a retired snapshot may still show.
     graveyard: Vec<Fence>,
+    /// Buffers per capacity ([`POOL`] to [`MAX_POOL`]).
+    pool: usize,
+    /// The writer waited for readers since the pool last grew.
+    starved: bool,
     stats: Stats,
 }
 
@@ -302,11 +317,14 @@ impl Table {
     pub(crate) fn new() -> Self {
         Table {
             live: Vec::new(),
+            contexts: Vec::new(),
             capacity: 0,
             current: None,
             free: Vec::new(),
             retired: Vec::new(),
             graveyard: Vec::new(),
+            pool: POOL,
+            starved: false,
             stats: Stats::default(),
         }
     }
@@ -330,15 +348,27 @@ impl Table {
         self.stats
     }
 
-    /// The index of the first entry `pick` chooses.
-    pub(crate) fn position(&self, mut pick: impl FnMut(&Fence, Usage) -> bool) -> Option<usize> {
-        self.live.iter().position(|(f, u)| pick(f, *u))
+    /// The entry that `fence` added with `usage` replaces (kernel: the loop of
+    /// `dma_resv_add_fence()`): the first that has signalled, or is of the same context, of
+    /// the same usage or higher, and `fence` itself or earlier than it.
+    pub(crate) fn replaceable(&self, fence: &Fence, usage: Usage) -> Option<usize> {
+        let context = fence.context();
+        self.live
+            .iter()
+            .zip(&self.contexts)
+            .position(|((old, old_usage), &old_context)| {
+                let same_or_later = old_context == context
+                    && *old_usage >= usage
+                    && fence.is_later_or_same(old).unwrap_or(false);
+                same_or_later || old.is_signaled()
+            })
     }
 
     /// Replaces entry `i` and publishes. Allocates nothing.
     pub(crate) fn replace(&mut self, published: &Published, i: usize, fence: &Fence, usage: Usage) {
         self.prepare(1);
         let (old, _) = std::mem::replace(&mut self.live[i], (fence.clone(), usage));
+        self.contexts[i] = fence.context();
         self.graveyard.push(old);
         self.publish(published);
     }
@@ -351,6 +381,7 @@ impl Table {
         );
         self.prepare(0);
         self.live.push((fence.clone(), usage));
+        self.contexts.push(fence.context());
         self.publish(published);
     }
 
@@ -363,19 +394,16 @@ impl Table {
         fence: &Fence,
         usage: Usage,
     ) {
-        let n = self
-            .live
-            .iter()
-            .filter(|(f, _)| f.context() == context)
-            .count();
+        let n = self.contexts.iter().filter(|&&c| c == context).count();
         if n == 0 {
             return;
         }
         self.prepare(n);
-        for (f, u) in &mut self.live {
-            if f.context() == context {
+        for ((f, u), c) in self.live.iter_mut().zip(&mut self.contexts) {
+            if *c == context {
                 self.graveyard.push(std::mem::replace(f, fence.clone()));
                 *u = usage;
+                *c = fence.context();
             }
         }
         self.publish(published);
@@ -395,15 +423,20 @@ impl Table {
         let mut live = copy.unwrap_or_default();
         debug_assert!(live.len() <= capacity && self.live.len() <= capacity);
         live.try_reserve_exact(capacity - live.len()).ok()?;
-        let buffers = if capacity == 0 { 0 } else { POOL };
+        let mut contexts = Vec::new();
+        contexts.try_reserve_exact(capacity).ok()?;
+        let buffers = if capacity == 0 { 0 } else { self.pool };
         let mut free = Vec::new();
         free.try_reserve_exact(buffers).ok()?;
         for _ in 0..buffers {
             free.push(Buffer::try_new(capacity)?);
         }
-        let graveyard_room = self.live.len().checked_add(POOL.checked_mul(capacity)?)?;
+        let graveyard_room = self
+            .live
+            .len()
+            .checked_add(self.pool.checked_mul(capacity)?)?;
         self.graveyard.try_reserve(graveyard_room).ok()?;
-        self.retired.try_reserve(1 + POOL).ok()?;
+        self.retired.try_reserve(1 + self.pool).ok()?;
 
         // Nothing fails from here on.
         let old = std::mem::replace(&mut self.live, live);
@@ -418,6 +451,8 @@ impl Table {
         } else {
             self.graveyard.extend(old.into_iter().map(|(f, _)| f));
         }
+        contexts.extend(self.live.iter().map(|(f, _)| f.context()));
+        self.contexts = contexts;
         self.capacity = capacity;
         self.free = free;
         published.capacity.store(capacity, Ordering::Relaxed);
@@ -430,6 +465,27 @@ impl Table {
             self.publish(published);
         }
         Some(())
+    }
+
+    /// At a reservation (where allocating is allowed): one more buffer, if the writer had to
+    /// wait for readers since the last one and the pool is below [`MAX_POOL`]. Nothing changes
+    /// if the allocator refuses.
+    pub(crate) fn grow_pool_if_starved(&mut self) {
+        if !self.starved || self.pool >= MAX_POOL || self.capacity == 0 {
+            return;
+        }
+        let grown = (|| {
+            let buffer = Buffer::try_new(self.capacity)?;
+            self.free.try_reserve(1).ok()?;
+            self.retired.try_reserve(1).ok()?;
+            self.graveyard.try_reserve(self.capacity).ok()?;
+            self.free.push(buffer);
+            Some(())
+        })();
+        if grown.is_some() {
+            self.pool += 1;
+            self.starved = false;
+        }
     }
 
     /// Makes sure the next change can be published without reclaiming in between: a spare
@@ -465,6 +521,7 @@ impl Table {
                 return;
             }
             self.stats.waits += 1;
+            self.starved = true;
             round = round.saturating_add(1);
             if round < 64 {
                 spin_hint();
@@ -501,7 +558,7 @@ impl Table {
                 continue;
             }
             let b = self.retired.swap_remove(i);
-            if b.capacity() == self.capacity && self.free.len() < POOL {
+            if b.capacity() == self.capacity && self.free.len() < self.pool {
                 self.free.push(b);
             }
         }
@@ -554,8 +611,8 @@ mod tests {
     }
 
     /// Readers walk while a writer replaces entries round robin (index `j` always holds
-    /// context `j`, so step `s` replaces index `s % n`), grows the table and copies it over
-    /// itself. Every walk must be one published state: entry `j` of context `j` with that
+    /// context `j`, so step `s` replaces index `s % n`), grows the table, copies it over
+    /// itself, and adds buffers when it had to wait for readers. Every walk must be one published state: entry `j` of context `j` with that
     /// context's usage (no torn entry), and seqnos of the form `[q+1; k] ++ [q; n-k]` (the
     /// state after some whole step, never a mix), never older than the reader's last walk.
     /// A replaced fence's issuer is dropped at once, so only the graveyard keeps it for
@@ -625,6 +682,8 @@ mod tests {
         while start.elapsed() < Duration::from_millis(1500) {
             let j = (steps % N as u64) as usize;
             let (s, f) = ctxs[j].next_fence();
+            // What a submission's reservation does first.
+            table.grow_pool_if_starved();
             table.replace(&published, j, &f, usage(j));
             drop(std::mem::replace(&mut issuers[j], s));
             steps += 1;
@@ -648,10 +707,12 @@ mod tests {
         let stats = table.stats();
         println!(
             "writer steps {steps} (grows {grows}, copies {copies}), reader walks {}, entries \
-             checked {}; {stats:?}",
+             checked {}, buffers per capacity {}; {stats:?}",
             walks.load(Ordering::Relaxed),
             entries.load(Ordering::Relaxed),
+            table.pool,
         );
+        assert!((POOL..=MAX_POOL).contains(&table.pool));
         assert!(walks.load(Ordering::Relaxed) > 0 && steps > 0);
         assert!(stats.published >= steps);
         assert!(
