@@ -12,8 +12,9 @@
 //! slot; a snapshot no slot names is read by nobody and never will be again.
 //!
 //! Cost: a reader makes one atomic exchange on its own slot (the store and the full barrier
-//! in one instruction on x86) and touches nothing else but what it reads; the writer reads every slot when it looks for a buffer to reuse (one
-//! cache line per thread that ever read; the table does so at most every other change).
+//! in one instruction on x86) and touches nothing else but what it reads; the writer reads
+//! every slot when it looks for a buffer to reuse (one cache line per thread that ever read;
+//! the table does so only when it has no spare buffer left).
 
 use crate::sync::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, atomic_fence, store_then_load};
 use std::ptr;

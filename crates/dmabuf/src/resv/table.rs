@@ -612,9 +612,10 @@ mod tests {
 
     /// Readers walk while a writer replaces entries round robin (index `j` always holds
     /// context `j`, so step `s` replaces index `s % n`), grows the table, copies it over
-    /// itself, and adds buffers when it had to wait for readers. Every walk must be one published state: entry `j` of context `j` with that
-    /// context's usage (no torn entry), and seqnos of the form `[q+1; k] ++ [q; n-k]` (the
-    /// state after some whole step, never a mix), never older than the reader's last walk.
+    /// itself, and adds buffers when it had to wait for readers. Every walk must be one
+    /// published state: entry `j` of context `j` with that context's usage (no torn entry),
+    /// and seqnos of the form `[q+1; k] ++ [q; n-k]` (the state after some whole step, never
+    /// a mix), never older than the reader's last walk.
     /// A replaced fence's issuer is dropped at once, so only the graveyard keeps it for
     /// readers: freed early, its reads would be garbage.
     #[test]
