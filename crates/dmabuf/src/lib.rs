@@ -61,11 +61,12 @@ pub mod error;
 pub mod fence;
 #[cfg(not(loom))]
 pub mod resv;
-/// Under loom, only the reservation object's lock-free fence table, for its models in
-/// `tests`: the rest needs the ww_mutex, which loom does not model.
+/// Under loom, only the reservation object's lock-free fence table and its reader slots,
+/// for their models in `tests`: the rest needs the ww_mutex, which loom does not model.
 #[cfg(all(loom, test))]
 #[allow(dead_code)] // the writer's scans and the object's queries have no model
 mod resv {
+    mod hazard;
     pub(crate) mod table;
     mod usage;
     pub(crate) use usage::Usage;

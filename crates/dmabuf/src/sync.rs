@@ -1,11 +1,11 @@
 //! Synchronisation primitives used by the fence core and the reservation object's fence
 //! table, swappable for loom's models.
 //!
-//! Every file that loom checks takes its atomics, `Arc`, `Mutex`, swappable `Arc`s and futex
-//! operations from here, never from `std` or `arc-swap` directly. Under `--cfg loom` the
-//! atomics, `Arc` and `Mutex` are loom's instrumented versions, a swappable `Arc` is a loom
-//! mutex around one, and the futex is modelled by a mutex and condition variable with the
-//! same check-and-sleep contract, so the same code is model-checked that ships, lost wake-ups
+//! Every file that loom checks takes its atomics, fences, `Arc`, `Mutex`, `UnsafeCell` and
+//! futex operations from here, never from `std` directly. Under
+//! `--cfg loom` the atomics, `Arc`, `Mutex` and `UnsafeCell` are loom's instrumented
+//! versions, and the futex is modelled by a mutex and condition variable with the same
+//! check-and-sleep contract, so the same code is model-checked that ships, lost wake-ups
 //! included.
 
 #[cfg(not(loom))]
@@ -16,87 +16,69 @@ pub(crate) use std::sync::atomic::{
 };
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::AtomicU8;
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr};
 
 #[cfg(loom)]
 pub(crate) use loom::sync::Arc;
+#[cfg(all(loom, test))]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr};
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{
     AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence as atomic_fence,
 };
-// Only the fence table's models need these under loom.
-#[cfg(all(loom, test))]
-pub(crate) use loom::sync::atomic::AtomicU8;
 
-/// An `Arc<T>` that readers load without a lock while a writer replaces it (kernel: an
-/// RCU-protected pointer): `arc-swap`'s `ArcSwap` normally.
+/// A cell whose contents one thread writes while no other reads them, and many threads read
+/// while nobody writes; the code around it keeps that rule. Under loom it is loom's, which
+/// reports a write that may overlap a read.
 #[cfg(not(loom))]
-pub(crate) use arc_swap::ArcSwap as AtomicArc;
-/// An `Option<Arc<T>>` loaded and replaced as [`AtomicArc`] is: `arc-swap`'s `ArcSwapOption`.
+#[derive(Debug)]
+pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
 #[cfg(not(loom))]
-pub(crate) use arc_swap::ArcSwapOption as AtomicOptionArc;
-/// What [`AtomicArc::load`] hands out: a borrowed `Arc` that need not touch the count.
-#[cfg(not(loom))]
-pub(crate) type ArcGuard<T> = arc_swap::Guard<T>;
-
-/// Loom model of `arc-swap`: a loom mutex around the pointer. Every load and store is one
-/// atomic step that synchronises with the store it reads (as `arc-swap`'s acquire loads and
-/// sequentially consistent swaps do), so the models check the code around it, not `arc-swap`.
-#[cfg(all(loom, test))]
-mod loom_arc_swap {
-    use super::{Arc, Mutex};
-
-    /// What `load` hands out: a counted clone under loom.
-    pub(crate) type ArcGuard<T> = T;
-
-    /// Model of `arc_swap::ArcSwap`.
-    #[derive(Debug)]
-    pub(crate) struct AtomicArc<T>(Mutex<Arc<T>>);
-
-    impl<T> AtomicArc<T> {
-        pub(crate) fn from_pointee(value: T) -> Self {
-            Self(Mutex::new(Arc::new(value)))
-        }
-
-        pub(crate) fn load(&self) -> Arc<T> {
-            self.0.lock().clone()
-        }
-
-        pub(crate) fn load_full(&self) -> Arc<T> {
-            self.load()
-        }
-
-        pub(crate) fn store(&self, value: Arc<T>) {
-            let old = std::mem::replace(&mut *self.0.lock(), value);
-            drop(old);
-        }
+impl<T> UnsafeCell<T> {
+    /// A cell holding `value`.
+    pub(crate) fn new(value: T) -> Self {
+        Self(std::cell::UnsafeCell::new(value))
     }
 
-    /// Model of `arc_swap::ArcSwapOption`.
-    #[derive(Debug)]
-    pub(crate) struct AtomicOptionArc<T>(Mutex<Option<Arc<T>>>);
+    /// Calls `read` with a pointer to the contents, for reading.
+    #[inline]
+    pub(crate) fn with<R>(&self, read: impl FnOnce(*const T) -> R) -> R {
+        read(self.0.get())
+    }
 
-    impl<T> AtomicOptionArc<T> {
-        pub(crate) fn empty() -> Self {
-            Self(Mutex::new(None))
-        }
-
-        pub(crate) fn load(&self) -> Option<Arc<T>> {
-            self.0.lock().clone()
-        }
-
-        pub(crate) fn load_full(&self) -> Option<Arc<T>> {
-            self.load()
-        }
-
-        pub(crate) fn store(&self, value: Option<Arc<T>>) {
-            let old = std::mem::replace(&mut *self.0.lock(), value);
-            drop(old);
-        }
+    /// Calls `write` with a pointer to the contents, for writing.
+    #[inline]
+    pub(crate) fn with_mut<R>(&self, write: impl FnOnce(*mut T) -> R) -> R {
+        write(self.0.get())
     }
 }
+
 #[cfg(all(loom, test))]
-pub(crate) use loom_arc_swap::{ArcGuard, AtomicArc, AtomicOptionArc};
+pub(crate) use loom::cell::UnsafeCell;
+
+/// Stores `value` in `slot`, then loads `src`, with the store ordered before the load (a full
+/// barrier between them; kernel: `smp_store_mb()` then `READ_ONCE()`), and the store a
+/// release. Normally a sequentially consistent exchange and load (on x86 one locked exchange,
+/// cheaper than a store and a fence); under loom, which models `SeqCst` fences but not
+/// `SeqCst` accesses, a release store, a `SeqCst` fence and an acquire load. Paired with a
+/// `SeqCst` fence on the other side, both give the same guarantee: the other side's loads
+/// after its fence see the store, or this load sees what the other side stored before its
+/// fence.
+#[inline]
+#[cfg(not(loom))]
+pub(crate) fn store_then_load<T>(slot: &AtomicUsize, value: usize, src: &AtomicPtr<T>) -> *mut T {
+    slot.swap(value, Ordering::SeqCst);
+    src.load(Ordering::SeqCst)
+}
+
+/// Loom's [`store_then_load`]: a release store, a `SeqCst` fence, an acquire load.
+#[cfg(all(loom, test))]
+pub(crate) fn store_then_load<T>(slot: &AtomicUsize, value: usize, src: &AtomicPtr<T>) -> *mut T {
+    slot.store(value, Ordering::Release);
+    atomic_fence(Ordering::SeqCst);
+    src.load(Ordering::Acquire)
+}
 
 /// A mutex without poisoning: `parking_lot` normally, loom's model under `--cfg loom`.
 #[derive(Debug, Default)]

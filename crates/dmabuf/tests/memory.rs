@@ -9,6 +9,11 @@
 //!   software timeline's fence behind it, at most 448.
 //! * Seed 003's loop through a syncobj (import a sync file, export it, add it as a point,
 //!   repeat) keeps the chain and the memory flat over 100,000 rounds once points signal.
+//! * A reservation object allocates nothing until its first reservation; reserving room for
+//!   4 fences takes at most 512 bytes (480: the writer's list and its contexts, three
+//!   snapshot buffers, and the room to retire buffers and fences; see `resv/table.rs`); from
+//!   then on appends within the reservation, replacements in place and `replace_fences`
+//!   allocate nothing, however many.
 //!
 //! Counting is per thread (the test harness runs tests in parallel threads) and counts the
 //! bytes requested from the allocator (`Layout::size`), not the allocator's own rounding;
@@ -16,6 +21,7 @@
 #![allow(unsafe_code)] // a `GlobalAlloc` impl is unsafe by definition
 
 use dmabuf::fence::{Fence, FenceContext, chain, unwrap::merge};
+use dmabuf::resv::{Resv, Usage};
 use dmabuf::syncobj::{IfUnsubmitted, Point, Syncobj};
 use dmabuf::{SyncFile, Timeline};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -232,4 +238,69 @@ fn seed_003s_loop_through_a_syncobj_stays_flat_over_100000_rounds() {
         "{grown} bytes stayed allocated over {ROUNDS} rounds"
     );
     assert_eq!(timeline.last_signaled_point(), Point(ROUNDS));
+}
+
+#[test]
+fn a_reservation_allocates_only_when_it_reserves() {
+    let ctxs: Vec<FenceContext> = (0..4)
+        .map(|i| FenceContext::new("mem", format!("resv{i}")))
+        .collect();
+    let round = |resv: &Resv, rounds: u64| {
+        let mut issuers = Vec::new();
+        let fences: Vec<Vec<_>> = ctxs
+            .iter()
+            .map(|c| {
+                (0..rounds)
+                    .map(|_| {
+                        let (s, f) = c.next_fence();
+                        issuers.push(s);
+                        f
+                    })
+                    .collect()
+            })
+            .collect();
+        let (_, allocs, bytes) = measure(|| {
+            let mut g = resv.lock_single();
+            for r in 0..rounds as usize {
+                if r == 0 {
+                    g.reserve_fences(4).unwrap();
+                }
+                for (i, per_ctx) in fences.iter().enumerate() {
+                    g.add_fence(&per_ctx[r], Usage::ALL[i]);
+                }
+            }
+            g.replace_fences(ctxs[0].id(), &fences[1][0], Usage::Kernel);
+        });
+        drop(fences);
+        (issuers, allocs, bytes)
+    };
+    // A first object, so that the validator (with the lockdep feature) and the reader slot
+    // have made what they keep for the thread.
+    let warm = Resv::new();
+    let (issuers, _, _) = round(&warm, 10);
+    let _ = warm.get_fences(Usage::Bookkeep);
+    drop(issuers);
+
+    let (resv, allocs, bytes) = measure(Resv::new);
+    assert_eq!(
+        (allocs, bytes),
+        (0, 0),
+        "a new reservation object allocated"
+    );
+    let (_, allocs, bytes) = measure(|| resv.lock_single().reserve_fences(4).unwrap());
+    assert!(
+        bytes <= 512,
+        "reserving 4 fences took {bytes} bytes in {allocs} allocations"
+    );
+
+    // Reserved again (no growth: there is room), then 4 appends, 999 rounds of 4
+    // replacements and a replace_fences.
+    let (issuers, allocs, bytes) = round(&resv, 1000);
+    assert_eq!(
+        (allocs, bytes),
+        (0, 0),
+        "adding within a reservation allocated"
+    );
+    let _ = resv.get_fences(Usage::Bookkeep);
+    drop(issuers);
 }

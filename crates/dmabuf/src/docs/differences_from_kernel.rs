@@ -18,6 +18,7 @@
 //! | Mainline (2026): ops are detached on signal; names then read "detached-driver" / "signaled-timeline". Linux 6.12: the driver's names stay. | Ops are dropped on signal, as in mainline; names live in the context and survive, as in 6.12. | Names stay useful in listings, and sync-file info reads as on 6.12. |
 //! | `dma_fence_array` `signal_on_any` (removed 2026). | Not offered; use [`wait_any`](crate::fence::wait_any). | Follows mainline. |
 //! | Merge of no fences at all allocates a private stub stamped 0. | Returns the shared stub. | No allocation; no sync file merge has zero inputs. |
+//! | `dma_resv` readers walk the RCU-protected fence list; the writer replaces an entry in place and frees the old fence after a grace period, and an unlocked walk restarts when the list is replaced. | Every change publishes a new immutable snapshot; readers announce the one they walk in a per-thread reader slot, and a removed fence is dropped once no slot names a snapshot that shows it ([`Resv::get_fences`](crate::resv::Resv::get_fences), [`Resv::iter_unlocked`](crate::resv::Resv::iter_unlocked)). A writer that finds every spare buffer read waits for one of those walks to end, and gets another buffer (up to eight) at its next reservation. | User space has no grace periods; a reader sees one state the object held and never waits, and appends and replacements after a reservation allocate nothing. |
 //! | `dma_resv_get_singleton()` over an entry that is a container (put there by `dma_resv_replace_fences()`) builds an array holding it, with a WARN. | [`Resv::get_singleton`](crate::resv::Resv::get_singleton) builds the array from the entries' unsignalled leaves. | Arrays hold leaves only; the result still waits for everything. |
 //! | Every `dma_fence_wait_timeout()` is a wait for lockdep (`__dma_fence_might_wait()`), timeout 0 included. | A zero-timeout wait enables signalling and looks, as the kernel's, but is not a wait for the validator. | It cannot block, so a callback may poll. |
 //! | Merge dedups one context by sorting with `dma_fence_is_later()` and keeps the first fence, whichever that is when a 32-bit timeline's fences span half the circle or more (no fence is later than all). | [`merge`](crate::fence::unwrap::merge) sorts by a total order, then keeps per context the fences that between them are the same point as or later than every input: one within half the circle, two or three beyond. | Never panics; never drops a point nothing else waits for. |
@@ -65,7 +66,10 @@
 //!   `dma_fence_chain_alloc()`, `dma_fence_unwrap_merge()`);
 //! * snapshots of a reservation object: [`Resv::get_fences`](crate::resv::Resv::get_fences),
 //!   [`Resv::get_singleton`](crate::resv::Resv::get_singleton)'s array (kernel:
-//!   `dma_resv_get_fences()`'s `krealloc_array()`, `dma_resv_get_singleton()`);
+//!   `dma_resv_get_fences()`'s `krealloc_array()`, `dma_resv_get_singleton()`), the copy an
+//!   unlocked walk takes ([`Resv::iter_unlocked`](crate::resv::Resv::iter_unlocked); the
+//!   kernel's walk holds the RCU read lock instead), and a thread's reader slot on its first
+//!   walk (128 bytes, kept for the process);
 //! * callbacks: the box [`Fence::add_callback`](crate::Fence::add_callback) keeps a closure
 //!   in, and the callback a [`Resv::ready`](crate::resv::Resv::ready) future arms (kernel: the
 //!   caller embeds its `dma_fence_cb`, nothing is allocated);

@@ -222,6 +222,21 @@ impl Fence {
         self.flags() & SIGNALED != 0
     }
 
+    /// [`is_signaled`](Self::is_signaled) where the answer needs no polling: `Some(true)`
+    /// once the flag is set, `Some(false)` for a pending fence with nothing to poll (no ops,
+    /// not a container); `None` when only a poll, which may call a driver, can tell.
+    #[cfg_attr(all(loom, not(test)), allow(dead_code))] // only the reservation table uses it
+    pub(crate) fn is_signaled_unpolled(&self) -> Option<bool> {
+        let f = self.flags();
+        if f & SIGNALED != 0 {
+            Some(true)
+        } else if f & HAS_OPS == 0 && self.0.container.is_none() {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
     #[cold]
     fn poll_signaled(&self) -> bool {
         let done = match self.0.container.as_deref() {

@@ -32,7 +32,7 @@ pub use core::Fence;
 pub use ops::FenceOps;
 pub use signaller::{LeakHook, Signaller, set_leak_hook};
 #[cfg(any(not(loom), test))]
-pub(crate) use slot::FenceSlot;
+pub(crate) use slot::RawFence;
 pub use wait::{FenceFuture, wait_any, wait_any_deadline};
 
 use crate::error::Errno;

@@ -1,57 +1,88 @@
-//! A place that holds one fence or none, read without a lock while one writer replaces it
-//! (kernel: a `struct dma_fence __rcu *` read with `dma_fence_get_rcu()`).
+//! A fence's address as a plain word, for tables that readers walk without the lock (kernel:
+//! a `struct dma_fence __rcu *` in `struct dma_resv_list`, with the usage in its low bits).
 //!
-//! It is the narrow door through which code outside the fence core stores fences in shared
-//! tables (a reservation object's entries): it hands out counted [`Fence`] handles and
-//! borrowed views, never the shared block behind them.
+//! It is the narrow door through which code outside the fence core keeps fences in shared
+//! tables (a reservation object's snapshots): a [`RawFence`] is an uncounted address with a
+//! small tag, and turns back into a counted [`Fence`] handle or a borrowed view only while
+//! somebody else keeps a counted handle to the same fence, which the table's owner
+//! guarantees.
 
 use super::Fence;
 use super::core::Inner;
-use crate::sync::AtomicOptionArc;
+use crate::sync::Arc;
+use std::mem::ManuallyDrop;
 
-/// One fence or none, loaded and replaced atomically.
-pub(crate) struct FenceSlot(AtomicOptionArc<Inner>);
+/// The tag bits of a [`RawFence`]: the low bits of a fence's address, always zero.
+pub(crate) const TAG_BITS: usize = 2;
+const TAG_MASK: usize = (1 << TAG_BITS) - 1;
+const _: () = assert!(
+    std::mem::align_of::<Inner>() > TAG_MASK,
+    "no room for the tag"
+);
 
-impl FenceSlot {
-    /// An empty slot.
-    pub(crate) fn empty() -> Self {
-        FenceSlot(AtomicOptionArc::empty())
+/// A fence's address and a tag of [`TAG_BITS`] bits in one word. It holds no
+/// reference: whoever stores one keeps a counted [`Fence`] for as long as anybody may turn it
+/// back into one.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct RawFence(usize);
+
+impl RawFence {
+    /// `fence`'s address tagged with `tag` (`tag` < 2^[`TAG_BITS`]), uncounted.
+    pub(crate) fn new(fence: &Fence, tag: u8) -> RawFence {
+        debug_assert!(usize::from(tag) <= TAG_MASK);
+        RawFence(Arc::as_ptr(&fence.0).expose_provenance() | usize::from(tag))
     }
 
-    /// A counted handle to the fence held now, if any.
-    pub(crate) fn load(&self) -> Option<Fence> {
-        self.0.load_full().map(Fence)
+    /// The word.
+    pub(crate) fn to_bits(self) -> usize {
+        self.0
     }
 
-    /// Holds `fence` (a new reference to it) from now on, or nothing; the reference held
-    /// before is dropped, after the slot has changed.
-    pub(crate) fn store(&self, fence: Option<&Fence>) {
-        self.0.store(fence.map(|f| f.0.clone()));
+    /// A word made by [`to_bits`](Self::to_bits).
+    pub(crate) fn from_bits(bits: usize) -> RawFence {
+        RawFence(bits)
     }
 
-    /// Calls `look` with the fence held now, without touching its reference count (for scans
-    /// that look at many entries and keep few).
-    #[cfg(not(loom))]
-    pub(crate) fn peek<R>(&self, look: impl FnOnce(Option<&Fence>) -> R) -> R {
-        let guard = self.0.load();
-        look(guard.as_ref().map(from_inner_ref))
+    /// The tag.
+    pub(crate) fn tag(self) -> u8 {
+        // The mask keeps the value below 4.
+        (self.0 & TAG_MASK) as u8
     }
 
-    /// Calls `look` with the fence held now (a counted handle under loom, which has no
-    /// borrowed loads).
-    #[cfg(loom)]
-    pub(crate) fn peek<R>(&self, look: impl FnOnce(Option<&Fence>) -> R) -> R {
-        look(self.load().as_ref())
+    /// Whether this is `fence`'s address (whatever the tag).
+    pub(crate) fn is(self, fence: &Fence) -> bool {
+        self.0 & !TAG_MASK == Arc::as_ptr(&fence.0).addr()
     }
-}
 
-/// Views a shared fence as a handle without touching its reference count.
-#[cfg(not(loom))]
-fn from_inner_ref(inner: &std::sync::Arc<Inner>) -> &Fence {
-    // SAFETY: `Fence` is `repr(transparent)` over `Arc<Inner>`: both have one layout, so a
-    // reference to one is a valid reference to the other for the same lifetime.
+    fn ptr(self) -> *const Inner {
+        std::ptr::with_exposed_provenance(self.0 & !TAG_MASK)
+    }
+
+    /// Calls `look` with a view of the fence, without touching its reference count.
+    ///
+    /// # Safety
+    /// `self` was made by [`new`](Self::new), and a counted handle to its fence is held
+    /// elsewhere until this returns.
     #[allow(unsafe_code)]
-    unsafe {
-        &*std::ptr::from_ref(inner).cast::<Fence>()
+    pub(crate) unsafe fn peek<R>(self, look: impl FnOnce(&Fence) -> R) -> R {
+        // SAFETY: the address came from `Arc::as_ptr` of a live fence (`new`), and by the
+        // caller's promise that fence is still alive, so it is a valid `Arc` pointer; the
+        // handle is never dropped, so the count is left as it was.
+        let view = ManuallyDrop::new(Fence(unsafe { Arc::from_raw(self.ptr()) }));
+        look(&view)
+    }
+
+    /// A counted handle to the fence.
+    ///
+    /// # Safety
+    /// As [`peek`](Self::peek).
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn to_fence(self) -> Fence {
+        // SAFETY: as in `peek`, a valid pointer of a live `Arc`; the count goes up by one
+        // for the handle returned, which owns that reference.
+        unsafe {
+            Arc::increment_strong_count(self.ptr());
+            Fence(Arc::from_raw(self.ptr()))
+        }
     }
 }

@@ -1,7 +1,6 @@
 //! The locked side of a reservation object: reserving, adding and replacing fences, locked
 //! iteration, copying and describing (kernel: the `dma_resv_*` calls that assert the lock).
 
-use super::table::Table;
 use super::{Resv, TableState, Usage};
 use crate::error::{Error, Result};
 use crate::fence::Fence;
@@ -11,7 +10,6 @@ use dmabuf_ww::{InPlace, WwGuard};
 use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ops::Deref;
-use std::sync::Arc;
 
 /// Proof that a reservation object is locked, and the door to its writer operations.
 /// Unlocks when dropped (kernel: `dma_resv_unlock`).
@@ -72,13 +70,9 @@ impl<'a> ResvGuard<'a> {
     /// Unlocks now (same as dropping).
     pub fn unlock(self) {}
 
-    fn table(&self) -> Arc<Table> {
-        self.resv.current_table()
-    }
-
     /// Number of entries (signalled ones included).
     pub fn num_fences(&self) -> usize {
-        self.table().len()
+        self.guard.table.len()
     }
 
     /// Appends still promised by [`reserve_fences`](Self::reserve_fences).
@@ -108,30 +102,23 @@ impl<'a> ResvGuard<'a> {
             return Err(Error::NothingToReserve);
         }
         validate::might_reclaim();
-        let old = self.table();
-        let len = old.len();
+        let table = &self.guard.table;
+        let len = table.len();
         let needed = len.checked_add(n).ok_or(Error::NoMemory)?;
-        if needed > old.capacity() {
-            let capacity = if old.capacity() == 0 {
+        if needed > table.capacity() {
+            let capacity = if table.capacity() == 0 {
                 n.checked_next_power_of_two().ok_or(Error::NoMemory)?.max(4)
             } else {
-                needed.max(old.capacity().saturating_mul(2))
+                needed.max(table.capacity().saturating_mul(2))
             };
-            let new = Table::try_with_capacity(capacity).ok_or(Error::NoMemory)?;
-            for (f, u) in old.entries() {
-                if !f.is_signaled() {
-                    new.push(&f, u);
-                }
-            }
-            self.publish(new);
+            self.guard
+                .table
+                .try_regrow(&self.resv.fences, capacity, None)
+                .ok_or(Error::NoMemory)?;
         }
+        self.guard.table.grow_pool_if_starved();
         self.guard.reserved = self.guard.reserved.max(n);
         Ok(())
-    }
-
-    /// Replaces the table (readers restart on seeing a new one).
-    fn publish(&self, table: Table) {
-        self.resv.fences.publish(table);
     }
 
     /// Adds `fence` with `usage` (kernel: `dma_resv_add_fence`). Cannot fail.
@@ -162,15 +149,9 @@ impl<'a> ResvGuard<'a> {
             // not wait on fences, reclaim, or take locks held around fence waits.
             self.obligation = Some(validate::begin_signalling());
         }
-        let table = self.table();
-        let replace = table.position(|old, old_usage| {
-            let same_or_later = old.context() == fence.context()
-                && old_usage >= usage
-                && fence.is_later_or_same(old).unwrap_or(false);
-            same_or_later || old.is_signaled()
-        });
-        if let Some(i) = replace {
-            self.replace_at(&table, i, fence, usage);
+        let table = &self.guard.table;
+        if let Some(i) = table.replaceable(fence, usage) {
+            self.guard.table.replace(&self.resv.fences, i, fence, usage);
             return;
         }
         if self.guard.reserved == 0 || table.len() == table.capacity() {
@@ -188,12 +169,7 @@ impl<'a> ResvGuard<'a> {
             return self.add_leaf(fence, usage);
         }
         self.guard.reserved -= 1;
-        table.push(fence, usage);
-    }
-
-    /// Writer-side in-place replacement (readers see the old or the new entry).
-    fn replace_at(&self, table: &Table, i: usize, fence: &Fence, usage: Usage) {
-        table.set(i, fence, usage);
+        self.guard.table.push(&self.resv.fences, fence, usage);
     }
 
     /// Replaces every fence of `context` with `replacement` at `usage` (kernel:
@@ -205,24 +181,17 @@ impl<'a> ResvGuard<'a> {
     /// [`Resv::get_singleton`] looks through it.
     #[doc(alias = "dma_resv_replace_fences")]
     pub fn replace_fences(&mut self, context: u64, replacement: &Fence, usage: Usage) {
-        let table = self.table();
-        for i in 0..table.len() {
-            if let Some((old, _)) = table.get(i, Usage::Bookkeep)
-                && old.context() == context
-            {
-                self.replace_at(&table, i, replacement, usage);
-            }
-        }
+        self.guard
+            .table
+            .replace_context(&self.resv.fences, context, replacement, usage);
     }
 
     /// Every entry with usage ≤ `usage`, signalled ones included, with its usage (kernel:
     /// `dma_resv_for_each_fence`). The lock keeps the set still while the iterator lives.
     pub fn iter(&self, usage: Usage) -> LockedIter<'_> {
         LockedIter {
-            table: self.table(),
-            idx: 0,
+            entries: self.guard.table.entries().iter(),
             usage,
-            _guard: std::marker::PhantomData,
         }
     }
 
@@ -233,11 +202,11 @@ impl<'a> ResvGuard<'a> {
     pub fn copy_fences(&mut self, src: &Resv) {
         validate::might_reclaim();
         let fences = src.snapshot(Usage::Bookkeep);
-        let table = Table::with_capacity(fences.len());
-        for (f, u) in &fences {
-            table.push(f, *u);
-        }
-        self.publish(table);
+        let capacity = fences.len();
+        self.guard
+            .table
+            .try_regrow(&self.resv.fences, capacity, Some(fences))
+            .expect("out of memory copying fences");
         self.guard.reserved = 0;
     }
 
@@ -378,23 +347,17 @@ impl<'a> InPlace for ResvGuard<'a> {
 /// Iterator returned by [`ResvGuard::iter`]: `(fence, usage)` pairs.
 #[derive(Debug)]
 pub struct LockedIter<'g> {
-    table: Arc<Table>,
-    idx: usize,
+    entries: std::slice::Iter<'g, (Fence, Usage)>,
     usage: Usage,
-    _guard: std::marker::PhantomData<&'g ()>,
 }
 
 impl Iterator for LockedIter<'_> {
     type Item = (Fence, Usage);
 
     fn next(&mut self) -> Option<(Fence, Usage)> {
-        while self.idx < self.table.len() {
-            let i = self.idx;
-            self.idx += 1;
-            if let Some(entry) = self.table.get(i, self.usage) {
-                return Some(entry);
-            }
-        }
-        None
+        let usage = self.usage;
+        self.entries
+            .find(|(_, u)| *u <= usage)
+            .map(|(f, u)| (f.clone(), *u))
     }
 }

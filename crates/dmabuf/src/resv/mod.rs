@@ -49,14 +49,16 @@
 //!   context are nested under it and, as in the kernel's lockdep, not re-checked.)
 //!
 //! # Differences from the kernel
-//! * Fence and usage of an entry are two words with a per-entry sequence count (the kernel
-//!   packs them into one pointer); readers re-read an entry caught mid-replacement.
+//! * Every change of the fences publishes a new immutable snapshot; a replacement in place is
+//!   a new snapshot too (the kernel writes the entry in place). An unlocked read sees one
+//!   state the object held, whole, and never waits for a writer (see `table.rs`).
 //! * Waits take a timeout but no interruption: fence waits are not cancellable here.
 
 mod access;
 mod guard;
+mod hazard;
 mod iter;
-mod table;
+pub(crate) mod table;
 mod usage;
 
 pub use access::{Access, ReadyFuture};
@@ -72,9 +74,8 @@ use crate::time::MonotonicTime;
 use crate::validate;
 use dmabuf_ww::{AcquireCtx, Algorithm, CancelToken, WwClass, WwMutex};
 use std::num::NonZeroU64;
-use std::sync::Arc;
 use std::time::Duration;
-use table::{PublishedTable, Table};
+use table::{Published, Table};
 
 /// The ww class of every reservation lock (kernel: `reservation_ww_class`, a wait-die
 /// class), validated as the validator's primed reservation class.
@@ -84,18 +85,20 @@ pub static RESERVATION_CLASS: WwClass = WwClass::with_lockdep_class(
     &dmabuf_lockdep::prime::RESERVATION,
 );
 
-/// The writer's state that the reservation lock protects besides the table itself.
+/// The writer's state, which the reservation lock protects.
 #[derive(Debug, Default)]
 pub(crate) struct TableState {
     /// Appends promised by `reserve_fences` and not used yet.
     pub(crate) reserved: usize,
+    /// The entries, and the snapshots readers walk.
+    pub(crate) table: Table,
 }
 
 /// A reservation object (kernel: `struct dma_resv`).
 pub struct Resv {
     pub(crate) lock: WwMutex<TableState>,
-    /// The fences: written under `lock`, read without it.
-    pub(crate) fences: PublishedTable,
+    /// The fences as readers see them: published under `lock`, read without it.
+    pub(crate) fences: Published,
 }
 
 impl Default for Resv {
@@ -110,7 +113,7 @@ impl Resv {
     pub fn new() -> Self {
         Resv {
             lock: WwMutex::new(&RESERVATION_CLASS, TableState::default()),
-            fences: PublishedTable::new(),
+            fences: Published::new(),
         }
     }
 
@@ -217,16 +220,17 @@ impl Resv {
         UnlockedIter::new(self, usage)
     }
 
-    /// A snapshot of the unsignalled fences with usage ≤ `usage` (kernel:
-    /// `dma_resv_get_fences`). Lock-free.
+    /// A snapshot of the unsignalled fences with usage ≤ `usage`, in table order (kernel:
+    /// `dma_resv_get_fences`). Lock-free and never waits for a writer: the fences of one
+    /// state of the object, as [`snapshot`](Self::snapshot).
     pub fn get_fences(&self, usage: Usage) -> Vec<Fence> {
-        self.snapshot(usage).into_iter().map(|(f, _)| f).collect()
+        self.pending(usage, |f, _| f, |f| f)
     }
 
     /// A snapshot of the unsignalled fences with usage ≤ `usage`, each with its usage, in
-    /// table order. Lock-free: one walk of [`iter_unlocked`](Self::iter_unlocked), begun
-    /// again from nothing whenever a writer swapped the table under it, so the result is
-    /// one table's entries, never a mix of two.
+    /// table order. Lock-free and never waits for a writer: the entries are those of one
+    /// published state of the object (the set it held at one moment, never a mix of two),
+    /// less the fences found signalled.
     ///
     /// ```
     /// use dmabuf::fence::FenceContext;
@@ -243,7 +247,42 @@ impl Resv {
     /// # Ok::<(), dmabuf::Error>(())
     /// ```
     pub fn snapshot(&self, usage: Usage) -> Vec<(Fence, Usage)> {
-        self.fences.snapshot(usage)
+        self.pending(usage, |f, u| (f, u), |(f, _)| f)
+    }
+
+    /// The fences with usage ≤ `usage` that have not signalled, in table order, from one
+    /// published state, each made into a `T` by `make`. Fences whose flag says nothing
+    /// without polling are polled once the reader's protection is over (`fence` finds the
+    /// fence in a `T`).
+    fn pending<T>(
+        &self,
+        usage: Usage,
+        make: impl Fn(Fence, Usage) -> T,
+        fence: impl Fn(&T) -> &Fence,
+    ) -> Vec<T> {
+        let (mut out, poll) = self.fences.read(|entries| {
+            let mut out = Vec::with_capacity(entries.len());
+            let mut poll = false;
+            for e in entries {
+                if e.usage() > usage {
+                    continue;
+                }
+                match e.is_signaled_unpolled() {
+                    Some(true) => {}
+                    Some(false) => out.push(make(e.fence(), e.usage())),
+                    None => {
+                        poll = true;
+                        out.push(make(e.fence(), e.usage()));
+                    }
+                }
+            }
+            (out, poll)
+        });
+        // Polling may call a driver: only outside the reader's protection.
+        if poll {
+            out.retain(|t| !fence(t).is_signaled());
+        }
+        out
     }
 
     /// One fence standing for every unsignalled fence with usage ≤ `usage` (kernel:
@@ -279,7 +318,20 @@ impl Resv {
     /// Whether every fence with usage ≤ `usage` has signalled (kernel:
     /// `dma_resv_test_signaled`). Lock-free.
     pub fn test_signaled(&self, usage: Usage) -> bool {
-        self.iter_unlocked(usage).next().is_none()
+        // A fence pending without anything to poll answers at once; fences that only a poll
+        // can tell about are polled outside the reader's protection.
+        let to_poll: Option<Vec<Fence>> = self.fences.read(|entries| {
+            let mut to_poll = Vec::new();
+            for e in entries.filter(|e| e.usage() <= usage) {
+                match e.is_signaled_unpolled() {
+                    Some(true) => {}
+                    Some(false) => return None,
+                    None => to_poll.push(e.fence()),
+                }
+            }
+            Some(to_poll)
+        });
+        to_poll.is_some_and(|fences| fences.iter().all(Fence::is_signaled))
     }
 
     /// Waits for every fence with usage ≤ `usage`, and says whether their work succeeded.
@@ -374,12 +426,13 @@ impl Resv {
     /// The error of the first signalled fence with usage ≤ `usage` that failed, in table
     /// order.
     fn first_failure(&self, usage: Usage) -> std::result::Result<(), FenceFailed> {
-        let table = self.current_table();
-        match table
-            .entries()
-            .filter(|(f, u)| *u <= usage && f.is_signaled_flag())
-            .find_map(|(f, _)| f.error())
-        {
+        let done: Vec<Fence> = self.fences.read(|entries| {
+            entries
+                .filter(|e| e.usage() <= usage && e.is_signaled_flag())
+                .map(|e| e.fence())
+                .collect()
+        });
+        match done.iter().find_map(Fence::error) {
             Some(e) => Err(FenceFailed(e)),
             None => Ok(()),
         }
@@ -403,19 +456,15 @@ impl Resv {
             std::ptr::from_ref(self) as usize,
         );
     }
-
-    pub(crate) fn current_table(&self) -> Arc<Table> {
-        self.fences.current()
-    }
 }
 
 impl std::fmt::Debug for Resv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let t = self.current_table();
+        let fences = self.fences.read(|entries| entries.count());
         f.debug_struct("Resv")
             .field("locked", &self.is_locked())
-            .field("fences", &t.len())
-            .field("capacity", &t.capacity())
+            .field("fences", &fences)
+            .field("capacity", &self.fences.capacity())
             .finish()
     }
 }
