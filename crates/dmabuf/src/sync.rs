@@ -42,7 +42,8 @@ pub(crate) type ArcGuard<T> = arc_swap::Guard<T>;
 /// Loom model of `arc-swap`: a loom mutex around the pointer. Every load and store is one
 /// atomic step that synchronises with the store it reads (as `arc-swap`'s acquire loads and
 /// sequentially consistent swaps do), so the models check the code around it, not `arc-swap`.
-#[cfg(all(loom, test))]
+#[cfg(loom)]
+#[allow(dead_code)] // outside the models, only the parts the compiled modules use
 mod loom_arc_swap {
     use super::{Arc, Mutex};
 
@@ -81,6 +82,14 @@ mod loom_arc_swap {
             Self(Mutex::new(None))
         }
 
+        pub(crate) fn new(value: Option<Arc<T>>) -> Self {
+            Self(Mutex::new(value))
+        }
+
+        pub(crate) fn swap(&self, value: Option<Arc<T>>) -> Option<Arc<T>> {
+            std::mem::replace(&mut *self.0.lock(), value)
+        }
+
         pub(crate) fn load(&self) -> Option<Arc<T>> {
             self.0.lock().clone()
         }
@@ -95,7 +104,7 @@ mod loom_arc_swap {
         }
     }
 }
-#[cfg(all(loom, test))]
+#[cfg(loom)]
 pub(crate) use loom_arc_swap::{ArcGuard, AtomicArc, AtomicOptionArc};
 
 /// A mutex without poisoning: `parking_lot` normally, loom's model under `--cfg loom`.
