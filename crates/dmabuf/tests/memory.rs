@@ -2,7 +2,10 @@
 //! allocator.
 //!
 //! * A pending fence with its shared state: at most 128 bytes, in one allocation.
-//! * A chain node (its own fence state plus the link): at most 192 bytes.
+//! * A chain node (its own fence state plus the link and its lookup index's slot): at most
+//!   192 bytes.
+//! * The lookup index a chain's newest node gets: at most 56 bytes a pending point when it is
+//!   made, with room reserved for as many points again, which take nothing more.
 //! * Cloning a consumer handle, merging one fence, taking the stub and signalling a fence
 //!   nobody listens to allocate nothing.
 //! * A pending timeline point of a syncobj: its chain node, at most 192 bytes; with a
@@ -14,6 +17,8 @@
 //!   snapshot buffers, and the room to retire buffers and fences; see `resv/table.rs`); from
 //!   then on appends within the reservation, replacements in place and `replace_fences`
 //!   allocate nothing, however many.
+//! * A syncobj timeline with 64 points pending, one looked up through the index every round
+//!   and the oldest signalling, keeps the chain and the memory flat over 100,000 rounds.
 //!
 //! Counting is per thread (the test harness runs tests in parallel threads) and counts the
 //! bytes requested from the allocator (`Layout::size`), not the allocator's own rounding;
@@ -26,6 +31,7 @@ use dmabuf::syncobj::{IfUnsubmitted, Point, Syncobj};
 use dmabuf::{SyncFile, Timeline};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::collections::VecDeque;
 
 struct Counting;
 
@@ -107,6 +113,44 @@ fn chain_node_takes_at_most_192_bytes() {
     println!("chain node: {bytes} bytes in {allocs} allocation(s)");
     assert!(bytes <= 192, "chain node takes {bytes} bytes");
     drop(node);
+}
+
+#[test]
+fn the_lookup_index_takes_at_most_56_bytes_a_point_and_points_made_on_it_nothing_more() {
+    const POINTS: u64 = 1000;
+    let ctx = FenceContext::new("mem", "index");
+    let fences: Vec<_> = (0..2 * POINTS).map(|_| ctx.next_fence()).collect();
+    let mut head: Option<Fence> = None;
+    for (i, (_, fence)) in fences.iter().take(POINTS as usize).enumerate() {
+        head = Some(Fence::new_chain(head, fence.clone(), i as u64 + 1).unwrap());
+    }
+    let mut head = head.unwrap();
+    // A lookup far down the chain walks it, and leaves the head indexed.
+    let before = live();
+    assert_eq!(head.find_seqno(1).unwrap().unwrap().seqno(), 1);
+    let index = (live() - before) as u64 / POINTS;
+    // Points made on the indexed head take slots the index reserved.
+    let before = live();
+    for (i, (_, fence)) in fences.iter().enumerate().skip(POINTS as usize) {
+        head = Fence::new_chain(Some(head), fence.clone(), i as u64 + 1).unwrap();
+    }
+    let node = (live() - before) as u64 / POINTS;
+    println!("lookup index: {index} bytes a pending point; points made on it: {node} bytes each");
+    assert!(index <= 56, "the index takes {index} bytes a point");
+    assert!(
+        node <= 192,
+        "a point made on an indexed node takes {node} bytes"
+    );
+    // Half the room used: the next lookup copies the index (dropping signalled points, here
+    // none); lookups after it allocate nothing.
+    assert_eq!(head.find_seqno(1).unwrap().unwrap().seqno(), 1);
+    let (_, allocs, _) = measure(|| {
+        for seqno in [1, POINTS, 2 * POINTS - 1] {
+            assert_eq!(head.find_seqno(seqno).unwrap().unwrap().seqno(), seqno);
+        }
+    });
+    assert_eq!(allocs, 0, "lookups through the index allocated");
+    drop(fences);
 }
 
 #[test]
@@ -303,4 +347,50 @@ fn a_reservation_allocates_only_when_it_reserves() {
     );
     let _ = resv.get_fences(Usage::Bookkeep);
     drop(issuers);
+}
+
+#[test]
+fn a_window_of_64_pending_points_looked_up_every_round_stays_flat_over_100000_rounds() {
+    const ROUNDS: u64 = 100_000;
+    const WINDOW: usize = 64;
+    let engine = FenceContext::new("gpu", "window");
+    let timeline = Syncobj::new();
+    let mut jobs = VecDeque::new();
+    let (mut longest_chain, mut peak_early, mut peak_late) = (0, 0, 0);
+    for round in 1..=ROUNDS {
+        let (job, fence) = engine.next_fence();
+        timeline.add_point(fence, Point(round));
+        jobs.push_back(job);
+        if jobs.len() > WINDOW {
+            jobs.pop_front().expect("more than the window").signal();
+        }
+        // A waiter looks up the point in the middle of the window.
+        let point = round.saturating_sub(WINDOW as u64 / 2).max(1);
+        let found = timeline
+            .find_fence(Point(point), IfUnsubmitted::Fail)
+            .expect("added");
+        assert_eq!(found.seqno(), point);
+        drop(found);
+        longest_chain = longest_chain.max(links(timeline.fence().unwrap()));
+        if (1000..2000).contains(&round) {
+            peak_early = peak_early.max(live());
+        } else if round > ROUNDS - 1000 {
+            peak_late = peak_late.max(live());
+        }
+    }
+    println!(
+        "window of {WINDOW}: longest chain {longest_chain}, peak {peak_early} bytes in rounds \
+         1000-1999, {peak_late} in the last 1000"
+    );
+    assert!(
+        longest_chain <= WINDOW + 2,
+        "the chain grew to {longest_chain} nodes"
+    );
+    assert!(
+        peak_late <= peak_early + 1024,
+        "{peak_late} bytes at the end against {peak_early} early on"
+    );
+    for job in jobs {
+        job.signal();
+    }
 }

@@ -275,3 +275,32 @@ fn last_chain_reference_dropped_in_callback() {
         assert!(fences.iter().all(Fence::is_signaled));
     });
 }
+
+#[test]
+fn indexed_chain_drops_pending_and_after_collection() {
+    // A lookup far down a long chain leaves its newest node an index holding every node; the
+    // chain still drops a node at a time, pending, and once every point has signalled and a
+    // walk has collected them all (then the index holds the only reference to most nodes,
+    // each still linked to its old predecessor).
+    for collected in [false, true] {
+        on_small_stack(move || {
+            let (issuers, fences, head) = pending_chain(PENDING_NODES);
+            assert_eq!(head.find_seqno(1).unwrap().unwrap().seqno(), 1);
+            assert_eq!(head.find_seqno(2).unwrap().unwrap().seqno(), 2);
+            if collected {
+                for issuer in issuers {
+                    issuer.signal();
+                }
+                assert_eq!(chain::iter(&head).count(), 1);
+                assert!(head.find_seqno(1).unwrap().is_none());
+                drop(head);
+            } else {
+                drop(head);
+                for issuer in issuers {
+                    issuer.signal();
+                }
+            }
+            assert!(fences.iter().all(Fence::is_signaled));
+        });
+    }
+}

@@ -41,6 +41,7 @@
 //! | A syncobj wait reports a point that signalled with an error as done. | The same ([`Wait`](crate::syncobj::Wait)); unlike the crate's fence, resv and sync-file waits it does not answer the error. The error is on the point's leaf fence, not on its chain node (nor in the kernel). | Kernel semantics for the kernel's call; the point's fence is at hand. |
 //! | `DRM_IOCTL_SYNCOBJ_EVENTFD` signals an eventfd; a registration lives until it fires or its syncobj goes. | [`Syncobj::notify`](crate::syncobj::Syncobj::notify) runs a callback, [`Syncobj::notified`](crate::syncobj::Syncobj::notified) is a future; a registration can be cancelled, and a future keeps its syncobj alive. A panicking callback does not keep the others from running. | In-process first; no fd per wait. |
 //! | `drm_syncobj_add_point()` chains the fence its driver caller gives; only TRANSFER flattens with `dma_fence_unwrap_merge()`. | [`Syncobj::add_point`](crate::syncobj::Syncobj::add_point) flattens a chain node first. | Chains never contain chains here. |
+//! | `dma_fence_chain_find_seqno()` walks from the head a link at a time, collecting the signalled links it passes. | The newest node of a chain keeps an index of its predecessors once a lookup has walked a few links; [`Fence::find_seqno`](crate::Fence::find_seqno) bisects it and answers the kernel's node ([`chain`](crate::fence::chain), "Lookups"), collecting only below the point. | Every syncobj wait looks its points up: O(log n) instead of O(n) on a timeline of n pending points. |
 //!
 //! ## Allocations that are not reclaim points
 //!
@@ -63,7 +64,9 @@
 //!   allocation, sw_sync's point);
 //! * containers: [`Fence::new_array`](crate::Fence::new_array), chain nodes,
 //!   [`merge`](crate::fence::unwrap::merge) (kernel: `dma_fence_array_create()`,
-//!   `dma_fence_chain_alloc()`, `dma_fence_unwrap_merge()`);
+//!   `dma_fence_chain_alloc()`, `dma_fence_unwrap_merge()`), and the lookup index of a
+//!   chain's newest node, which [`Fence::find_seqno`](crate::Fence::find_seqno) makes and
+//!   copies (no kernel counterpart);
 //! * snapshots of a reservation object: [`Resv::get_fences`](crate::resv::Resv::get_fences),
 //!   [`Resv::get_singleton`](crate::resv::Resv::get_singleton)'s array (kernel:
 //!   `dma_resv_get_fences()`'s `krealloc_array()`, `dma_resv_get_singleton()`), the copy an

@@ -14,6 +14,7 @@
 pub mod array;
 mod cb;
 pub mod chain;
+mod chain_index;
 mod context;
 mod core;
 mod ops;

@@ -1,10 +1,10 @@
-//! Loom models of the fence core: signal vs add_callback vs remove vs wait vs drop, and the
-//! array's member counting.
+//! Loom models of the fence core: signal vs add_callback vs remove vs wait vs drop, the
+//! array's member counting, and the chain's lookup index handed from node to node.
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p dmabuf --lib --release -- tests::loom`.
 
 use crate::error::{Errno, FenceFailed};
-use crate::fence::{Fence, FenceContext, FenceStatus};
+use crate::fence::{Fence, FenceContext, FenceStatus, chain};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
@@ -173,6 +173,95 @@ fn chain_points_signal_concurrently() {
         tb.join().unwrap();
         assert_eq!(waiter.join().unwrap(), Ok(()));
         assert!(p2.is_signaled());
+    });
+}
+
+/// Three pending points, the newest indexed: issuers and nodes, oldest first.
+fn indexed_chain(c: &FenceContext) -> (Vec<crate::fence::Signaller>, Vec<Fence>) {
+    let mut issuers = Vec::new();
+    let mut nodes: Vec<Fence> = Vec::new();
+    for seqno in 1..=3 {
+        let (issuer, fence) = c.next_fence();
+        issuers.push(issuer);
+        nodes.push(Fence::new_chain(nodes.last().cloned(), fence, seqno).unwrap());
+    }
+    chain::index_now(&nodes[2]);
+    (issuers, nodes)
+}
+
+/// A lookup through the newest node's index while another thread makes a node on it finds
+/// the point's node; afterwards only the new node holds the index, with the old one added.
+#[test]
+fn chain_lookup_vs_new_node() {
+    loom::model(|| {
+        let c = ctx();
+        let (_issuers, nodes) = indexed_chain(&c);
+        let (_d, fd) = c.next_fence();
+        let head = nodes[2].clone();
+        let maker = thread::spawn(move || Fence::new_chain(Some(head), fd, 4).unwrap());
+        let found = nodes[2].find_seqno(1).unwrap().unwrap();
+        let p4 = maker.join().unwrap();
+        assert!(found.ptr_eq(&nodes[0]));
+        assert!(!chain::holds_index(&nodes[2]));
+        assert_eq!(chain::indexed(&p4).map(|ix| ix.len()), Some(3));
+        assert!(p4.find_seqno(2).unwrap().unwrap().ptr_eq(&nodes[1]));
+    });
+}
+
+/// An index built for the newest node while another thread makes a node on it ends up with
+/// the new node or nowhere, never on the node that has a successor; lookups on the new node
+/// answer the same either way.
+#[test]
+fn chain_index_built_vs_new_node() {
+    loom::model(|| {
+        let c = ctx();
+        let mut issuers = Vec::new();
+        let mut nodes: Vec<Fence> = Vec::new();
+        for seqno in 1..=3 {
+            let (issuer, fence) = c.next_fence();
+            issuers.push(issuer);
+            nodes.push(Fence::new_chain(nodes.last().cloned(), fence, seqno).unwrap());
+        }
+        let (_d, fd) = c.next_fence();
+        let head = nodes[2].clone();
+        let maker = thread::spawn(move || Fence::new_chain(Some(head), fd, 4).unwrap());
+        chain::index_now(&nodes[2]);
+        let p4 = maker.join().unwrap();
+        assert!(
+            !chain::holds_index(&nodes[2]),
+            "a node with a successor keeps no index"
+        );
+        if let Some(ix) = chain::indexed(&p4) {
+            assert_eq!(ix.len(), 3);
+        }
+        for (seqno, node) in nodes.iter().chain([&p4]).enumerate() {
+            assert!(
+                p4.find_seqno(seqno as u64 + 1)
+                    .unwrap()
+                    .unwrap()
+                    .ptr_eq(node)
+            );
+        }
+    });
+}
+
+/// A lookup through the index while the point signals and a walk collects it answers the
+/// point's node or the one before, as the kernel's walk would at one moment or the other.
+#[test]
+fn chain_lookup_vs_signal_and_walk() {
+    loom::model(|| {
+        let c = ctx();
+        let (mut issuers, nodes) = indexed_chain(&c);
+        let two = issuers.remove(1);
+        let head = nodes[2].clone();
+        let signaller = thread::spawn(move || {
+            two.signal();
+            chain::iter(&head).for_each(drop);
+        });
+        let found = nodes[2].find_seqno(2).unwrap().unwrap();
+        signaller.join().unwrap();
+        assert!(found.ptr_eq(&nodes[1]) || found.ptr_eq(&nodes[0]));
+        assert!(nodes[2].find_seqno(2).unwrap().unwrap().ptr_eq(&nodes[0]));
     });
 }
 
