@@ -2,10 +2,10 @@
 """Draws one criterion benchmark group as an SVG line chart: cost against size.
 
 Reads what `cargo bench` left in target/criterion/<group>/: every benchmark of the group whose
-parameter is a number (criterion's `BenchmarkId::new(function, size)`), one line per function,
-the median estimate of each size as a point. Both axes are logarithmic by default, so a
-constant cost is flat, a linear one a straight line of slope 1 and a logarithmic one a curve
-that flattens. Standard library only.
+parameter is a number (criterion's `BenchmarkId::new(function, size)`), or whose name ends in
+`/N` or `_N`, one line per function, the median estimate of each size as a point. Both axes
+are logarithmic by default, so a constant cost is flat, a linear one a straight line of slope
+1 and a logarithmic one a curve that flattens. Standard library only.
 
     python3 curves/plot.py GROUP OUT.svg [--criterion target/criterion] [--title TEXT]
                            [--linear-y] [--note TEXT]
@@ -35,13 +35,21 @@ def load(root, group):
         sys.exit(f"no criterion results for group {group!r} under {root}")
     for meta in base.glob("**/new/benchmark.json"):
         bench = json.loads(meta.read_text())
+        name = bench.get("function_id") or ""
         try:
             size = float(bench["value_str"])
         except (KeyError, TypeError, ValueError):
-            continue
+            # A benchmark named `line/N` or `line_N` without a parameter: line `line`, size N.
+            line, _, n = name.replace("/", "_").rpartition("_")
+            try:
+                name, size = line, float(n)
+            except ValueError:
+                continue
+            if not line:
+                continue
         estimates = json.loads((meta.parent / "estimates.json").read_text())
         median = estimates["median"]["point_estimate"]
-        lines.setdefault(bench["function_id"], []).append((size, median))
+        lines.setdefault(name, []).append((size, median))
     for points in lines.values():
         points.sort()
     if not lines:

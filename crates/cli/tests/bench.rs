@@ -13,7 +13,7 @@ fn every_case_measures_both_sides() {
         quick: true,
         ..Args::default()
     });
-    assert_eq!(rows.len(), 5);
+    assert_eq!(rows.len(), 7);
     for r in &rows {
         assert!(r.value_ns > 0.0 && r.baseline_ns > 0.0, "{r:?}");
         assert!(r.ratio.is_finite() && r.ratio > 0.0, "{r:?}");
@@ -23,6 +23,8 @@ fn every_case_measures_both_sides() {
     assert_eq!(printed.lines().count(), 1 + rows.len());
     assert!(printed.contains("lock_all 8 of 1024"));
     assert!(printed.contains("seen acquisition, validator on"));
+    assert!(printed.contains("resv get_fences of 4, no lock"));
+    assert!(printed.contains("timeline point lookup, 4096 pending"));
     assert!(
         !dmabuf::lockdep::is_enabled(),
         "bench leaves the validator off"
@@ -42,7 +44,7 @@ fn json_has_the_documented_fields() {
     );
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let rows = rows.as_array().expect("an array");
-    assert_eq!(rows.len(), 5);
+    assert_eq!(rows.len(), 7);
     for r in rows {
         for field in ["name", "baseline"] {
             assert!(r[field].is_string(), "{field} in {r}");

@@ -1,12 +1,13 @@
 //! The cases of `dmabuf bench`, each the library's operation beside its plain baseline (the
-//! same pairs as the criterion benches: `crates/dmabuf/benches/{fence,buf}.rs`,
+//! same pairs as the criterion benches: `crates/dmabuf/benches/{fence,buf,resv,chain}.rs`,
 //! `crates/ww/benches/transactions.rs`, `crates/lockdep/benches/lockdep.rs`).
 
 use super::Case;
 use dmabuf::buf::exporters::SystemHeap;
 use dmabuf::buf::{Device, DeviceCaps, Direction, HostMemory, Memory, SgTable};
-use dmabuf::fence::FenceContext;
+use dmabuf::fence::{Fence, FenceContext, Signaller};
 use dmabuf::lockdep::{self, LockClass};
+use dmabuf::resv::{Resv, Usage};
 use dmabuf_ww::{AcquireCtx, WwClass, WwMutex};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -47,6 +48,20 @@ pub(super) fn all() -> Vec<Case> {
             base: std_transactions,
         },
         Case {
+            name: "resv get_fences of 4, no lock",
+            baseline: "RwLock<Vec> read + clone",
+            ops: 100_000,
+            value: resv_get_fences,
+            base: rwlock_vec_read,
+        },
+        Case {
+            name: "timeline point lookup, 4096 pending",
+            baseline: "binary search of a Vec + clone",
+            ops: 100_000,
+            value: chain_find_seqno,
+            base: vec_binary_search,
+        },
+        Case {
             name: "seen acquisition, validator on",
             baseline: "the same, validator off",
             ops: 500_000,
@@ -54,6 +69,85 @@ pub(super) fn all() -> Vec<Case> {
             base: tracked_validator_off,
         },
     ]
+}
+
+/// Four pending fences of four contexts, and their issuers (kept, so they stay pending).
+fn four_fences() -> (Vec<Signaller>, Vec<Fence>) {
+    (0..4)
+        .map(|i| FenceContext::new("bench", format!("resv{i}")).next_fence())
+        .unzip()
+}
+
+fn resv_get_fences(n: u64) -> Duration {
+    let (_issuers, fences) = four_fences();
+    let resv = Resv::new();
+    {
+        let mut guard = resv.lock_single();
+        guard.reserve_fences(4).expect("room for 4");
+        for f in &fences {
+            guard.add_fence(f, Usage::Read);
+        }
+    }
+    let t = Instant::now();
+    for _ in 0..n {
+        black_box(resv.get_fences(Usage::Read));
+    }
+    t.elapsed()
+}
+
+fn rwlock_vec_read(n: u64) -> Duration {
+    let (_issuers, fences) = four_fences();
+    let list = std::sync::RwLock::new(fences);
+    let t = Instant::now();
+    for _ in 0..n {
+        let read = list
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        black_box(read.clone());
+    }
+    t.elapsed()
+}
+
+/// Points of the lookup cases.
+const POINTS: u64 = 4096;
+
+fn chain_find_seqno(n: u64) -> Duration {
+    let ctx = FenceContext::new("bench", "points");
+    let mut issuers = Vec::new();
+    let mut head = None;
+    for p in 1..=POINTS {
+        let (issuer, fence) = ctx.next_fence();
+        issuers.push(issuer);
+        head = Some(Fence::new_chain(head.take(), fence, p).expect("a point"));
+    }
+    let head = head.expect("points added");
+    // The first lookup builds the chain's index, as a syncobj's first wait would.
+    black_box(head.find_seqno(POINTS / 2).expect("in the chain"));
+    let t = Instant::now();
+    for _ in 0..n {
+        black_box(
+            head.find_seqno(black_box(POINTS / 2))
+                .expect("in the chain"),
+        );
+    }
+    t.elapsed()
+}
+
+fn vec_binary_search(n: u64) -> Duration {
+    let ctx = FenceContext::new("bench", "points");
+    let (_issuers, points): (Vec<Signaller>, Vec<(u64, Fence)>) = (1..=POINTS)
+        .map(|p| {
+            let (issuer, fence) = ctx.next_fence();
+            (issuer, (p, fence))
+        })
+        .unzip();
+    let t = Instant::now();
+    for _ in 0..n {
+        let want = black_box(POINTS / 2);
+        let i = points.partition_point(|(p, _)| *p < want);
+        black_box(points[i].1.clone());
+    }
+    t.elapsed()
 }
 
 fn fence_create_signal(n: u64) -> Duration {
