@@ -92,7 +92,7 @@ fn a_terminal_gets_a_progress_bar() {
     let (out, text) = on_a_terminal(&BENCH);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("] case 1/5: fence create + signal"),
+        text.contains("] case 1/7: fence create + signal"),
         "{text:?}"
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("case "));

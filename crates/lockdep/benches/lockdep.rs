@@ -275,41 +275,12 @@ criterion_group! {
     targets = single, nested, section
 }
 
-/// The filter criterion was given, if any: the first argument that is neither an option nor
-/// the value of one.
-fn filter() -> Option<String> {
-    const VALUED: [&str; 13] = [
-        "--warm-up-time",
-        "--measurement-time",
-        "--sample-size",
-        "--nresamples",
-        "--noise-threshold",
-        "--confidence-level",
-        "--significance-level",
-        "--save-baseline",
-        "--baseline",
-        "--load-baseline",
-        "--profile-time",
-        "--output-format",
-        "--color",
-    ];
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if VALUED.contains(&a.as_str()) {
-            args.next();
-        } else if !a.starts_with('-') {
-            return Some(a);
-        }
-    }
-    None
-}
-
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
     // `cargo bench ... -- <filter>` runs the interleaved comparison and the sweep only if the
     // filter names them (or there is none).
-    if filter().is_none_or(|f| "interleaved".contains(&f)) {
+    if dmabuf_testkit::bench_filter().is_none_or(|f| "interleaved".contains(&f)) {
         interleaved();
         sweep();
     }

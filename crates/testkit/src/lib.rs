@@ -4,6 +4,8 @@
 //!   test binary in a child process, for tests whose failure is an abort, whose scenario
 //!   changes process-wide state, or that need a second process.
 //! * [`within_watchdog`]: run a closure on a helper thread and turn a hang into a failure.
+//! * [`bench_filter`]: the filter a criterion bench was given, for benches that run a
+//!   comparison of their own after criterion's groups.
 
 use std::io::Read;
 use std::process::{Command, ExitStatus, Stdio};
@@ -94,4 +96,33 @@ pub fn within_watchdog<T: Send + 'static>(
         },
         Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: hung for {limit:?}"),
     }
+}
+
+/// The filter `cargo bench -- <filter>` gave a criterion bench, if any: the first argument
+/// that is neither an option nor the value of one (`--warm-up-time 1` is no filter).
+pub fn bench_filter() -> Option<String> {
+    const VALUED: [&str; 13] = [
+        "--warm-up-time",
+        "--measurement-time",
+        "--sample-size",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--save-baseline",
+        "--baseline",
+        "--load-baseline",
+        "--profile-time",
+        "--output-format",
+        "--color",
+    ];
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if VALUED.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            return Some(a);
+        }
+    }
+    None
 }

@@ -9,6 +9,27 @@ use crate::plural;
 use std::fmt;
 use std::time::Duration;
 
+/// The `p`-th percentile (`0.0..=100.0`) of sorted `values`, zero without values.
+pub fn percentile(values: &[Duration], p: f64) -> Duration {
+    if values.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = (p / 100.0 * (values.len() - 1) as f64).round() as usize;
+    values[rank.min(values.len() - 1)]
+}
+
+/// `p50 …, p90 …, p99 …, max …` of sorted `values`, in milliseconds.
+pub fn percentiles(values: &[Duration]) -> String {
+    let ms = |p| percentile(values, p).as_secs_f64() * 1e3;
+    format!(
+        "p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        ms(50.0),
+        ms(90.0),
+        ms(99.0),
+        ms(100.0)
+    )
+}
+
 /// The counts of a run: for a given seed and options, the same on every run.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Counts {
@@ -86,11 +107,7 @@ impl Summary {
 
     /// The `p`-th latency percentile (`0.0..=100.0`), zero without frames.
     pub fn latency_percentile(&self, p: f64) -> Duration {
-        if self.latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        let rank = (p / 100.0 * (self.latencies.len() - 1) as f64).round() as usize;
-        self.latencies[rank.min(self.latencies.len() - 1)]
+        percentile(&self.latencies, p)
     }
 
     /// Why the run failed, if it did: validator reports or lost frames.
@@ -121,7 +138,6 @@ impl Summary {
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.counts;
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
         writeln!(f, "dmabuf demo summary (seed {})", self.seed)?;
         writeln!(f, "  stages      {}", self.stages)?;
         writeln!(
@@ -137,12 +153,8 @@ impl fmt::Display for Summary {
         )?;
         writeln!(
             f,
-            "  latency     capture submitted -> delivered: p50 {:.2} ms, p90 {:.2} ms, \
-             p99 {:.2} ms, max {:.2} ms",
-            ms(self.latency_percentile(50.0)),
-            ms(self.latency_percentile(90.0)),
-            ms(self.latency_percentile(99.0)),
-            ms(self.latency_percentile(100.0))
+            "  latency     capture submitted -> delivered: {}",
+            percentiles(&self.latencies)
         )?;
         writeln!(
             f,

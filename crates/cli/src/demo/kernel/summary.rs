@@ -5,6 +5,7 @@
 use super::devices::Devices;
 use super::stage::{Role, StageReport};
 use crate::demo::Args;
+use crate::demo::summary::percentiles;
 use crate::plural;
 use std::collections::HashMap;
 use std::fmt;
@@ -61,15 +62,6 @@ pub struct KernelSummary {
     /// signal (in the signalling process) or the start of the wait if that came later, to
     /// just after the wake (in the waiting process), sorted.
     pub fence_latencies: Vec<Duration>,
-}
-
-/// The `p`-th percentile of sorted `values`, zero without values.
-pub fn percentile(values: &[Duration], p: f64) -> Duration {
-    if values.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = (p / 100.0 * (values.len() - 1) as f64).round() as usize;
-    values[rank.min(values.len() - 1)]
 }
 
 fn sorted_us(us: impl Iterator<Item = u64>) -> Vec<Duration> {
@@ -207,16 +199,7 @@ impl KernelSummary {
 impl fmt::Display for KernelSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.counts;
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let pcts = |v: &[Duration]| {
-            format!(
-                "p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-                ms(percentile(v, 50.0)),
-                ms(percentile(v, 90.0)),
-                ms(percentile(v, 99.0)),
-                ms(percentile(v, 100.0))
-            )
-        };
+        let pcts = percentiles;
         writeln!(f, "dmabuf demo --kernel summary (seed {})", self.seed)?;
         let pid = |role: Role| {
             self.stages
@@ -330,10 +313,11 @@ impl fmt::Display for KernelSummary {
 
 #[cfg(test)]
 mod tests {
-    use super::{KernelSummary, percentile};
+    use super::KernelSummary;
     use crate::demo::Args;
     use crate::demo::kernel::devices::{Allocator, Devices};
     use crate::demo::kernel::stage::{Role, StageReport};
+    use crate::demo::summary::percentile;
     use std::time::Duration;
 
     fn reports() -> Vec<(Role, StageReport)> {
