@@ -392,6 +392,43 @@ fn detaching_under_a_live_cached_mapping_unmaps_and_unpins_it_and_the_mapping_fa
 }
 
 #[test]
+fn many_mappings_unmap_in_any_order_and_detach_unmaps_only_what_is_left() {
+    let (buf, log) = Recorder::export(false, false);
+    let d = dev("many");
+    let att = buf.attach(&d).expect("attach");
+    let g = buf.resv().lock_single();
+    let mut maps: Vec<_> = (0..6)
+        .map(|_| Some(att.map(&g, Direction::ToDevice).expect("map")))
+        .collect();
+    assert_eq!(d.mapped_segments(), 12, "six mappings of two pages");
+    // Unmapped out of order; the freed slots serve the next maps.
+    for i in [4, 0, 5, 2] {
+        maps[i].take().unwrap().unmap(&g).expect("unmap");
+    }
+    assert_eq!(d.mapped_segments(), 4);
+    let again: Vec<_> = (0..3)
+        .map(|_| att.map(&g, Direction::ToDevice).expect("map"))
+        .collect();
+    assert_eq!(d.mapped_segments(), 10);
+    again.into_iter().next().unwrap().unmap(&g).expect("unmap");
+    drop(g);
+    taken(&log);
+    // Left: mappings 1 and 3 and two of the new ones.
+    drop(att);
+    assert_eq!(
+        taken(&log),
+        [
+            "unmap many",
+            "unmap many",
+            "unmap many",
+            "unmap many",
+            "detach many"
+        ]
+    );
+    assert_eq!(d.mapped_segments(), 0);
+}
+
+#[test]
 fn detaching_under_a_live_mapping_unmaps_it_once_and_the_mapping_faults() {
     let (buf, log) = Recorder::export(false, false);
     let d = dev("codec");

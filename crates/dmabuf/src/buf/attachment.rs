@@ -140,9 +140,45 @@ struct AttState {
     pins: usize,
     /// Every other table handed out and not unmapped yet: those of live mappings, and
     /// those of mappings dropped without `unmap`. Detach unmaps them all.
-    mapped: Vec<Arc<SgTable>>,
+    mapped: Tables,
     /// Detached: every table is unmapped, and nothing is unmapped here any more.
     detached: bool,
+}
+
+/// The tables an attachment handed out, each in a slot its [`Mapping`] knows, so that an
+/// unmap takes its own back in O(1) whatever the number of mappings; a freed slot is reused.
+#[derive(Default)]
+struct Tables {
+    slots: Vec<Option<Arc<SgTable>>>,
+    free: Vec<usize>,
+}
+
+impl Tables {
+    /// Keeps `table`; returns its slot.
+    fn insert(&mut self, table: Arc<SgTable>) -> usize {
+        match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = Some(table);
+                slot
+            }
+            None => {
+                self.slots.push(Some(table));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    /// Takes the table in `slot` back.
+    fn remove(&mut self, slot: usize) -> Option<Arc<SgTable>> {
+        let table = self.slots.get_mut(slot)?.take()?;
+        self.free.push(slot);
+        Some(table)
+    }
+
+    /// Every table kept.
+    fn into_tables(self) -> impl Iterator<Item = Arc<SgTable>> {
+        self.slots.into_iter().flatten()
+    }
 }
 
 impl AttInner {
@@ -158,14 +194,14 @@ impl AttInner {
         &self.buf
     }
 
-    /// Takes `table` off the tables detach unmaps, for its mapping's own unmap; `false` if
-    /// the attachment detached already (detaching unmapped it).
-    pub(super) fn forget_table(&self, table: &Arc<SgTable>) -> bool {
+    /// Takes the table in `slot` off the tables detach unmaps, for its mapping's own unmap;
+    /// `false` if the attachment detached already (detaching unmapped it).
+    pub(super) fn forget_table(&self, slot: usize) -> bool {
         let mut st = self.state.lock();
         if st.detached {
             return false;
         }
-        st.mapped.retain(|t| !Arc::ptr_eq(t, table));
+        st.mapped.remove(slot);
         true
     }
 }
@@ -308,20 +344,21 @@ impl<M: ImportMode> Attachment<M> {
                 if cached_dir != direction && cached_dir != Direction::Bidirectional {
                     return Err(Error::Busy("mapped in another direction"));
                 }
-                return Ok(Mapping::new(att.clone(), table.clone(), true));
+                return Ok(Mapping::new(att.clone(), table.clone(), None));
             }
         }
         let table = Arc::new(buf.exporter().map(&locked, &att.device, direction)?);
         let cached = buf.exporter().caches_mapping();
-        {
+        let slot = {
             let mut st = att.state.lock();
             if cached {
                 st.cached = Some(table.clone());
+                None
             } else {
-                st.mapped.push(table.clone());
+                Some(st.mapped.insert(table.clone()))
             }
-        }
-        Ok(Mapping::new(att.clone(), table, cached))
+        };
+        Ok(Mapping::new(att.clone(), table, slot))
     }
 
     /// Detaches now (same as dropping; kernel: `dma_buf_detach()`): unmaps what is still
@@ -401,7 +438,7 @@ impl<M: ImportMode> Drop for Attachment<M> {
             let tables = cached
                 .into_iter()
                 .map(|t| (t, true))
-                .chain(mapped.into_iter().map(|t| (t, false)));
+                .chain(mapped.into_tables().map(|t| (t, false)));
             for (table, is_cached) in tables {
                 let table = match Arc::try_unwrap(table) {
                     Ok(table) => {

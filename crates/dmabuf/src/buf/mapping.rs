@@ -26,15 +26,16 @@ use std::sync::Arc;
 pub struct Mapping {
     att: Arc<AttInner>,
     table: Option<Arc<SgTable>>,
-    cached: bool,
+    /// The table's slot in the attachment, `None` for the cached table (the attachment's).
+    slot: Option<usize>,
 }
 
 impl Mapping {
-    pub(super) fn new(att: Arc<AttInner>, table: Arc<SgTable>, cached: bool) -> Self {
+    pub(super) fn new(att: Arc<AttInner>, table: Arc<SgTable>, slot: Option<usize>) -> Self {
         Mapping {
             att,
             table: Some(table),
-            cached,
+            slot,
         }
     }
 
@@ -60,7 +61,7 @@ impl Mapping {
 
     /// Whether this is the attachment's cached mapping (unmap then does nothing).
     pub fn is_cached(&self) -> bool {
-        self.cached
+        self.slot.is_none()
     }
 
     /// The device reads `dst.len()` bytes at buffer offset `offset` through this mapping,
@@ -120,10 +121,10 @@ impl Mapping {
         let Some(table) = self.table.take() else {
             return Ok(());
         };
-        if self.cached {
-            return Ok(());
-        }
-        if !att.forget_table(&table) {
+        let Some(slot) = self.slot else {
+            return Ok(()); // cached: the attachment's
+        };
+        if !att.forget_table(slot) {
             return Ok(()); // unmapped at detach
         }
         // The attachment's entry is gone, so this is the last holder (a `Mapping` is the only
@@ -139,7 +140,7 @@ impl std::fmt::Debug for Mapping {
         f.debug_struct("Mapping")
             .field("device", &self.att.device().name())
             .field("segments", &self.segments())
-            .field("cached", &self.cached)
+            .field("cached", &self.slot.is_none())
             .finish()
     }
 }
