@@ -2,6 +2,8 @@
 //! trace has a track per device and timeline with every emitted fence signalled, and the
 //! scripted fault is recovered with its fence errored.
 
+mod common;
+use common::dmabuf;
 use dmabuf_cli::demo::{self, Args};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -460,13 +462,6 @@ fn a_fault_frame_past_the_run_is_refused() {
 #[test]
 fn the_binary_exits_zero_on_success_and_two_on_bad_options() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dmabuf = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_dmabuf"))
-            .args(args)
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("run dmabuf")
-    };
     // A short run, then the options of one test.
     let short = |more: &[&'static str]| {
         let mut args = vec![
@@ -592,13 +587,6 @@ fn a_trace_path_that_cannot_be_written_fails_before_the_run_with_exit_1() {
 
 #[test]
 fn kernel_mode_names_every_missing_device_with_exit_2_and_refuses_in_process_options() {
-    let dmabuf = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_dmabuf"))
-            .args(args)
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("run dmabuf")
-    };
     // Options of the in-process pipeline only.
     for option in [
         &["--stages", "usb"][..],

@@ -11,6 +11,7 @@
 //!
 //! [`Syncobj::signal_point_when`]: dmabuf_linux::Syncobj::signal_point_when
 
+use super::devices::{alloc_all, map_all};
 use super::frame::{FRAME_BYTES, capture};
 use super::stage::{STALL, Stage, StageError, Waited};
 use super::wire::{Channel, Msg};
@@ -27,13 +28,8 @@ pub fn run(stage: &mut Stage, neighbours: Vec<OwnedFd>) -> Result<(), StageError
     let setup = stage.setup.clone();
     let dev = DrmDevice::find_timeline_syncobj()?;
     let (acquire, release) = (dev.create_syncobj()?, dev.create_syncobj()?);
-    let buffers = (0..setup.buffers)
-        .map(|_| setup.allocator.alloc(FRAME_BYTES as u64))
-        .collect::<Result<Vec<_>, _>>()?;
-    let maps = buffers
-        .iter()
-        .map(|b| b.mmap())
-        .collect::<Result<Vec<_>, _>>()?;
+    let buffers = alloc_all(setup.allocator, setup.buffers, FRAME_BYTES as u64)?;
+    let maps = map_all(&buffers)?;
     {
         let (acquire_file, release_file) = (acquire.export()?, release.export()?);
         let mut fds: Vec<_> = buffers.iter().map(|b| b.as_fd()).collect();

@@ -9,7 +9,7 @@
 //!   edge: user space cannot otherwise put a kernel fence it signals itself into a buffer's
 //!   reservation object, and the distribution kernels have no `sw_sync`.
 
-use dmabuf_linux::{DmaBufFd, DmaHeap, DrmDevice, Udmabuf, Vgem};
+use dmabuf_linux::{DmaBufFd, DmaHeap, DrmDevice, MappedDmaBuf, Udmabuf, Vgem};
 use rustix::fs::{MemfdFlags, SealFlags};
 use std::fmt;
 
@@ -54,6 +54,26 @@ impl Allocator {
             }
         }
     }
+}
+
+/// `n` new buffers of `len` bytes from `allocator`.
+///
+/// # Errors
+/// As [`Allocator::alloc`].
+pub fn alloc_all(
+    allocator: Allocator,
+    n: usize,
+    len: u64,
+) -> Result<Vec<DmaBufFd>, dmabuf_linux::Error> {
+    (0..n).map(|_| allocator.alloc(len)).collect()
+}
+
+/// A mapping of each of `buffers`, in order.
+///
+/// # Errors
+/// A mapping failed.
+pub fn map_all(buffers: &[DmaBufFd]) -> Result<Vec<MappedDmaBuf<'_>>, dmabuf_linux::Error> {
+    buffers.iter().map(DmaBufFd::mmap).collect()
 }
 
 /// The devices found.

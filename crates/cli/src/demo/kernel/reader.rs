@@ -15,6 +15,7 @@
 //! again; a reader that already had the frame intact then reads it once more.
 
 use super::camera::{flow_id, one};
+use super::devices::map_all;
 use super::frame::{FRAME_BYTES, check_render};
 use super::renderer::{garbled, objects};
 use super::stage::{Role, Stage, StageError, Waited};
@@ -46,10 +47,7 @@ pub fn run(stage: &mut Stage, neighbours: Vec<OwnedFd>) -> Result<(), StageError
         let (buffers, []) = objects::<0>(&renderer, msg, fds, 0)?;
         (buffers, None)
     };
-    let maps = buffers
-        .iter()
-        .map(|b| b.mmap())
-        .collect::<Result<Vec<_>, _>>()?;
+    let maps = map_all(&buffers)?;
 
     let reactor = Reactor::new()?;
     let ring = FenceContext::new("display", "scanout0");

@@ -31,6 +31,7 @@
 //! [`Syncobj::signal_point_when`]: dmabuf_linux::Syncobj::signal_point_when
 
 use super::camera::flow_id;
+use super::devices::{alloc_all, map_all};
 use super::frame::{FRAME_BYTES, check_capture, render};
 use super::stage::{STALL, Stage, StageError, Waited};
 use super::wire::{Channel, Msg, WireError};
@@ -63,19 +64,11 @@ pub fn run(stage: &mut Stage, neighbours: Vec<OwnedFd>) -> Result<(), StageError
     let (inputs, timelines) = objects(&camera, msg, fds, 2)?;
     let [acquire_in, release_in] = timelines.map(|t| dev.import_syncobj(&t));
     let (acquire_in, release_in) = (acquire_in?, release_in?);
-    let in_maps = inputs
-        .iter()
-        .map(|b| b.mmap())
-        .collect::<Result<Vec<_>, _>>()?;
+    let in_maps = map_all(&inputs)?;
 
     let vgem = Vgem::open()?;
-    let outputs = (0..setup.buffers)
-        .map(|_| setup.allocator.alloc(FRAME_BYTES as u64))
-        .collect::<Result<Vec<_>, _>>()?;
-    let out_maps = outputs
-        .iter()
-        .map(|b| b.mmap())
-        .collect::<Result<Vec<_>, _>>()?;
+    let outputs = alloc_all(setup.allocator, setup.buffers, FRAME_BYTES as u64)?;
+    let out_maps = map_all(&outputs)?;
     // Where the jobs' kernel fences come from: vgem fences on a small vgem buffer (one per
     // output buffer, as vgem allows one pending writer per buffer).
     let jobs = outputs
