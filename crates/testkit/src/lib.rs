@@ -6,6 +6,10 @@
 //! * [`within_watchdog`]: run a closure on a helper thread and turn a hang into a failure.
 //! * [`bench_filter`]: the filter a criterion bench was given, for benches that run a
 //!   comparison of their own after criterion's groups.
+//! * [`rounds`]: that comparison: a value and its baseline in alternating batches, medians
+//!   and spread of the rounds.
+
+pub mod rounds;
 
 use std::io::Read;
 use std::process::{Command, ExitStatus, Stdio};

@@ -37,10 +37,11 @@
 use super::exporter::Locked;
 use super::{Device, Direction, DmaBuf, Mapping, SgTable};
 use crate::error::{Error, Result};
+use crate::resv::locked_by::LockedBy;
 use crate::resv::{ResvGuard, Usage};
-use parking_lot::Mutex;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// A dynamic importer's callback (kernel: `struct dma_buf_attach_ops`).
 pub trait Importer: Send + Sync {
@@ -126,8 +127,13 @@ pub(crate) struct AttInner {
     buf: DmaBuf,
     device: Device,
     importer: Option<Arc<dyn Importer>>,
-    /// Changed only with the buffer's reservation lock held (a leaf lock).
-    state: Mutex<AttState>,
+    /// Reached and changed only with the buffer's reservation lock held.
+    state: LockedBy<AttState>,
+    /// Whether `state` holds a cached mapping, for readers without the lock (written under
+    /// it).
+    has_cached: AtomicBool,
+    /// The importer's pins, for readers without the lock (written under it).
+    pins: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -136,8 +142,6 @@ struct AttState {
     cached: Option<Arc<SgTable>>,
     /// Pinned at attach for the cached mapping (dynamic exporter, static importer).
     pinned_for_cache: bool,
-    /// The importer's pins.
-    pins: usize,
     /// Every other table handed out and not unmapped yet: those of live mappings, and
     /// those of mappings dropped without `unmap`. Detach unmaps them all.
     mapped: Tables,
@@ -196,8 +200,8 @@ impl AttInner {
 
     /// Takes the table in `slot` off the tables detach unmaps, for its mapping's own unmap;
     /// `false` if the attachment detached already (detaching unmapped it).
-    pub(super) fn forget_table(&self, slot: usize) -> bool {
-        let mut st = self.state.lock();
+    pub(super) fn forget_table(&self, guard: &ResvGuard<'_>, slot: usize) -> bool {
+        let mut st = self.state.borrow_mut(guard);
         if st.detached {
             return false;
         }
@@ -249,7 +253,9 @@ impl DmaBuf {
             buf: self.clone(),
             device: device.clone(),
             importer,
-            state: Mutex::new(AttState::default()),
+            state: LockedBy::new(self.resv(), AttState::default()),
+            has_cached: AtomicBool::new(false),
+            pins: AtomicUsize::new(0),
         });
         let guard = self.resv().lock_single();
         self.0.attachments.lock().push(Arc::downgrade(&att));
@@ -260,7 +266,7 @@ impl DmaBuf {
                 .attachments
                 .lock()
                 .retain(|w| !std::ptr::eq(w.as_ptr(), Arc::as_ptr(&att)));
-            att.state.lock().detached = true;
+            att.state.borrow_mut(&guard).detached = true;
             drop(guard);
             self.exporter().detach(self, device);
             return Err(e);
@@ -282,9 +288,10 @@ impl AttInner {
         }
         match exporter.map(&locked, &self.device, Direction::Bidirectional) {
             Ok(table) => {
-                let mut st = self.state.lock();
+                let mut st = self.state.borrow_mut(guard);
                 st.cached = Some(Arc::new(table));
                 st.pinned_for_cache = pin;
+                self.has_cached.store(true, Ordering::Release);
                 Ok(())
             }
             Err(e) => {
@@ -316,7 +323,7 @@ impl<M: ImportMode> Attachment<M> {
 
     /// Whether maps hand out one cached mapping.
     pub fn has_cached_mapping(&self) -> bool {
-        self.inner.state.lock().cached.is_some()
+        self.inner.has_cached.load(Ordering::Acquire)
     }
 
     /// Maps the buffer into the device's address space (kernel: `dma_buf_map_attachment()`),
@@ -334,11 +341,15 @@ impl<M: ImportMode> Attachment<M> {
         if !M::DYNAMIC {
             // Memory management (moves, clears) must be done before a static importer
             // touches the storage, cached mapping or not; it waits with the lock held, as the
-            // kernel does.
-            buf.resv().wait_for_signal(Usage::Kernel);
+            // kernel does. Looking at the locked set first spares the common case, nothing
+            // pending, the unlocked reader's protocol.
+            crate::validate::might_wait();
+            if guard.has_unsignalled(Usage::Kernel) {
+                buf.resv().wait_for_signal(Usage::Kernel);
+            }
         }
         {
-            let st = att.state.lock();
+            let st = att.state.borrow_mut(guard);
             if let Some(table) = &st.cached {
                 let cached_dir = table.direction();
                 if cached_dir != direction && cached_dir != Direction::Bidirectional {
@@ -350,9 +361,10 @@ impl<M: ImportMode> Attachment<M> {
         let table = Arc::new(buf.exporter().map(&locked, &att.device, direction)?);
         let cached = buf.exporter().caches_mapping();
         let slot = {
-            let mut st = att.state.lock();
+            let mut st = att.state.borrow_mut(guard);
             if cached {
                 st.cached = Some(table.clone());
+                att.has_cached.store(true, Ordering::Release);
                 None
             } else {
                 Some(st.mapped.insert(table.clone()))
@@ -379,7 +391,8 @@ impl Attachment<Dynamic> {
         if att.buf.is_dynamic() {
             att.buf.exporter().pin(&locked, &att.device)?;
         }
-        att.state.lock().pins += 1;
+        att.pins
+            .store(att.pins.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -391,13 +404,12 @@ impl Attachment<Dynamic> {
     pub fn unpin(&self, guard: &ResvGuard<'_>) -> Result<()> {
         let att = &self.inner;
         let locked = att.buf.locked(guard)?;
-        {
-            let mut st = att.state.lock();
-            if st.pins == 0 {
-                return Err(Error::Unbalanced("unpin"));
-            }
-            st.pins -= 1;
+        // Changed only under the lock: a load and a store are enough.
+        let pins = att.pins.load(Ordering::Relaxed);
+        if pins == 0 {
+            return Err(Error::Unbalanced("unpin"));
         }
+        att.pins.store(pins - 1, Ordering::Relaxed);
         if att.buf.is_dynamic() {
             att.buf.exporter().unpin(&locked, &att.device);
         }
@@ -406,7 +418,7 @@ impl Attachment<Dynamic> {
 
     /// The importer's pins.
     pub fn pin_count(&self) -> usize {
-        self.inner.state.lock().pins
+        self.inner.pins.load(Ordering::Relaxed)
     }
 }
 
@@ -419,16 +431,18 @@ impl<M: ImportMode> Drop for Attachment<M> {
             let Ok(locked) = buf.locked(&guard) else {
                 return; // unreachable: the guard locks this buffer
             };
-            let (cached, pinned_for_cache, pins, mapped) = {
-                let mut st = att.state.lock();
+            let (cached, pinned_for_cache, mapped) = {
+                let mut st = att.state.borrow_mut(&guard);
                 st.detached = true;
                 (
                     st.cached.take(),
                     std::mem::take(&mut st.pinned_for_cache),
-                    std::mem::take(&mut st.pins),
                     std::mem::take(&mut st.mapped),
                 )
             };
+            // Changed only under the lock, as `pin` and `unpin` do.
+            let pins = att.pins.load(Ordering::Relaxed);
+            att.pins.store(0, Ordering::Relaxed);
             let exporter = buf.exporter();
             // Kernel: dma_buf_detach() unmaps the cached table and unpins. Here every table
             // goes, the ones live `Mapping`s still hold too: their windows close with the

@@ -113,8 +113,7 @@ impl Mapping {
     /// [`Error::WrongLock`], handing the mapping back.
     #[doc(alias = "dma_buf_unmap_attachment")]
     pub fn unmap(mut self, guard: &ResvGuard<'_>) -> std::result::Result<(), Rejected<Mapping>> {
-        let att = self.att.clone();
-        let locked = match att.buf().locked(guard) {
+        let locked = match self.att.buf().locked(guard) {
             Ok(l) => l,
             Err(error) => return Err(Rejected { error, input: self }),
         };
@@ -124,7 +123,8 @@ impl Mapping {
         let Some(slot) = self.slot else {
             return Ok(()); // cached: the attachment's
         };
-        if !att.forget_table(slot) {
+        let att = &self.att;
+        if !att.forget_table(guard, slot) {
             return Ok(()); // unmapped at detach
         }
         // The attachment's entry is gone, so this is the last holder (a `Mapping` is the only

@@ -195,6 +195,16 @@ impl<'a> ResvGuard<'a> {
         }
     }
 
+    /// Whether an entry with usage ≤ `usage` is still unsignalled: a look at the locked set,
+    /// without taking a reference to any fence.
+    pub(crate) fn has_unsignalled(&self, usage: Usage) -> bool {
+        self.guard
+            .table
+            .entries()
+            .iter()
+            .any(|(f, u)| *u <= usage && !f.is_signaled())
+    }
+
     /// Replaces this object's fences with `src`'s unsignalled ones, usages kept (kernel:
     /// `dma_resv_copy_fences`). `src` is read without its lock.
     ///

@@ -12,16 +12,21 @@ use std::sync::Arc;
 pub struct PagesBuffer<M> {
     name: &'static str,
     memory: Arc<M>,
+    /// The same storage, as the mappings take it.
+    shared: Arc<dyn Memory>,
     size: u64,
     max_segment: usize,
 }
 
 impl<M: Memory + 'static> PagesBuffer<M> {
     pub(super) fn new(name: &'static str, memory: M, max_segment: usize) -> Self {
+        let size = memory.len() as u64;
+        let memory = Arc::new(memory);
         PagesBuffer {
             name,
-            size: memory.len() as u64,
-            memory: Arc::new(memory),
+            size,
+            shared: memory.clone(),
+            memory,
             max_segment,
         }
     }
@@ -29,10 +34,6 @@ impl<M: Memory + 'static> PagesBuffer<M> {
     /// The storage.
     pub fn memory(&self) -> &Arc<M> {
         &self.memory
-    }
-
-    fn shared(&self) -> Arc<dyn Memory> {
-        self.memory.clone()
     }
 }
 
@@ -46,11 +47,10 @@ impl<M: Memory + 'static> Exporter for PagesBuffer<M> {
     }
 
     fn map(&self, _locked: &Locked<'_>, device: &Device, direction: Direction) -> Result<SgTable> {
-        let memory = self.shared();
         SgTable::map_memory(
             device,
             direction,
-            &memory,
+            &self.shared,
             self.size as usize,
             self.max_segment,
         )
@@ -61,10 +61,10 @@ impl<M: Memory + 'static> Exporter for PagesBuffer<M> {
     }
 
     fn vmap(&self, _locked: &Locked<'_>) -> Result<Arc<dyn Memory>> {
-        Ok(self.shared())
+        Ok(self.shared.clone())
     }
 
     fn mmap(&self, _buf: &DmaBuf) -> Result<Arc<dyn Memory>> {
-        Ok(self.shared())
+        Ok(self.shared.clone())
     }
 }
