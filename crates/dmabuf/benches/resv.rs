@@ -13,7 +13,8 @@
 //!   pending fences of `n` contexts, round robin, for n = 1 … 1,024.
 //! * `readers xN`: reads per second of N reader threads looping on `get_fences(Read)` while a
 //!   writer replaces flat out (ratio: baseline reads / resv reads, so lower is better here
-//!   too).
+//!   too). The medians per thread count, and the writer's steps per second beside them, are
+//!   also written to `target/curves/resv_readers.json` for `curves/plot.py --json`.
 //!
 //! Readers run on CPU 0 and the writer on CPU 1, so that "flat out" means side by side rather
 //! than taking turns on one CPU (two or four readers take turns on CPU 0, and may be
@@ -352,6 +353,7 @@ fn throughput<S: Side>(side: &Arc<S>, readers: usize, time: Duration) -> f64 {
     reads as f64 / time.as_secs_f64()
 }
 
+/// The interleaved pass: prints its table and writes the readers' curve file.
 fn interleaved() {
     println!("\ninterleaved: resv / RwLock<Vec> baseline, medians of alternating batches");
     println!("| case | resv | baseline | ratio |");
@@ -408,6 +410,12 @@ fn interleaved() {
         row(&format!("add_fence, {n} held"), add, "ns");
     }
 
+    let mut curve: [(&str, Vec<(f64, f64)>); 4] = [
+        ("resv: reads", Vec::new()),
+        ("RwLock<Vec>: reads", Vec::new()),
+        ("resv: writer", Vec::new()),
+        ("RwLock<Vec>: writer", Vec::new()),
+    ];
     for readers in [1, 2, 4] {
         // Reads per second, and the writer's steps per second beside them.
         let slice = Duration::from_millis(150);
@@ -439,17 +447,27 @@ fn interleaved() {
             ratios.push(y.0 / x.0);
         }
         writer.work_on(IDLE);
+        let medians = [&mut tr, &mut tb, &mut wr, &mut wb].map(|v| median(v));
         row(
             &format!("readers x{readers} (Mreads/s)"),
-            (median(&mut tr), median(&mut tb), median(&mut ratios)),
+            (medians[0], medians[1], median(&mut ratios)),
             "  ",
         );
         println!(
             "| (writer Msteps/s beside)     | {:>13.2} | {:>13.2} |       |",
-            median(&mut wr),
-            median(&mut wb)
+            medians[2], medians[3]
         );
+        for (line, m) in curve.iter_mut().zip(medians) {
+            line.1.push((readers as f64, m));
+        }
     }
+    dmabuf_testkit::write_curve(
+        "resv_readers",
+        "readers on CPU 0 beside a writer flat out on CPU 1: resv vs RwLock<Vec>",
+        "reader threads",
+        "millions per second (reads; writer steps)",
+        &curve,
+    );
     println!(
         "writer steps while measured: resv {rs}, baseline {bs} (plus the throughput rounds: \
          resv {}, baseline {})",

@@ -14,7 +14,8 @@
 //! many classes and about twice as many dependencies; the chains measured were all seen
 //! before. "One chain" takes the outer lock and the first class over and over; "every chain"
 //! takes the outer lock and the classes in turn, so the thread meets as many chains as there
-//! are classes. Run them alone with the filter `interleaved`.
+//! are classes. The sweep's medians are also written to `target/curves/validator_classes.json`
+//! for `curves/plot.py --json`. Run them alone with the filter `interleaved`.
 //!
 //! Run: `cargo bench -p dmabuf-lockdep --bench lockdep [filter]`.
 
@@ -164,6 +165,7 @@ impl Sides {
         s
     }
 
+    /// Each round's on − off.
     fn added(&self) -> Vec<f64> {
         self.on
             .iter()
@@ -172,6 +174,7 @@ impl Sides {
             .collect()
     }
 
+    /// Each round's on / off.
     fn ratio(&self) -> Vec<f64> {
         self.on
             .iter()
@@ -224,7 +227,7 @@ fn interleaved() {
     }
 }
 
-/// The sweep over the graph's size.
+/// The sweep over the graph's size, printed and written as a curve file.
 fn sweep() {
     println!(
         "\nsweep: graph of N classes (outer -> each, each -> the next), chains seen before; \
@@ -237,6 +240,12 @@ fn sweep() {
     );
     static SWEEP_OUTER: LockClass = LockClass::new("bench.sweep.outer");
     let outer = Mutex::new(&SWEEP_OUTER, ());
+    let mut curve: [(&str, Vec<(f64, f64)>); 4] = [
+        ("one chain: on - off", Vec::new()),
+        ("every chain: on - off", Vec::new()),
+        ("one chain: off", Vec::new()),
+        ("every chain: off", Vec::new()),
+    ];
     for n in [10usize, 100, 1_000, 10_000] {
         let inner: Vec<Mutex<u64>> = (0..n)
             .map(|i| Mutex::new(LockClass::leak(format!("bench.sweep.{n}.{i}")), 0))
@@ -264,7 +273,19 @@ fn sweep() {
             median(all.on.clone()),
             spread(&all.added(), 1, ""),
         );
+        let x = n as f64;
+        curve[0].1.push((x, median(one.added())));
+        curve[1].1.push((x, median(all.added())));
+        curve[2].1.push((x, median(one.off.clone())));
+        curve[3].1.push((x, median(all.off.clone())));
     }
+    dmabuf_testkit::write_curve(
+        "validator_classes",
+        "validator cost vs lock classes (chains seen before)",
+        "lock classes in the graph",
+        "ns per outer + inner lock+unlock",
+        &curve,
+    );
 }
 
 criterion_group! {

@@ -8,10 +8,12 @@
 //!   comparison of their own after criterion's groups.
 //! * [`rounds`]: that comparison: a value and its baseline in alternating batches, medians
 //!   and spread of the rounds.
+//! * [`write_curve`]: the points of such a comparison as a file `curves/plot.py --json` draws.
 
 pub mod rounds;
 
 use std::io::Read;
+use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -129,4 +131,70 @@ pub fn bench_filter() -> Option<String> {
         }
     }
     None
+}
+
+/// One line of a curve: its name and its points, (x, y) each.
+pub type Line<'a> = (&'a str, Vec<(f64, f64)>);
+
+/// Writes `lines` as `<target>/curves/<name>.json` for `curves/plot.py --json`, under the
+/// chart's `title` and the axes' names `x` and `y`, and prints the file's path; a failure is
+/// a warning on standard error. `<target>` is `CARGO_TARGET_DIR` (a relative one taken from
+/// the workspace's root, where `cargo` runs), else the workspace's `target`.
+pub fn write_curve(name: &str, title: &str, x: &str, y: &str, lines: &[Line]) {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest.parent().and_then(Path::parent).unwrap_or(manifest);
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), |d| root.join(d));
+    let dir = target.join("curves");
+    let path = dir.join(format!("{name}.json"));
+    match std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&path, curve_json(title, x, y, lines)))
+    {
+        Ok(()) => println!("curve: {}", path.display()),
+        Err(e) => eprintln!("warning: could not write {}: {e}", path.display()),
+    }
+}
+
+/// The text of a curve file: `{"title": .., "x": .., "y": .., "lines": {name: [[x, y], ..]}}`.
+fn curve_json(title: &str, x: &str, y: &str, lines: &[Line]) -> String {
+    let string = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let lines: Vec<String> = lines
+        .iter()
+        .map(|(name, points)| {
+            let points: Vec<String> = points
+                .iter()
+                .map(|(x, y)| format!("[{x}, {y:.3}]"))
+                .collect();
+            format!("    {}: [{}]", string(name), points.join(", "))
+        })
+        .collect();
+    format!(
+        "{{\n  \"title\": {},\n  \"x\": {},\n  \"y\": {},\n  \"lines\": {{\n{}\n  }}\n}}\n",
+        string(title),
+        string(x),
+        string(y),
+        lines.join(",\n")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_curve_file_names_its_axes_and_lists_each_line_s_points() {
+        let text = curve_json(
+            "t \"q\"",
+            "threads",
+            "reads/s",
+            &[
+                ("a", vec![(1.0, 2.5), (2.0, 3.25)]),
+                ("b", vec![(4.0, 0.0)]),
+            ],
+        );
+        assert_eq!(
+            text,
+            "{\n  \"title\": \"t \\\"q\\\"\",\n  \"x\": \"threads\",\n  \"y\": \"reads/s\",\n  \
+             \"lines\": {\n    \"a\": [[1, 2.500], [2, 3.250]],\n    \"b\": [[4, 0.000]]\n  }\n}\n"
+        );
+    }
 }
