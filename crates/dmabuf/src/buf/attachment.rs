@@ -35,7 +35,7 @@
 //!   `sg_table` is freed or leaked under the importer: a use after free).
 
 use super::exporter::Locked;
-use super::{Device, Direction, DmaBuf, Mapping, SgTable};
+use super::{Device, Direction, DmaBuf, Mapping, Segment, SgTable};
 use crate::error::{Error, Result};
 use crate::resv::locked_by::LockedBy;
 use crate::resv::{ResvGuard, Usage};
@@ -134,6 +134,8 @@ pub(crate) struct AttInner {
     has_cached: AtomicBool,
     /// The importer's pins, for readers without the lock (written under it).
     pins: AtomicUsize,
+    /// Mappings dropped without `unmap` (their tables wait for detach).
+    dropped: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -151,15 +153,59 @@ struct AttState {
 
 /// The tables an attachment handed out, each in a slot its [`Mapping`] knows, so that an
 /// unmap takes its own back in O(1) whatever the number of mappings; a freed slot is reused.
+/// A slot keeps what detach needs to unmap the table (the mapping holds the table itself).
 #[derive(Default)]
 struct Tables {
-    slots: Vec<Option<Arc<SgTable>>>,
+    slots: Vec<Option<Kept>>,
     free: Vec<usize>,
+}
+
+/// What an attachment keeps of a table it handed out: enough to unmap it at detach.
+struct Kept {
+    direction: Direction,
+    /// The table's device when it is not the attachment's (an exporter may map for another).
+    device: Option<Device>,
+    segments: Segments,
+}
+
+/// A copy of a table's segments, inline for one or two (the common case: no allocation).
+enum Segments {
+    Inline(usize, [Segment; 2]),
+    Heap(Box<[Segment]>),
+}
+
+impl Kept {
+    /// What to keep of `table`, mapped for `attached`.
+    fn of(table: &SgTable, attached: &Device) -> Self {
+        let segs = table.segments();
+        let segments = if segs.len() <= 2 {
+            let mut inline = [Segment { addr: 0, len: 0 }; 2];
+            inline[..segs.len()].copy_from_slice(segs);
+            Segments::Inline(segs.len(), inline)
+        } else {
+            Segments::Heap(segs.into())
+        };
+        Kept {
+            direction: table.direction(),
+            device: (!table.device().is(attached)).then(|| table.device().clone()),
+            segments,
+        }
+    }
+
+    /// The table again, to unmap, for `attached`.
+    fn into_table(self, attached: &Device) -> SgTable {
+        let segments = match &self.segments {
+            Segments::Inline(n, inline) => inline[..*n].to_vec(),
+            Segments::Heap(segs) => segs.to_vec(),
+        };
+        let device = self.device.unwrap_or_else(|| attached.clone());
+        SgTable::new(device, self.direction, segments)
+    }
 }
 
 impl Tables {
     /// Keeps `table`; returns its slot.
-    fn insert(&mut self, table: Arc<SgTable>) -> usize {
+    fn insert(&mut self, table: Kept) -> usize {
         match self.free.pop() {
             Some(slot) => {
                 self.slots[slot] = Some(table);
@@ -172,15 +218,19 @@ impl Tables {
         }
     }
 
-    /// Takes the table in `slot` back.
-    fn remove(&mut self, slot: usize) -> Option<Arc<SgTable>> {
-        let table = self.slots.get_mut(slot)?.take()?;
-        self.free.push(slot);
-        Some(table)
+    /// Forgets the table in `slot`; `false` if the slot was empty.
+    fn remove(&mut self, slot: usize) -> bool {
+        match self.slots.get_mut(slot).and_then(Option::take) {
+            Some(_) => {
+                self.free.push(slot);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Every table kept.
-    fn into_tables(self) -> impl Iterator<Item = Arc<SgTable>> {
+    fn into_kept(self) -> impl Iterator<Item = Kept> {
         self.slots.into_iter().flatten()
     }
 }
@@ -207,6 +257,11 @@ impl AttInner {
         }
         st.mapped.remove(slot);
         true
+    }
+
+    /// Counts a mapping dropped without `unmap`.
+    pub(super) fn dropped_without_unmap(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -256,6 +311,7 @@ impl DmaBuf {
             state: LockedBy::new(self.resv(), AttState::default()),
             has_cached: AtomicBool::new(false),
             pins: AtomicUsize::new(0),
+            dropped: AtomicUsize::new(0),
         });
         let guard = self.resv().lock_single();
         self.0.attachments.lock().push(Arc::downgrade(&att));
@@ -355,22 +411,22 @@ impl<M: ImportMode> Attachment<M> {
                 if cached_dir != direction && cached_dir != Direction::Bidirectional {
                     return Err(Error::Busy("mapped in another direction"));
                 }
-                return Ok(Mapping::new(att.clone(), table.clone(), None));
+                return Ok(Mapping::cached(att.clone(), table.clone()));
             }
         }
-        let table = Arc::new(buf.exporter().map(&locked, &att.device, direction)?);
-        let cached = buf.exporter().caches_mapping();
-        let slot = {
-            let mut st = att.state.borrow_mut(guard);
-            if cached {
-                st.cached = Some(table.clone());
-                att.has_cached.store(true, Ordering::Release);
-                None
-            } else {
-                Some(st.mapped.insert(table.clone()))
-            }
-        };
-        Ok(Mapping::new(att.clone(), table, slot))
+        let table = buf.exporter().map(&locked, &att.device, direction)?;
+        if buf.exporter().caches_mapping() {
+            let table = Arc::new(table);
+            att.state.borrow_mut(guard).cached = Some(table.clone());
+            att.has_cached.store(true, Ordering::Release);
+            return Ok(Mapping::cached(att.clone(), table));
+        }
+        let slot = att
+            .state
+            .borrow_mut(guard)
+            .mapped
+            .insert(Kept::of(&table, &att.device));
+        Ok(Mapping::own(att.clone(), table, slot))
     }
 
     /// Detaches now (same as dropping; kernel: `dma_buf_detach()`): unmaps what is still
@@ -448,25 +504,23 @@ impl<M: ImportMode> Drop for Attachment<M> {
             // goes, the ones live `Mapping`s still hold too: their windows close with the
             // pin that kept the storage under them, so a late access faults instead of
             // reaching memory the buffer may have left, and nothing leaks.
-            let (mut live, mut dropped) = (0usize, 0usize);
-            let tables = cached
-                .into_iter()
-                .map(|t| (t, true))
-                .chain(mapped.into_tables().map(|t| (t, false)));
-            for (table, is_cached) in tables {
-                let table = match Arc::try_unwrap(table) {
-                    Ok(table) => {
-                        // The cached table is the attachment's own; others are leftovers.
-                        dropped += usize::from(!is_cached);
-                        table
-                    }
-                    Err(shared) => {
-                        live += 1;
-                        shared.same_segments()
-                    }
-                };
+            let mut live = 0usize;
+            if let Some(table) = cached {
+                // The attachment's own, unless a live mapping shares it.
+                let table = Arc::try_unwrap(table).unwrap_or_else(|shared| {
+                    live += 1;
+                    shared.same_segments()
+                });
                 exporter.unmap(&locked, table);
             }
+            // Every table left is a live mapping's or one dropped without unmap.
+            let mut left = 0usize;
+            for kept in mapped.into_kept() {
+                left += 1;
+                exporter.unmap(&locked, kept.into_table(&att.device));
+            }
+            let dropped = att.dropped.load(Ordering::Relaxed).min(left);
+            live += left - dropped;
             if pinned_for_cache {
                 exporter.unpin(&locked, &att.device);
             }

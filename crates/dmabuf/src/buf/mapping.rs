@@ -25,23 +25,44 @@ use std::sync::Arc;
 #[must_use = "a mapping should be given back with unmap, under the reservation lock"]
 pub struct Mapping {
     att: Arc<AttInner>,
-    table: Option<Arc<SgTable>>,
-    /// The table's slot in the attachment, `None` for the cached table (the attachment's).
-    slot: Option<usize>,
+    table: Held,
+}
+
+/// The table a [`Mapping`] holds.
+enum Held {
+    /// Its own, which the attachment knows too (a copy of its segments in `slot`, for
+    /// detach).
+    Own { table: SgTable, slot: usize },
+    /// The attachment's cached table.
+    Cached(Arc<SgTable>),
+    /// Given back by `unmap` (seen only by `drop`).
+    Gone,
 }
 
 impl Mapping {
-    pub(super) fn new(att: Arc<AttInner>, table: Arc<SgTable>, slot: Option<usize>) -> Self {
+    /// A mapping of its own `table`, which the attachment keeps in `slot`.
+    pub(super) fn own(att: Arc<AttInner>, table: SgTable, slot: usize) -> Self {
         Mapping {
             att,
-            table: Some(table),
-            slot,
+            table: Held::Own { table, slot },
+        }
+    }
+
+    /// A mapping of the attachment's cached table.
+    pub(super) fn cached(att: Arc<AttInner>, table: Arc<SgTable>) -> Self {
+        Mapping {
+            att,
+            table: Held::Cached(table),
         }
     }
 
     fn table(&self) -> &SgTable {
-        // Present until `unmap` or drop takes it.
-        self.table.as_deref().unwrap_or_else(|| unreachable!())
+        match &self.table {
+            Held::Own { table, .. } => table,
+            Held::Cached(table) => table,
+            // Only `unmap` sets it, and consumes the mapping.
+            Held::Gone => unreachable!(),
+        }
     }
 
     /// The segments, in buffer order.
@@ -61,7 +82,7 @@ impl Mapping {
 
     /// Whether this is the attachment's cached mapping (unmap then does nothing).
     pub fn is_cached(&self) -> bool {
-        self.slot.is_none()
+        matches!(self.table, Held::Cached(_))
     }
 
     /// The device reads `dst.len()` bytes at buffer offset `offset` through this mapping,
@@ -117,21 +138,23 @@ impl Mapping {
             Ok(l) => l,
             Err(error) => return Err(Rejected { error, input: self }),
         };
-        let Some(table) = self.table.take() else {
-            return Ok(());
-        };
-        let Some(slot) = self.slot else {
-            return Ok(()); // cached: the attachment's
-        };
-        let att = &self.att;
-        if !att.forget_table(guard, slot) {
-            return Ok(()); // unmapped at detach
+        // A cached table is the attachment's; an own table the attachment no longer knows
+        // was unmapped at detach.
+        if let Held::Own { table, slot } = std::mem::replace(&mut self.table, Held::Gone)
+            && self.att.forget_table(guard, slot)
+        {
+            self.att.buf().exporter().unmap(&locked, table);
         }
-        // The attachment's entry is gone, so this is the last holder (a `Mapping` is the only
-        // other one, and it is not `Clone`).
-        let table = Arc::try_unwrap(table).unwrap_or_else(|shared| shared.same_segments());
-        att.buf().exporter().unmap(&locked, table);
         Ok(())
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        if matches!(self.table, Held::Own { .. }) {
+            // Dropped without `unmap`: detach unmaps it, and counts it as such.
+            self.att.dropped_without_unmap();
+        }
     }
 }
 
@@ -140,7 +163,7 @@ impl std::fmt::Debug for Mapping {
         f.debug_struct("Mapping")
             .field("device", &self.att.device().name())
             .field("segments", &self.segments())
-            .field("cached", &self.slot.is_none())
+            .field("cached", &self.is_cached())
             .finish()
     }
 }
