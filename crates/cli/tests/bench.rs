@@ -23,7 +23,7 @@ fn every_case_measures_both_sides() {
     assert_eq!(printed.lines().count(), 1 + rows.len());
     assert!(printed.contains("lock_all 8 of 1024"));
     assert!(printed.contains("seen acquisition, validator on"));
-    assert!(printed.contains("resv get_fences of 4, no lock"));
+    assert!(printed.contains("resv get_fences(READ) of 4, no lock"));
     assert!(printed.contains("timeline point lookup, 4096 pending"));
     assert!(
         !dmabuf::lockdep::is_enabled(),
