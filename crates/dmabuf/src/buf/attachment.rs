@@ -35,7 +35,8 @@
 //!   `sg_table` is freed or leaked under the importer: a use after free).
 
 use super::exporter::Locked;
-use super::{Device, Direction, DmaBuf, Mapping, Segment, SgTable};
+use super::kept::{Kept, Tables};
+use super::{Device, Direction, DmaBuf, Mapping, SgTable};
 use crate::error::{Error, Result};
 use crate::resv::locked_by::LockedBy;
 use crate::resv::{ResvGuard, Usage};
@@ -149,90 +150,6 @@ struct AttState {
     mapped: Tables,
     /// Detached: every table is unmapped, and nothing is unmapped here any more.
     detached: bool,
-}
-
-/// The tables an attachment handed out, each in a slot its [`Mapping`] knows, so that an
-/// unmap takes its own back in O(1) whatever the number of mappings; a freed slot is reused.
-/// A slot keeps what detach needs to unmap the table (the mapping holds the table itself).
-#[derive(Default)]
-struct Tables {
-    slots: Vec<Option<Kept>>,
-    free: Vec<usize>,
-}
-
-/// What an attachment keeps of a table it handed out: enough to unmap it at detach.
-struct Kept {
-    direction: Direction,
-    /// The table's device when it is not the attachment's (an exporter may map for another).
-    device: Option<Device>,
-    segments: Segments,
-}
-
-/// A copy of a table's segments, inline for one or two (the common case: no allocation).
-enum Segments {
-    Inline(usize, [Segment; 2]),
-    Heap(Box<[Segment]>),
-}
-
-impl Kept {
-    /// What to keep of `table`, mapped for `attached`.
-    fn of(table: &SgTable, attached: &Device) -> Self {
-        let segs = table.segments();
-        let segments = if segs.len() <= 2 {
-            let mut inline = [Segment { addr: 0, len: 0 }; 2];
-            inline[..segs.len()].copy_from_slice(segs);
-            Segments::Inline(segs.len(), inline)
-        } else {
-            Segments::Heap(segs.into())
-        };
-        Kept {
-            direction: table.direction(),
-            device: (!table.device().is(attached)).then(|| table.device().clone()),
-            segments,
-        }
-    }
-
-    /// The table again, to unmap, for `attached`.
-    fn into_table(self, attached: &Device) -> SgTable {
-        let segments = match &self.segments {
-            Segments::Inline(n, inline) => inline[..*n].to_vec(),
-            Segments::Heap(segs) => segs.to_vec(),
-        };
-        let device = self.device.unwrap_or_else(|| attached.clone());
-        SgTable::new(device, self.direction, segments)
-    }
-}
-
-impl Tables {
-    /// Keeps `table`; returns its slot.
-    fn insert(&mut self, table: Kept) -> usize {
-        match self.free.pop() {
-            Some(slot) => {
-                self.slots[slot] = Some(table);
-                slot
-            }
-            None => {
-                self.slots.push(Some(table));
-                self.slots.len() - 1
-            }
-        }
-    }
-
-    /// Forgets the table in `slot`; `false` if the slot was empty.
-    fn remove(&mut self, slot: usize) -> bool {
-        match self.slots.get_mut(slot).and_then(Option::take) {
-            Some(_) => {
-                self.free.push(slot);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Every table kept.
-    fn into_kept(self) -> impl Iterator<Item = Kept> {
-        self.slots.into_iter().flatten()
-    }
 }
 
 impl AttInner {
@@ -493,7 +410,8 @@ impl<M: ImportMode> Drop for Attachment<M> {
                 (
                     st.cached.take(),
                     std::mem::take(&mut st.pinned_for_cache),
-                    std::mem::take(&mut st.mapped),
+                    // Usually nothing is left: then nothing is moved.
+                    (!st.mapped.is_empty()).then(|| std::mem::take(&mut st.mapped)),
                 )
             };
             // Changed only under the lock, as `pin` and `unpin` do.
@@ -515,7 +433,7 @@ impl<M: ImportMode> Drop for Attachment<M> {
             }
             // Every table left is a live mapping's or one dropped without unmap.
             let mut left = 0usize;
-            for kept in mapped.into_kept() {
+            for kept in mapped.into_iter().flat_map(Tables::into_kept) {
                 left += 1;
                 exporter.unmap(&locked, kept.into_table(&att.device));
             }

@@ -34,6 +34,7 @@ mod dma_buf;
 mod exporter;
 pub mod exporters;
 mod implicit_sync;
+mod kept;
 mod mapping;
 mod memory;
 mod sg;
