@@ -194,6 +194,9 @@ criterion_group! {
     targets = attach_cycle, eviction
 }
 fn main() {
+    // A bench of the library, not of the validator, which starts on when `cargo bench
+    // --workspace` builds the library with the `lockdep` feature.
+    dmabuf::lockdep::set_enabled(false);
     benches();
     Criterion::default().configure_from_args().final_summary();
     // `cargo bench ... -- <filter>` runs the interleaved comparison only if the filter names

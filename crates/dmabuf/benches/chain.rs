@@ -14,7 +14,9 @@
 //!
 //! Run: `cargo bench -p dmabuf --bench chain`.
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+#[macro_use]
+mod common;
+use criterion::{BenchmarkId, Criterion, criterion_group};
 use dmabuf::fence::{Fence, FenceContext, chain};
 use std::hint::black_box;
 use std::time::Duration;
@@ -81,4 +83,4 @@ criterion_group! {
         .measurement_time(Duration::from_secs(3));
     targets = lookup
 }
-criterion_main!(benches);
+main_validator_off!(benches);

@@ -18,10 +18,11 @@
 //!
 //! Run: `cargo bench -p dmabuf --bench fence`.
 
+#[macro_use]
 mod common;
 
 use common::{ping_pong_fence, work};
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group};
 use dmabuf::MonotonicTime;
 use dmabuf::fence::{Fence, FenceContext, unwrap::merge};
 use rustix::thread::futex;
@@ -267,4 +268,4 @@ criterion_group! {
         .measurement_time(Duration::from_secs(2));
     targets = create_signal, add_callback_signal, ping_pong, merge_n, chain_find_seqno
 }
-criterion_main!(benches);
+main_validator_off!(benches);

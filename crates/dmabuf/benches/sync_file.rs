@@ -14,7 +14,9 @@
 //!
 //! Run: `cargo bench -p dmabuf --bench sync_file`.
 
-use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
+#[macro_use]
+mod common;
+use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group};
 use dmabuf::fence::unwrap::leaves;
 use dmabuf::fence::{Fence, FenceContext, alloc_contexts};
 use dmabuf::resv::{Access, Resv, Usage};
@@ -179,4 +181,4 @@ criterion_group! {
         .measurement_time(Duration::from_secs(2));
     targets = export, import, is_ready
 }
-criterion_main!(benches);
+main_validator_off!(benches);

@@ -15,10 +15,11 @@
 //!
 //! Run: `cargo bench -p dmabuf --bench syncobj`.
 
+#[macro_use]
 mod common;
 
 use common::{against_peer, ping_pong_fence, work};
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group};
 use dmabuf::fence::{Fence, FenceContext};
 use dmabuf::syncobj::{IfUnsubmitted, Point, Syncobj, Wait, WaitFlags};
 use std::collections::BTreeMap;
@@ -116,4 +117,4 @@ criterion_group! {
         .measurement_time(Duration::from_secs(2));
     targets = ping_pong, find_fence
 }
-criterion_main!(benches);
+main_validator_off!(benches);

@@ -1,10 +1,28 @@
-//! What several benches share: a peer that busy-works, and the fence ping-pong the syncobj
-//! round trip is measured against.
+//! What several benches share: the main of a bench that measures the library with the
+//! validator off, a peer that busy-works, and the fence ping-pong the syncobj round trip is
+//! measured against.
 #![allow(dead_code)] // each bench uses its own part
 
 use dmabuf::fence::FenceContext;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
+
+/// `criterion_main!` for a bench of the library rather than of the validator: the validator
+/// is switched off first. `cargo bench --workspace` builds the library with the `lockdep`
+/// feature (the `dmabuf` command asks for it), and the validator starts on; without the
+/// feature the call does nothing. Either way the numbers are those of a build without it.
+#[macro_export]
+macro_rules! main_validator_off {
+    ($($group:path),+ $(,)?) => {
+        fn main() {
+            dmabuf::lockdep::set_enabled(false);
+            $($group();)+
+            criterion::Criterion::default()
+                .configure_from_args()
+                .final_summary();
+        }
+    };
+}
 
 /// Busy-works `delay` (zero: nothing), standing in for a peer that takes a while to answer.
 pub fn work(delay: Duration) {
