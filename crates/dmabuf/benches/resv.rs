@@ -27,6 +27,7 @@ use criterion::Criterion;
 use dmabuf::Signaller;
 use dmabuf::fence::{Fence, FenceContext};
 use dmabuf::resv::{Resv, Usage};
+use dmabuf_testkit::rounds::{interleave, median, per_call};
 use parking_lot::RwLock;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -283,47 +284,6 @@ fn writer(c: &mut Criterion) {
     });
 }
 
-/// Nanoseconds per call of `f`, over `iters` calls.
-fn per_call(iters: u64, mut f: impl FnMut()) -> f64 {
-    let t = Instant::now();
-    for _ in 0..iters {
-        f();
-    }
-    t.elapsed().as_nanos() as f64 / iters as f64
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// `rounds` alternating batches of `a` and `b` (which goes first alternates too): the median
-/// ns per call of each and the median of the per-round ratios a/b.
-fn interleave(
-    rounds: usize,
-    iters: u64,
-    mut a: impl FnMut(u64) -> f64,
-    mut b: impl FnMut(u64) -> f64,
-) -> (f64, f64, f64) {
-    let (mut ta, mut tb, mut r) = (Vec::new(), Vec::new(), Vec::new());
-    // Warm both up.
-    a(iters);
-    b(iters);
-    for round in 0..rounds {
-        let (x, y) = if round % 2 == 0 {
-            let x = a(iters);
-            (x, b(iters))
-        } else {
-            let y = b(iters);
-            (a(iters), y)
-        };
-        ta.push(x);
-        tb.push(y);
-        r.push(x / y);
-    }
-    (median(&mut ta), median(&mut tb), median(&mut r))
-}
-
 fn row(name: &str, (a, b, ratio): (f64, f64, f64), unit: &str) {
     println!("| {name:<28} | {a:>10.1} {unit} | {b:>10.1} {unit} | {ratio:>5.2}x |");
 }
@@ -365,7 +325,8 @@ fn interleaved() {
         20_000,
         |i| per_call(i, || drop(black_box(resv.get()))),
         |i| per_call(i, || drop(black_box(base.get()))),
-    );
+    )
+    .medians();
     row("reader quiet", quiet, "ns");
 
     let writer = Writer::start((resv.clone(), rc), (base.clone(), bc));
@@ -386,7 +347,8 @@ fn interleaved() {
             busy_time[1].set(busy_time[1].get() + ns * i as f64);
             ns
         },
-    );
+    )
+    .medians();
     row("reader, writer flat out", busy, "ns");
     writer.work_on(IDLE);
     let (rs, bs) = (writer.steps(RESV), writer.steps(BASE));
@@ -406,7 +368,8 @@ fn interleaved() {
             iters,
             |i| time_adds(&*r, &rc, i, &mut nr).as_nanos() as f64 / i as f64,
             |i| time_adds(&*b, &bc, i, &mut nb).as_nanos() as f64 / i as f64,
-        );
+        )
+        .medians();
         row(&format!("add_fence, {n} held"), add, "ns");
     }
 
@@ -447,10 +410,10 @@ fn interleaved() {
             ratios.push(y.0 / x.0);
         }
         writer.work_on(IDLE);
-        let medians = [&mut tr, &mut tb, &mut wr, &mut wb].map(|v| median(v));
+        let medians = [&tr, &tb, &wr, &wb].map(|v| median(v));
         row(
             &format!("readers x{readers} (Mreads/s)"),
-            (medians[0], medians[1], median(&mut ratios)),
+            (medians[0], medians[1], median(&ratios)),
             "  ",
         );
         println!(

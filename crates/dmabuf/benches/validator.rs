@@ -16,6 +16,7 @@ use criterion::{Criterion, criterion_group};
 use dmabuf::Timeline;
 use dmabuf::fence::{FenceContext, unwrap::merge};
 use dmabuf::lockdep::set_enabled;
+use dmabuf_testkit::rounds::median;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -59,12 +60,6 @@ const ROUNDS: usize = 101;
 /// Workloads per side and round: about a millisecond each, shorter than a scheduler's time
 /// slice.
 const OPS: u32 = 2_000;
-
-/// The median of `v`.
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// The interleaved comparison: off and on in turn (who goes first alternates), each on its
 /// own contexts and timeline.
@@ -113,8 +108,8 @@ fn interleaved() {
     println!(
         "{:<22} {:>8.0} {:>8.0} {:>22}",
         "fence-heavy workload",
-        median(off),
-        median(on),
+        median(&off),
+        median(&on),
         format!("{:.2}x ({:.2} to {:.2})", at(2), at(1), at(3)),
     );
 }

@@ -21,6 +21,7 @@
 
 use criterion::{Criterion, criterion_group};
 use dmabuf_lockdep::{LockClass, Mutex, set_enabled, signalling};
+use dmabuf_testkit::rounds::{median, quantile};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -102,22 +103,13 @@ fn per_op(n: u64, mut op: impl FnMut(u64)) -> f64 {
     t.elapsed().as_nanos() as f64 / n as f64
 }
 
-/// The median of `v`.
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// `median (p25 to p75)` of `v`, with `digits` decimals and `unit` after the median.
 fn spread(v: &[f64], digits: usize, unit: &str) -> String {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    let at = |q: usize| v[(v.len() - 1) * q / 4];
     format!(
         "{:.digits$}{unit} ({:.digits$} to {:.digits$})",
-        at(2),
-        at(1),
-        at(3)
+        median(v),
+        quantile(v, 0.25),
+        quantile(v, 0.75)
     )
 }
 
@@ -218,9 +210,9 @@ fn interleaved() {
         println!(
             "{:<28} {:>11.1} {:>8.1} {:>8.1} {:>22} {:>24}",
             name,
-            median(s.base.clone()),
-            median(s.off.clone()),
-            median(s.on.clone()),
+            median(&s.base),
+            median(&s.off),
+            median(&s.on),
             spread(&s.added(), 1, ""),
             spread(&s.ratio(), 2, "x"),
         );
@@ -266,18 +258,18 @@ fn sweep() {
         println!(
             "{:>7} {:>8.1} {:>8.1} {:>22} {:>8.1} {:>8.1} {:>22}",
             n,
-            median(one.off.clone()),
-            median(one.on.clone()),
+            median(&one.off),
+            median(&one.on),
             spread(&one.added(), 1, ""),
-            median(all.off.clone()),
-            median(all.on.clone()),
+            median(&all.off),
+            median(&all.on),
             spread(&all.added(), 1, ""),
         );
         let x = n as f64;
-        curve[0].1.push((x, median(one.added())));
-        curve[1].1.push((x, median(all.added())));
-        curve[2].1.push((x, median(one.off.clone())));
-        curve[3].1.push((x, median(all.off.clone())));
+        curve[0].1.push((x, median(&one.added())));
+        curve[1].1.push((x, median(&all.added())));
+        curve[2].1.push((x, median(&one.off)));
+        curve[3].1.push((x, median(&all.off)));
     }
     dmabuf_testkit::write_curve(
         "validator_classes",

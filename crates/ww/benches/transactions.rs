@@ -41,6 +41,7 @@ mod common;
 
 use common::XorShift;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
+use dmabuf_testkit::rounds::median;
 use dmabuf_ww::{AcquireCtx, WwClass, WwMutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Barrier, Mutex};
@@ -388,16 +389,16 @@ fn interleaved() {
                 let r = ratios(i);
                 let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
                 let hi = r.iter().copied().fold(0.0, f64::max);
-                format!("{:.2}x ({lo:.2}-{hi:.2})", median(r))
+                format!("{:.2}x ({lo:.2}-{hi:.2})", median(&r))
             };
             println!(
                 "{:<12} {:>7} {:>10.0} {:>10.0} {:>18} {:>10.0} {:>18} {:>14}",
                 format!("{} of {}", shape.n, shape.m),
                 threads,
-                median(ns[0].clone()),
-                median(ns[1].clone()),
+                median(&ns[0]),
+                median(&ns[1]),
                 cell(1),
-                median(ns[2].clone()),
+                median(&ns[2]),
                 cell(2),
                 format!(
                     "{:.1}, {:.1}",
@@ -423,12 +424,6 @@ fn ww_refs<'a>(
                 .collect()
         })
         .collect()
-}
-
-/// The median of `v`.
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 criterion_group! {
