@@ -11,7 +11,6 @@
 //!   evicted (lock, fence wait, move_notify, copy out) and brought back by a map (copy in);
 //!   baseline `two_copies`: the two 64 KiB copies into fresh allocations alone.
 //!
-//!
 //! After criterion's groups, an interleaved comparison (the number `BENCHMARKS.md` gives):
 //! each framework case and the raw device map in alternating batches, the median ratio of
 //! the rounds with its spread.
@@ -201,7 +200,7 @@ fn main() {
     Criterion::default().configure_from_args().final_summary();
     // `cargo bench ... -- <filter>` runs the interleaved comparison only if the filter names
     // it (or there is none).
-    if dmabuf_testkit::bench_filter().is_none_or(|f| "interleaved".contains(&f)) {
+    if dmabuf_testkit::own_pass_wanted("interleaved") {
         interleaved();
     }
 }

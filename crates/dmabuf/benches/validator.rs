@@ -127,7 +127,7 @@ fn main() {
     Criterion::default().configure_from_args().final_summary();
     // `cargo bench ... -- <filter>` runs the interleaved comparison only if the filter names
     // it (or there is none).
-    if dmabuf_testkit::bench_filter().is_none_or(|f| "interleaved".contains(&f)) {
+    if dmabuf_testkit::own_pass_wanted("interleaved") {
         interleaved();
     }
 }

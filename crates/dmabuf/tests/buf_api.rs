@@ -747,3 +747,133 @@ fn another_process_reads_a_memfd_buffer_through_its_fd() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(out.stdout, b"frame from the camera");
 }
+
+/// A caching exporter whose first `map` maps the attachment again from inside (as a driver
+/// reaching its own importer side might).
+#[derive(Default)]
+struct MapsAgainInside {
+    memory: Option<Arc<dyn Memory>>,
+    att: Mutex<Option<Arc<dmabuf::buf::Attachment>>>,
+    inner: Mutex<Vec<dmabuf::buf::Mapping>>,
+    maps: AtomicUsize,
+    unmaps: AtomicUsize,
+}
+
+impl Exporter for MapsAgainInside {
+    fn name(&self) -> &str {
+        "maps-again-inside"
+    }
+
+    fn size(&self) -> u64 {
+        4096
+    }
+
+    fn caches_mapping(&self) -> bool {
+        true
+    }
+
+    fn map(&self, locked: &Locked<'_>, device: &Device, dir: Direction) -> dmabuf::Result<SgTable> {
+        let memory = self.memory.as_ref().expect("memory");
+        let table = SgTable::map_memory(device, dir, memory, 4096, 4096)?;
+        let first = self.maps.fetch_add(1, Ordering::SeqCst) == 0;
+        let att = self.att.lock().clone();
+        if first && let Some(att) = att {
+            let m = att.map(locked.guard(), Direction::Bidirectional)?;
+            self.inner.lock().push(m);
+        }
+        Ok(table)
+    }
+
+    fn unmap(&self, _locked: &Locked<'_>, table: SgTable) {
+        self.unmaps.fetch_add(1, Ordering::SeqCst);
+        table.unmap_from_device();
+    }
+}
+
+#[test]
+fn a_caching_exporter_that_maps_the_attachment_again_inside_its_map_leaks_nothing() {
+    let buf = DmaBuf::export(MapsAgainInside {
+        memory: Some(Arc::new(HostMemory::zeroed(4096).expect("size"))),
+        ..MapsAgainInside::default()
+    })
+    .expect("export");
+    let exporter = buf.exporter_as::<MapsAgainInside>().expect("ours");
+    let d = dev("gpu");
+    let att = Arc::new(buf.attach(&d).expect("attach"));
+    *exporter.att.lock() = Some(att.clone());
+    let g = buf.resv().lock_single();
+    // The outer map's exporter call maps the attachment again: both hand out the table
+    // cached first (the inner one's), and the outer table goes straight back.
+    let m = att.map(&g, Direction::Bidirectional).expect("map");
+    let inner = exporter.inner.lock().pop().expect("mapped inside");
+    assert!(m.is_cached() && inner.is_cached());
+    assert_eq!(m.segments(), inner.segments(), "one cached table");
+    assert_eq!(
+        d.mapped_segments(),
+        1,
+        "the other table was unmapped at once"
+    );
+    assert_eq!(exporter.unmaps.load(Ordering::SeqCst), 1);
+    m.unmap(&g).expect("unmap");
+    inner.unmap(&g).expect("unmap");
+    drop(g);
+    exporter.att.lock().take();
+    drop(Arc::into_inner(att).expect("the last handle")); // detaches
+    assert_eq!(d.mapped_segments(), 0, "nothing left mapped");
+    assert_eq!(exporter.maps.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        exporter.unmaps.load(Ordering::SeqCst),
+        2,
+        "every table unmapped once"
+    );
+}
+
+/// An exporter whose `unmap` panics.
+#[derive(Debug)]
+struct PanicsOnUnmap(Arc<dyn Memory>);
+
+impl Exporter for PanicsOnUnmap {
+    fn name(&self) -> &str {
+        "panics-on-unmap"
+    }
+
+    fn size(&self) -> u64 {
+        4096
+    }
+
+    fn map(
+        &self,
+        _locked: &Locked<'_>,
+        device: &Device,
+        dir: Direction,
+    ) -> dmabuf::Result<SgTable> {
+        SgTable::map_memory(device, dir, &self.0, 4096, 4096)
+    }
+
+    fn unmap(&self, _locked: &Locked<'_>, _table: SgTable) {
+        panic!("exporter bug in unmap");
+    }
+}
+
+#[test]
+fn a_detach_whose_exporter_panics_leaves_the_attachment_off_the_buffer() {
+    let buf = DmaBuf::export(PanicsOnUnmap(Arc::new(
+        HostMemory::zeroed(4096).expect("size"),
+    )))
+    .expect("export");
+    let att = buf.attach(&dev("codec")).expect("attach");
+    let g = buf.resv().lock_single();
+    let live = att.map(&g, Direction::ToDevice).expect("map");
+    drop(g);
+    assert_eq!(buf.attachment_count(), 1);
+    let detach = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(att)));
+    assert!(detach.is_err(), "the exporter's panic reaches the caller");
+    // The mapping still holds the attachment's state, but the buffer no longer lists it, so
+    // no move_notify or count sees a half-detached attachment; the lock was released.
+    assert_eq!(buf.attachment_count(), 0);
+    assert!(
+        buf.resv().try_lock_single().is_some(),
+        "lock released by the unwind"
+    );
+    drop(live);
+}

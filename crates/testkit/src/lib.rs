@@ -4,8 +4,8 @@
 //!   test binary in a child process, for tests whose failure is an abort, whose scenario
 //!   changes process-wide state, or that need a second process.
 //! * [`within_watchdog`]: run a closure on a helper thread and turn a hang into a failure.
-//! * [`bench_filter`]: the filter a criterion bench was given, for benches that run a
-//!   comparison of their own after criterion's groups.
+//! * [`bench_filter`] / [`own_pass_wanted`]: the filter a criterion bench was given, and
+//!   whether to run a comparison of its own after criterion's groups.
 //! * [`rounds`]: that comparison: a value and its baseline in alternating batches, medians
 //!   and spread of the rounds.
 //! * [`write_curve`]: the points of such a comparison as a file `curves/plot.py --json` draws.
@@ -102,6 +102,17 @@ pub fn within_watchdog<T: Send + 'static>(
         },
         Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: hung for {limit:?}"),
     }
+}
+
+/// Whether a criterion bench should run its own pass named `name` after criterion's groups:
+/// only when benchmarking (`cargo bench` passes `--bench`; `cargo test` runs the benches once
+/// as tests, without it), not when criterion only lists or tests them (`--list`, `--test`),
+/// and given a filter, only when `name` contains it.
+pub fn own_pass_wanted(name: &str) -> bool {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let benchmarking = args.iter().any(|a| a == "--bench");
+    let listing = args.iter().any(|a| a == "--list" || a == "--test");
+    benchmarking && !listing && bench_filter().is_none_or(|f| name.contains(&f))
 }
 
 /// The filter `cargo bench -- <filter>` gave a criterion bench, if any: the first argument

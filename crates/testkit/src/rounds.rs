@@ -5,8 +5,9 @@
 
 use std::time::Instant;
 
-/// Nanoseconds per call of `f`, over `iters` calls.
+/// Nanoseconds per call of `f`, over `iters` calls (at least one).
 pub fn per_call(iters: u64, mut f: impl FnMut()) -> f64 {
+    let iters = iters.max(1);
     let t = Instant::now();
     for _ in 0..iters {
         f();
@@ -24,7 +25,8 @@ pub fn quantile(v: &[f64], q: f64) -> f64 {
     s[((s.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize]
 }
 
-/// The median of `v`; 0 for an empty list.
+/// The median of `v` (of an even count, the upper of the two middle values); 0 for an
+/// empty list.
 pub fn median(v: &[f64]) -> f64 {
     quantile(v, 0.5)
 }

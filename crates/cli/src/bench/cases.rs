@@ -77,7 +77,7 @@ fn four_fences() -> (Vec<Signaller>, Vec<(Fence, Usage)>) {
     (0..4)
         .map(|i| {
             let (issuer, fence) = FenceContext::new("bench", format!("resv{i}")).next_fence();
-            (issuer, (fence, Usage::ALL[i % 4]))
+            (issuer, (fence, Usage::ALL[i]))
         })
         .unzip()
 }

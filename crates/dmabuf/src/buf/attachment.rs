@@ -135,7 +135,8 @@ pub(crate) struct AttInner {
     has_cached: AtomicBool,
     /// The importer's pins, for readers without the lock (written under it).
     pins: AtomicUsize,
-    /// Mappings dropped without `unmap` (their tables wait for detach).
+    /// Mappings dropped without `unmap` (their tables wait for detach; those dropped after
+    /// detach are counted too, and read by nobody).
     dropped: AtomicUsize,
 }
 
@@ -145,8 +146,8 @@ struct AttState {
     cached: Option<Arc<SgTable>>,
     /// Pinned at attach for the cached mapping (dynamic exporter, static importer).
     pinned_for_cache: bool,
-    /// Every other table handed out and not unmapped yet: those of live mappings, and
-    /// those of mappings dropped without `unmap`. Detach unmaps them all.
+    /// What detach needs of every other table handed out and not unmapped yet: those of
+    /// live mappings, and those of mappings dropped without `unmap`. Detach unmaps them all.
     mapped: Tables,
     /// Detached: every table is unmapped, and nothing is unmapped here any more.
     detached: bool,
@@ -172,7 +173,8 @@ impl AttInner {
         if st.detached {
             return false;
         }
-        st.mapped.remove(slot);
+        let kept = st.mapped.remove(slot);
+        debug_assert!(kept, "a mapping's slot is kept until its unmap or detach");
         true
     }
 
@@ -235,10 +237,7 @@ impl DmaBuf {
         if dynamic != self.is_dynamic()
             && let Err(e) = att.map_at_attach(&guard)
         {
-            self.0
-                .attachments
-                .lock()
-                .retain(|w| !std::ptr::eq(w.as_ptr(), Arc::as_ptr(&att)));
+            self.unlist(&att);
             att.state.borrow_mut(&guard).detached = true;
             drop(guard);
             self.exporter().detach(self, device);
@@ -246,6 +245,16 @@ impl DmaBuf {
         }
         drop(guard);
         Ok(att)
+    }
+}
+
+impl DmaBuf {
+    /// Takes `att` off the buffer's attachments.
+    fn unlist(&self, att: &Arc<AttInner>) {
+        self.0
+            .attachments
+            .lock()
+            .retain(|w| !std::ptr::eq(w.as_ptr(), Arc::as_ptr(att)));
     }
 }
 
@@ -333,8 +342,17 @@ impl<M: ImportMode> Attachment<M> {
         }
         let table = buf.exporter().map(&locked, &att.device, direction)?;
         if buf.exporter().caches_mapping() {
+            let mut st = att.state.borrow_mut(guard);
+            if let Some(cached) = &st.cached {
+                // The exporter's `map` mapped this attachment itself (through an importer's
+                // callback): the first table cached stays, this one goes back.
+                let cached = cached.clone();
+                drop(st);
+                buf.exporter().unmap(&locked, table);
+                return Ok(Mapping::cached(att.clone(), cached));
+            }
             let table = Arc::new(table);
-            att.state.borrow_mut(guard).cached = Some(table.clone());
+            st.cached = Some(table.clone());
             att.has_cached.store(true, Ordering::Release);
             return Ok(Mapping::cached(att.clone(), table));
         }
@@ -364,6 +382,7 @@ impl Attachment<Dynamic> {
         if att.buf.is_dynamic() {
             att.buf.exporter().pin(&locked, &att.device)?;
         }
+        // Changed only under the lock: a load and a store are enough.
         att.pins
             .store(att.pins.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         Ok(())
@@ -414,9 +433,13 @@ impl<M: ImportMode> Drop for Attachment<M> {
                     (!st.mapped.is_empty()).then(|| std::mem::take(&mut st.mapped)),
                 )
             };
-            // Changed only under the lock, as `pin` and `unpin` do.
+            att.has_cached.store(false, Ordering::Release);
+            // Changed only under the lock: a load and a store (no read-modify-write).
             let pins = att.pins.load(Ordering::Relaxed);
             att.pins.store(0, Ordering::Relaxed);
+            // Off the buffer's list before any exporter callback: a panic in one leaves no
+            // detached attachment for `move_notify` to call.
+            buf.unlist(att);
             let exporter = buf.exporter();
             // Kernel: dma_buf_detach() unmaps the cached table and unpins. Here every table
             // goes, the ones live `Mapping`s still hold too: their windows close with the
@@ -464,10 +487,6 @@ impl<M: ImportMode> Drop for Attachment<M> {
                     }
                 }
             }
-            buf.0
-                .attachments
-                .lock()
-                .retain(|w| !std::ptr::eq(w.as_ptr(), Arc::as_ptr(att)));
         }
         buf.exporter().detach(buf, &att.device);
     }

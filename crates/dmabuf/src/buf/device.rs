@@ -98,11 +98,6 @@ impl Device {
         }))
     }
 
-    /// Whether `other` is this same device (a clone of the same handle).
-    pub(crate) fn is(&self, other: &Device) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-
     /// The device's name (kernel: `dev_name()`).
     pub fn name(&self) -> &str {
         &self.0.name

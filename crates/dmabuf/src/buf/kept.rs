@@ -38,7 +38,11 @@ pub(super) struct Kept {
 
 /// A copy of a table's segments, inline for one or two (no allocation).
 enum Segments {
-    Inline(usize, [Segment; 2]),
+    /// The first `len` of `at`.
+    Inline {
+        len: usize,
+        at: [Segment; 2],
+    },
     Heap(Box<[Segment]>),
 }
 
@@ -47,24 +51,27 @@ impl Kept {
     pub(super) fn of(table: &SgTable, attached: &Device) -> Self {
         let segs = table.segments();
         let segments = if segs.len() <= 2 {
-            let mut inline = [Segment { addr: 0, len: 0 }; 2];
-            inline[..segs.len()].copy_from_slice(segs);
-            Segments::Inline(segs.len(), inline)
+            let mut at = [Segment { addr: 0, len: 0 }; 2];
+            at[..segs.len()].copy_from_slice(segs);
+            Segments::Inline {
+                len: segs.len(),
+                at,
+            }
         } else {
             Segments::Heap(segs.into())
         };
         Kept {
             direction: table.direction(),
-            device: (!table.device().is(attached)).then(|| table.device().clone()),
+            device: (!table.device().same(attached)).then(|| table.device().clone()),
             segments,
         }
     }
 
     /// The table again, to unmap, for `attached`.
     pub(super) fn into_table(self, attached: &Device) -> SgTable {
-        let segments = match &self.segments {
-            Segments::Inline(n, inline) => inline[..*n].to_vec(),
-            Segments::Heap(segs) => segs.to_vec(),
+        let segments = match self.segments {
+            Segments::Inline { len, at } => at[..len].to_vec(),
+            Segments::Heap(segs) => segs.into_vec(),
         };
         let device = self.device.unwrap_or_else(|| attached.clone());
         SgTable::new(device, self.direction, segments)
@@ -86,6 +93,7 @@ impl Tables {
             self.free = next;
             return i + 1;
         }
+        debug_assert!(self.free.is_none(), "the free list names a slot in use");
         self.free = None;
         self.rest.push(Slot::Kept(kept));
         self.rest.len()
@@ -187,7 +195,7 @@ mod tests {
                 let back = Kept::of(&table, &dev).into_table(&dev);
                 assert_eq!(back.segments(), &segments[..]);
                 assert_eq!(back.direction(), Direction::FromDevice);
-                assert!(back.device().is(owner));
+                assert!(back.device().same(owner));
             }
         }
     }

@@ -53,7 +53,16 @@ pub struct ResvGuard<'a> {
 }
 
 impl<'a> ResvGuard<'a> {
+    /// `guard`, of `resv`'s lock, as `resv`'s guard.
+    ///
+    /// # Panics
+    /// If `guard` holds another object's lock: a guard names the object it locks, and data
+    /// guarded by an object's lock ([`LockedBy`](super::locked_by::LockedBy)) trusts that name.
     pub(crate) fn new(resv: &'a Resv, guard: WwGuard<'a, TableState>) -> Self {
+        assert!(
+            std::ptr::eq(guard.mutex(), &resv.lock),
+            "a reservation guard paired with another object's lock"
+        );
         ResvGuard {
             resv,
             guard,

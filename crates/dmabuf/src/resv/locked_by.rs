@@ -24,20 +24,23 @@ pub(crate) struct LockedBy<T> {
     data: RefCell<T>,
 }
 
-// SAFETY: `data` is reached only through `borrow_mut`, which needs a `&ResvGuard` of the owner.
-// `ResvGuard` is not `Sync`, so such a reference exists only on the thread that holds the
-// owner's lock, and that lock is exclusive: one thread at a time touches `data` (its value
-// and the `RefCell`'s flag), and the lock's acquire and release order one holder's accesses
-// before the next holder's. `T: Send` because the data is handed from thread to thread that
-// way; `&LockedBy` alone gives no access to it.
+// SAFETY: `data` is reached only through `borrow_mut`, which needs a `&ResvGuard` of the owner
+// (`ResvGuard::new` checks that a guard holds the lock of the object it names). `ResvGuard` is not
+// `Sync`, so such a reference exists only on the thread that holds the guard (and `RefMut`
+// is not `Send`: it stays there too), and the owner's lock is exclusive: one thread at a
+// time touches `data` (its value and the `RefCell`'s flag), and the lock's acquire and release
+// order one holder's accesses before the next holder's. The `RefMut` borrows the guard, so the
+// lock cannot be released while it lives. The owner outlives the data (its holder keeps both),
+// so no other object can take the owner's address meanwhile. `T: Send` because the data is
+// handed from thread to thread that way; `&LockedBy` alone gives no access to it.
 #[allow(unsafe_code)]
 unsafe impl<T: Send> Sync for LockedBy<T> {}
 
 impl<T> LockedBy<T> {
-    /// `data`, guarded by `owner`'s lock.
+    /// `data`, guarded by `owner`'s lock. The owner must outlive the data.
     pub(crate) fn new(owner: &Resv, data: T) -> Self {
         LockedBy {
-            owner: std::ptr::from_ref(owner) as usize,
+            owner: std::ptr::from_ref(owner).addr(),
             data: RefCell::new(data),
         }
     }
@@ -50,11 +53,13 @@ impl<T> LockedBy<T> {
     #[track_caller]
     pub(crate) fn borrow_mut<'s>(&'s self, guard: &'s ResvGuard<'_>) -> RefMut<'s, T> {
         assert_eq!(
-            std::ptr::from_ref(guard.resv()) as usize,
+            std::ptr::from_ref(guard.resv()).addr(),
             self.owner,
             "LockedBy: a guard of another reservation object"
         );
-        self.data.borrow_mut()
+        self.data
+            .try_borrow_mut()
+            .expect("LockedBy: borrowed twice under one lock")
     }
 }
 
@@ -81,7 +86,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "already")]
+    #[should_panic(expected = "borrowed twice")]
     fn a_second_borrow_panics_instead_of_aliasing() {
         let resv = Resv::new();
         let cell = LockedBy::new(&resv, 0u8);

@@ -8,7 +8,6 @@ use std::sync::Arc;
 /// A buffer whose storage `M` stays put for its whole life (kernel: the system heap's and
 /// udmabuf's `dma_buf_ops`). See [`SystemBuffer`](super::SystemBuffer) and
 /// [`MemfdBuffer`](super::MemfdBuffer).
-#[derive(Debug)]
 pub struct PagesBuffer<M> {
     name: &'static str,
     memory: Arc<M>,
@@ -16,6 +15,17 @@ pub struct PagesBuffer<M> {
     shared: Arc<dyn Memory>,
     size: u64,
     max_segment: usize,
+}
+
+impl<M: std::fmt::Debug> std::fmt::Debug for PagesBuffer<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PagesBuffer")
+            .field("name", &self.name)
+            .field("memory", &self.memory)
+            .field("size", &self.size)
+            .field("max_segment", &self.max_segment)
+            .finish()
+    }
 }
 
 impl<M: Memory + 'static> PagesBuffer<M> {
