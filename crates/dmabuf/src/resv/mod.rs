@@ -56,7 +56,6 @@
 
 mod access;
 mod guard;
-mod hazard;
 mod iter;
 pub(crate) mod locked_by;
 pub(crate) mod table;
