@@ -66,11 +66,11 @@ pub mod resv;
 #[cfg(all(loom, test))]
 #[allow(dead_code)] // the writer's scans and the object's queries have no model
 mod resv {
+    mod hazard;
     pub(crate) mod table;
     mod usage;
     pub(crate) use usage::Usage;
 }
-mod hazard;
 mod sync;
 #[cfg(not(loom))]
 pub mod sync_file;

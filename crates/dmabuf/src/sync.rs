@@ -2,11 +2,11 @@
 //! table, swappable for loom's models.
 //!
 //! Every file that loom checks takes its atomics, fences, `Arc`, `Mutex`, `UnsafeCell`,
-//! thread yields and futex operations from here, never from `std` directly. Under
-//! `--cfg loom` the atomics, `Arc`, `Mutex`, `UnsafeCell` and yields are loom's instrumented
-//! versions, and the futex is modelled by a mutex and condition variable with the same
-//! check-and-sleep contract, so the same code is model-checked that ships, lost wake-ups
-//! included.
+//! swappable `Arc`s and futex operations from here, never from `std` or `arc-swap` directly.
+//! Under `--cfg loom` the atomics, `Arc`, `Mutex` and `UnsafeCell` are loom's instrumented
+//! versions, a swappable `Arc` is a loom mutex around one, and the futex is modelled by a
+//! mutex and condition variable with the same check-and-sleep contract, so the same code is
+//! model-checked that ships, lost wake-ups included.
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::Arc;
@@ -20,19 +20,59 @@ pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr};
 
 #[cfg(loom)]
 pub(crate) use loom::sync::Arc;
-#[cfg(loom)]
+#[cfg(all(loom, test))]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr};
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{
     AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence as atomic_fence,
 };
 
-#[cfg(loom)]
-pub(crate) use loom::thread::yield_now;
-/// Lets another thread run (a writer waiting for a reader's few instructions); loom's, which
-/// explores the interleavings that lets happen.
+/// An `Option<Arc<T>>` that readers load without a lock while a writer replaces it (kernel:
+/// an RCU-protected pointer): `arc-swap`'s `ArcSwapOption`. The chain index lives in one.
 #[cfg(not(loom))]
-pub(crate) use std::thread::yield_now;
+pub(crate) use arc_swap::ArcSwapOption as AtomicOptionArc;
+
+/// Loom model of `arc-swap`: a loom mutex around the pointer. Every load and store is one
+/// atomic step that synchronises with the store it reads (as `arc-swap`'s acquire loads and
+/// sequentially consistent swaps do), so the models check the code around it, not `arc-swap`.
+#[cfg(loom)]
+#[allow(dead_code)] // outside the models, only the parts the compiled modules use
+mod loom_arc_swap {
+    use super::{Arc, Mutex};
+
+    /// Model of `arc_swap::ArcSwapOption`.
+    #[derive(Debug)]
+    pub(crate) struct AtomicOptionArc<T>(Mutex<Option<Arc<T>>>);
+
+    impl<T> AtomicOptionArc<T> {
+        pub(crate) fn empty() -> Self {
+            Self(Mutex::new(None))
+        }
+
+        pub(crate) fn new(value: Option<Arc<T>>) -> Self {
+            Self(Mutex::new(value))
+        }
+
+        pub(crate) fn swap(&self, value: Option<Arc<T>>) -> Option<Arc<T>> {
+            std::mem::replace(&mut *self.0.lock(), value)
+        }
+
+        pub(crate) fn load(&self) -> Option<Arc<T>> {
+            self.0.lock().clone()
+        }
+
+        pub(crate) fn load_full(&self) -> Option<Arc<T>> {
+            self.load()
+        }
+
+        pub(crate) fn store(&self, value: Option<Arc<T>>) {
+            let old = std::mem::replace(&mut *self.0.lock(), value);
+            drop(old);
+        }
+    }
+}
+#[cfg(loom)]
+pub(crate) use loom_arc_swap::AtomicOptionArc;
 
 /// A cell whose contents one thread writes while no other reads them, and many threads read
 /// while nobody writes; the code around it keeps that rule. Under loom it is loom's, which
@@ -80,7 +120,7 @@ pub(crate) fn store_then_load<T>(slot: &AtomicUsize, value: usize, src: &AtomicP
 }
 
 /// Loom's [`store_then_load`]: a release store, a `SeqCst` fence, an acquire load.
-#[cfg(loom)]
+#[cfg(all(loom, test))]
 pub(crate) fn store_then_load<T>(slot: &AtomicUsize, value: usize, src: &AtomicPtr<T>) -> *mut T {
     slot.store(value, Ordering::Release);
     atomic_fence(Ordering::SeqCst);

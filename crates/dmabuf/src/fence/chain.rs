@@ -23,10 +23,9 @@
 //! can keep an *index*: its predecessors on its own context, oldest first, with their seqnos,
 //! in one array (a private module, `chain_index`).
 //!
-//! * A lookup reads the index without a lock or a reference count (announced in the
-//!   thread's reader slot, as the reservation object's readers do), bisects it for the oldest
-//!   predecessor at or after the point, takes a reference to that one node, and then looks
-//!   at it. If it is the point's own node (its predecessor's seqno is
+//! * A lookup loads the index without a lock (`arc-swap`), bisects it for the oldest
+//!   predecessor at or after the point without touching a reference count, and then looks at
+//!   that one node. If it is the point's own node (its predecessor's seqno is
 //!   below the point) and its fence is pending, it is the answer. Otherwise the answer is the
 //!   first pending node before it, which a [`walk`] from it finds. This is the kernel's
 //!   answer because every node of the context that an index lacks has signalled: an index is
@@ -43,12 +42,11 @@
 //! * Only a newest node has an index. A lookup on a node that has a successor walks, as the
 //!   kernel's does; so does a lookup on a chain too short to have walked four links.
 //! * Cost: a lookup through an index is O(log n) in its entries: at 4,096 pending points about
-//!   1.6 times a binary search of a `Vec<(u64, Fence)>` that answers a clone of the point's
-//!   fence, 2.5 times one of a `Vec<u64>` (`BENCHMARKS.md`, "Chain lookups"). Reading the index
-//!   is one atomic exchange, the price of only the newest node keeping an index (see
-//!   "Memory"). Making a node on a chain node takes one atomic read-modify-write on the old
-//!   node, and on an indexed one takes the index over (a look at the reader slots, and a wait
-//!   for a lookup that is reading it at that moment to end) and writes one slot. Making an index is one walk of
+//!   twice a binary search of a `Vec<(u64, Fence)>` that answers a clone of the point's fence,
+//!   three times one of a `Vec<u64>` (`BENCHMARKS.md`, "Chain lookups"). The index load is
+//!   two atomic read-modify-writes of that, the price of only the newest node keeping an
+//!   index (see "Memory"). Making a node on a chain node takes one atomic read-modify-write
+//!   on the old node, and on an indexed one writes one slot. Making an index is one walk of
 //!   the pending points, and a copy is made at most once per half-room of new points, so on a
 //!   chain grown at its newest node both are O(1) a point made (a node made on an older node
 //!   starts without an index, and makes its own if lookups on it walk). Both happen in
@@ -79,8 +77,7 @@ use super::Fence;
 use super::chain_index::Index;
 use super::core::{self, Container, Names, SetError};
 use crate::error::{Error, Result};
-use crate::hazard::ArcSlot;
-use crate::sync::{Arc, AtomicU32, Mutex, Ordering};
+use crate::sync::{Arc, AtomicOptionArc, AtomicU32, Mutex, Ordering};
 use crate::time::MonotonicTime;
 use std::num::NonZeroU64;
 use std::sync::Arc as StdArc;
@@ -107,7 +104,7 @@ pub(crate) struct ChainState {
     fence: Fence,
     /// The lookup index over the node's predecessors on its context (see the module's
     /// "Lookups"); handed to the successor made on the node.
-    index: ArcSlot<Index>,
+    index: AtomicOptionArc<Index>,
     /// [`INDEXED`] and [`EXTENDED`]; both only ever set, by read-modify-writes, which is what
     /// keeps an index off a node that has a successor.
     marks: AtomicU32,
@@ -124,7 +121,7 @@ impl Drop for ChainState {
     fn drop(&mut self) {
         // The index first: it holds predecessors too, and the unlinking below takes only
         // those it holds the last reference to.
-        drop(self.index.take_mut());
+        drop(self.index.swap(None));
         // Unlink predecessors we hold the last reference to, iteratively: a recursive drop of
         // a long chain would overflow the stack (see `docs::kernel_bugs`).
         let mut next = self.prev.lock().take();
@@ -276,7 +273,7 @@ impl Fence {
             prev: Mutex::new(prev),
             prev_seqno,
             fence,
-            index: ArcSlot::new(index),
+            index: AtomicOptionArc::new(index),
             marks: AtomicU32::new(marks),
         };
         let names = core::static_names(&CHAIN_NAMES, "dma_fence_chain", "unbound");
@@ -408,37 +405,29 @@ fn build_index(head: &Fence, c: &ChainState) {
 /// [`Fence::find_seqno`] of `seqno` (with `head.prev_seqno >= seqno`) through `head`'s
 /// index; `None` if it has no current one.
 fn find_indexed(head: &Fence, c: &ChainState, seqno: u64) -> Option<Option<Fence>> {
-    // The oldest indexed node at or after the point, and whether the index wants copying.
-    // Every node on the context between it and the point that is not indexed has signalled:
-    // a walk had collected it when the index was made, or its fence had signalled when the
-    // index was copied; every node made since was added. The read only bisects and takes a
-    // reference (see `ArcSlot`'s rules); the node is looked at after it.
-    let (found, wants_compaction) = c.index.read(|index| {
-        let index = index.filter(|ix| ix.is_current())?;
-        Some((
-            index.first_at_or_after(seqno).cloned(),
-            index.wants_compaction(),
-        ))
-    })?;
-    let (node, is_answer) = match found {
+    let guard = c.index.load();
+    let index = guard.as_ref().filter(|ix| ix.is_current())?;
+    // The oldest indexed node at or after the point. Every node on the context between it
+    // and the point that is not indexed has signalled: a walk had collected it when the index
+    // was made, or its fence had signalled when the index was copied; every node made since
+    // was added.
+    let (node, is_answer) = match index.first_at_or_after(seqno) {
         // The point's own node, still pending: the walk would stop here.
-        Some(e) if e.chain_prev_seqno() < seqno && !e.contained().is_signaled() => (e, true),
+        Some(e) if e.chain_prev_seqno() < seqno && !e.contained().is_signaled() => {
+            (e.clone(), true)
+        }
         // The point's own node, signalled; or a later node, whose predecessors down to and
         // including the point's have signalled: the answer is the first pending node before.
-        Some(e) => (e, false),
+        Some(e) => (e.clone(), false),
         // Every indexed node is before the point, so every node from the head down to the
         // point's has signalled.
         None => (head.clone(), false),
     };
-    if wants_compaction
-        && c.marks.load(Ordering::Acquire) & EXTENDED == 0
-        && let Some(index) = c.index.load_full()
-        && index.is_current()
-        && index.wants_compaction()
-    {
+    if index.wants_compaction() && c.marks.load(Ordering::Acquire) & EXTENDED == 0 {
         let compacted = index.compact(|n| !n.contained().is_signaled_flag());
         install_index(c, Arc::new(compacted));
     }
+    drop(guard);
     Some(if is_answer { Some(node) } else { walk(node) })
 }
 

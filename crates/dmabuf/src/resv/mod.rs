@@ -56,6 +56,7 @@
 
 mod access;
 mod guard;
+mod hazard;
 mod iter;
 pub(crate) mod locked_by;
 pub(crate) mod table;

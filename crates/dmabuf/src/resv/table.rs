@@ -12,7 +12,7 @@
 //! object held at one moment: no torn entry, no mix of two states, no restart.
 //!
 //! A reader ([`Published::read`]) loads the address, announces it in its thread's reader
-//! slot (`crate::hazard`), and walks. That costs one full fence and no read-modify-write, and the
+//! slot (`hazard.rs`), and walks. That costs one full fence and no read-modify-write, and the
 //! reader never waits for a writer: it loads the address again only if a writer published in
 //! between. It takes a counted handle of each fence it keeps, and leaves its slot before
 //! running any code outside the crate (fence ops that poll, a caller's closure).
@@ -56,8 +56,8 @@
 //!   restarts when the list is replaced under it.
 
 use super::Usage;
+use super::hazard;
 use crate::fence::{Fence, RawFence};
-use crate::hazard;
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering, UnsafeCell, spin_hint};
 use std::marker::PhantomData;
 use std::ptr;

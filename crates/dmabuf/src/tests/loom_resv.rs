@@ -1,4 +1,4 @@
-//! Loom models of a reservation object's fence table (`resv/table.rs`, `hazard/mod.rs`):
+//! Loom models of a reservation object's fence table (`resv/table.rs`, `resv/hazard.rs`):
 //! readers that walk the published snapshot without the lock against a writer that replaces
 //! entries, appends, grows the table and reuses the buffers readers let go of.
 //!

@@ -1,5 +1,4 @@
 //! Model checks of the lock-free parts, run under `RUSTFLAGS="--cfg loom"`.
 
-mod loom_arc_slot;
 mod loom_fence;
 mod loom_resv;

@@ -1,8 +1,6 @@
 //! Reader slots: how a reader that walks a snapshot without the lock tells the writer which
 //! snapshot it is reading, so the writer reuses or frees only snapshots nobody reads (hazard
-//! pointers; kernel: the RCU read-side critical section around a `dma_resv_list` walk). The
-//! reservation object's fence table reads through them, and so does [`ArcSlot`], the
-//! lock-free `Option<Arc<T>>` that holds a chain's lookup index.
+//! pointers; kernel: the RCU read-side critical section around a `dma_resv_list` walk).
 //!
 //! Every thread that reads gets a slot, one cache line of its own, from a process-wide list
 //! that only grows (a thread that ends hands its slot on to the next thread that needs one).
@@ -17,10 +15,6 @@
 //! in one instruction on x86) and touches nothing else but what it reads; the writer reads
 //! every slot when it looks for a buffer to reuse (one cache line per thread that ever read;
 //! the table does so only when it has no spare buffer left).
-
-mod arc_slot;
-
-pub(crate) use arc_slot::ArcSlot;
 
 use crate::sync::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, atomic_fence, store_then_load};
 use std::ptr;
