@@ -82,7 +82,9 @@ fn claim() -> &'static Slot {
     let mut first = head().load(Ordering::Relaxed);
     loop {
         slot.next.store(first, Ordering::Relaxed);
-        match head().compare_exchange_weak(first, new, Ordering::Release, Ordering::Relaxed) {
+        // SeqCst, not only Release: a writer's `scan` (a SeqCst fence, then this head) must
+        // not miss a slot whose reader's SeqCst check load still read the old pointer.
+        match head().compare_exchange_weak(first, new, Ordering::SeqCst, Ordering::Relaxed) {
             Ok(_) => return slot,
             Err(now) => first = now,
         }
@@ -125,6 +127,15 @@ impl Drop for Reading<'_> {
     }
 }
 
+/// A slot claimed for one call, given back when the call ends, also when it unwinds.
+struct Claimed(&'static Slot);
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        release(self.0);
+    }
+}
+
 /// Calls `read` with the value of `src`, which the writer will neither free nor reuse until
 /// `read` returns (a null pointer is passed as it is). `read` must not run code outside this
 /// crate that could itself read a snapshot.
@@ -137,10 +148,8 @@ pub(crate) fn protect<T, R>(src: &AtomicPtr<T>, read: impl FnOnce(*const T) -> R
     match LOCAL.try_with(|local| local.0) {
         Ok(slot) if slot.reading.load(Ordering::Relaxed) == 0 => protect_in(slot, src, read),
         _ => {
-            let slot = claim();
-            let out = protect_in(slot, src, read);
-            release(slot);
-            out
+            let slot = Claimed(claim());
+            protect_in(slot.0, src, read)
         }
     }
 }
@@ -160,10 +169,12 @@ fn protect_in<T, R>(slot: &Slot, src: &AtomicPtr<T>, read: impl FnOnce(*const T)
         // also seen the end of the previous walk (the slot cleared before it), so it may
         // reuse what that walk read.
         let now = store_then_load(&slot.reading, p.addr(), src);
-        if now == p {
+        let same = now == p;
+        // The pointer just loaded is the one used (the same address, maybe a new value at it).
+        p = now;
+        if same {
             break;
         }
-        p = now;
     }
     let _reading = Reading(slot);
     read(p)
