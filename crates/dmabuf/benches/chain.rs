@@ -6,7 +6,7 @@
 //!
 //! * `find_seqno`: [`Fence::find_seqno`] on the newest node, which keeps an index of its
 //!   predecessors once a lookup has walked a few links (built during warm-up);
-//! * `walk`: the same lookup as the kernel makes it, a loop over [`chain::walk`] from the
+//! * `walk`: the same lookup as the kernel makes it, a loop over `chain::walk` from the
 //!   newest node, one link at a time;
 //! * `vec_u64`: a binary search of a sorted `Vec<u64>` of the same seqnos;
 //! * `vec_fence`: a binary search of a sorted `Vec<(u64, Fence)>` for the first point at or
@@ -16,22 +16,14 @@
 
 #[macro_use]
 mod common;
+#[path = "../tests/kernel_walk/mod.rs"]
+mod kernel_walk;
+
 use criterion::{BenchmarkId, Criterion, criterion_group};
-use dmabuf::fence::{Fence, FenceContext, chain};
+use dmabuf::fence::{Fence, FenceContext};
+use kernel_walk::kernel_find_seqno;
 use std::hint::black_box;
 use std::time::Duration;
-
-/// `dma_fence_chain_find_seqno()`'s loop: a link at a time, over `chain::walk`.
-fn walk_find_seqno(head: &Fence, seqno: u64) -> Option<Fence> {
-    let context = head.context();
-    let mut node = head.clone();
-    loop {
-        if node.context() != context || !node.is_chain() || node.chain_prev_seqno() < seqno {
-            return Some(node);
-        }
-        node = chain::walk(node)?;
-    }
-}
 
 fn lookup(c: &mut Criterion) {
     let ctx = FenceContext::new("bench", "chain_lookup");
@@ -53,13 +45,13 @@ fn lookup(c: &mut Criterion) {
         let middle = pending.div_ceil(2);
         let expected = fences[(middle - 1) as usize].1.clone();
         assert!(head.find_seqno(middle).unwrap().unwrap().ptr_eq(&expected));
-        assert!(walk_find_seqno(&head, middle).unwrap().ptr_eq(&expected));
+        assert!(kernel_find_seqno(&head, middle).unwrap().ptr_eq(&expected));
 
         g.bench_with_input(BenchmarkId::new("find_seqno", pending), &middle, |b, &p| {
             b.iter(|| black_box(head.find_seqno(black_box(p))))
         });
         g.bench_with_input(BenchmarkId::new("walk", pending), &middle, |b, &p| {
-            b.iter(|| black_box(walk_find_seqno(&head, black_box(p))))
+            b.iter(|| black_box(kernel_find_seqno(&head, black_box(p))))
         });
         g.bench_with_input(BenchmarkId::new("vec_u64", pending), &middle, |b, &p| {
             b.iter(|| black_box(seqnos.binary_search(black_box(&p))))

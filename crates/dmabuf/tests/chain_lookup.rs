@@ -16,8 +16,11 @@
 //! lookups compact, and out-of-order points and full indexes retire: the histories are long
 //! enough for all of these to happen.
 
+mod kernel_walk;
+
 use dmabuf::Error;
 use dmabuf::fence::{Fence, FenceContext, Signaller, chain};
+use kernel_walk::kernel_find_seqno;
 use proptest::prelude::*;
 
 /// One node of the model: the fence (a chain node, or the plain fence a chain starts on), the
@@ -326,21 +329,6 @@ impl Model {
 
     fn index_of(&self, f: &Fence) -> Option<usize> {
         self.nodes.iter().position(|n| n.fence.ptr_eq(f))
-    }
-}
-
-/// `dma_fence_chain_find_seqno()`'s loop over `chain::walk`, for a lookup already checked.
-fn kernel_find_seqno(head: &Fence, seqno: u64) -> Option<Fence> {
-    if seqno == 0 {
-        return Some(head.clone());
-    }
-    let context = head.context();
-    let mut node = head.clone();
-    loop {
-        if node.context() != context || !node.is_chain() || node.chain_prev_seqno() < seqno {
-            return Some(node);
-        }
-        node = chain::walk(node)?;
     }
 }
 

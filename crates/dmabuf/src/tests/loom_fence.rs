@@ -176,8 +176,8 @@ fn chain_points_signal_concurrently() {
     });
 }
 
-/// Three pending points, the newest indexed: issuers and nodes, oldest first.
-fn indexed_chain(c: &FenceContext) -> (Vec<crate::fence::Signaller>, Vec<Fence>) {
+/// Three pending points: issuers and nodes, oldest first.
+fn chain_of_three(c: &FenceContext) -> (Vec<crate::fence::Signaller>, Vec<Fence>) {
     let mut issuers = Vec::new();
     let mut nodes: Vec<Fence> = Vec::new();
     for seqno in 1..=3 {
@@ -185,6 +185,12 @@ fn indexed_chain(c: &FenceContext) -> (Vec<crate::fence::Signaller>, Vec<Fence>)
         issuers.push(issuer);
         nodes.push(Fence::new_chain(nodes.last().cloned(), fence, seqno).unwrap());
     }
+    (issuers, nodes)
+}
+
+/// Three pending points, the newest indexed: issuers and nodes, oldest first.
+fn indexed_chain(c: &FenceContext) -> (Vec<crate::fence::Signaller>, Vec<Fence>) {
+    let (issuers, nodes) = chain_of_three(c);
     chain::index_now(&nodes[2]);
     (issuers, nodes)
 }
@@ -215,13 +221,7 @@ fn chain_lookup_vs_new_node() {
 fn chain_index_built_vs_new_node() {
     loom::model(|| {
         let c = ctx();
-        let mut issuers = Vec::new();
-        let mut nodes: Vec<Fence> = Vec::new();
-        for seqno in 1..=3 {
-            let (issuer, fence) = c.next_fence();
-            issuers.push(issuer);
-            nodes.push(Fence::new_chain(nodes.last().cloned(), fence, seqno).unwrap());
-        }
+        let (_issuers, nodes) = chain_of_three(&c);
         let (_d, fd) = c.next_fence();
         let head = nodes[2].clone();
         let maker = thread::spawn(move || Fence::new_chain(Some(head), fd, 4).unwrap());
